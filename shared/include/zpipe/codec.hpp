@@ -1,0 +1,53 @@
+// Encoding and decoding of protocol frames (msgpack, see shared/PROTOCOL.md).
+// Decoding is bounded and total: any frame, however hostile, either yields a
+// message or throws codec_error; nothing it declares is allocated unchecked.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "zpipe/messages.hpp"
+
+namespace zpipe {
+
+/// The one error type for frames that are not valid protocol messages.
+class codec_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// What a decoder accepts at most. The defaults are the protocol's limits
+/// (PROTOCOL.md, "Limits"); every receiving socket sets ZMQ_MAXMSGSIZE to
+/// max_frame_bytes so larger frames never reach the decoder.
+struct DecodeLimits {
+  std::size_t max_frame_bytes = 16 * 1024 * 1024;
+  std::size_t max_items = 65536;              // tasks, results or ack ranges per frame
+  std::size_t max_string_bytes = 1024 * 1024;  // any one payload, value or name
+};
+
+/// Encodes a message into `out`, replacing what it held (its capacity is
+/// reused, which keeps the per-batch path free of allocations).
+void encode(const Message& message, std::string& out);
+void encode(const TaskBatch& batch, std::string& out);
+void encode(const ResultBatch& batch, std::string& out);
+
+/// Returns the encoded frame of a message.
+[[nodiscard]] std::string encode(const Message& message);
+
+/// Decodes one frame. Throws codec_error saying what is wrong with it.
+[[nodiscard]] Message decode(std::span<const std::byte> frame, const DecodeLimits& limits = {});
+[[nodiscard]] Message decode(std::string_view frame, const DecodeLimits& limits = {});
+
+/// Returns the type of a well-formed frame header without decoding the
+/// body, so a relay can route a frame cheaply; nullopt when the header is not
+/// [1, type, ...]. Decoding the frame may still fail.
+[[nodiscard]] std::optional<MessageType> peek_type(std::string_view frame);
+
+/// Returns the protocol name of a message type ("tasks", "ack", ...).
+[[nodiscard]] std::string_view message_name(const Message& message);
+
+}  // namespace zpipe

@@ -1,0 +1,37 @@
+// Watches a socket's connection events (ZMTP handshakes, disconnects,
+// authentication failures) so that a program can react to a peer that has
+// really become reachable, not merely TCP-connected (libzmq#4736).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <zmq.hpp>
+
+namespace zpipe {
+
+class ConnectionMonitor : private zmq::monitor_t {
+ public:
+  /// Starts monitoring `socket`; `label` names the link in log lines.
+  ConnectionMonitor(zmq::socket_t& socket, std::string label);
+
+  /// Handles every event that is waiting, without blocking. Returns the
+  /// number of handshakes that succeeded since the last call.
+  std::uint32_t poll_handshakes();
+
+  [[nodiscard]] std::uint64_t handshakes() const { return handshakes_; }
+  [[nodiscard]] std::uint64_t disconnects() const { return disconnects_; }
+
+ private:
+  void on_event_handshake_succeeded(const zmq_event_t& event, const char* address) override;
+  void on_event_disconnected(const zmq_event_t& event, const char* address) override;
+  void on_event_handshake_failed_protocol(const zmq_event_t& event, const char* address) override;
+  void on_event_handshake_failed_auth(const zmq_event_t& event, const char* address) override;
+
+  std::string label_;
+  std::uint64_t handshakes_ = 0;
+  std::uint64_t disconnects_ = 0;
+  std::uint32_t new_handshakes_ = 0;
+};
+
+}  // namespace zpipe

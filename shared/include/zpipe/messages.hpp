@@ -1,0 +1,123 @@
+// Every message of the zpipe job protocol, as plain value types.
+// shared/PROTOCOL.md is the normative description of each one on the wire.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "zpipe/value.hpp"
+
+namespace zpipe {
+
+/// The protocol version this build speaks; the first element of every frame.
+inline constexpr std::uint64_t protocol_version = 1;
+
+/// The second element of every frame. Numbers are part of the wire format.
+enum class MessageType : std::uint8_t {
+  hello = 1,         // worker -> ventilator
+  credit = 2,        // worker -> ventilator
+  tasks = 3,         // ventilator -> worker
+  results = 4,       // worker -> sink, ventilator -> sink
+  job = 5,           // ventilator -> sink
+  job_accepted = 6,  // sink -> ventilator
+  job_refused = 7,   // sink -> ventilator
+  ack = 8,           // sink -> ventilator
+  job_end = 9,       // ventilator -> worker
+};
+
+/// The most task frames one worker may hold or be owed (hello.window plus
+/// credits). A ventilator caps grants at this; task sockets queue more than
+/// this, so credits, not high-water marks, bound what is in flight.
+inline constexpr std::uint32_t max_window_frames = 4096;
+
+using JobId = std::uint64_t;
+using TaskId = std::uint64_t;
+
+/// A worker announces itself and how many task batches it may hold at once.
+struct Hello {
+  std::string worker;
+  std::uint32_t window = 0;
+  bool operator==(const Hello&) const = default;
+};
+
+/// A worker hands back `batches` credits; 0 is a keep-alive.
+struct Credit {
+  std::uint32_t batches = 0;
+  bool operator==(const Credit&) const = default;
+};
+
+struct Task {
+  TaskId id = 0;
+  Value payload;
+  bool operator==(const Task&) const = default;
+};
+
+struct TaskBatch {
+  JobId job = 0;
+  std::string kind;
+  std::vector<Task> tasks;
+  bool operator==(const TaskBatch&) const = default;
+};
+
+/// ok: `value` is the task's result. Not ok: `value` is the error message.
+struct Result {
+  TaskId id = 0;
+  bool ok = true;
+  Value value;
+  bool operator==(const Result&) const = default;
+};
+
+struct ResultBatch {
+  JobId job = 0;
+  std::string worker;
+  std::vector<Result> results;
+  bool operator==(const ResultBatch&) const = default;
+};
+
+/// The job manifest. `total` is unknown while the ventilator still reads its
+/// input; it sends the manifest again once the total is known.
+struct JobManifest {
+  JobId job = 0;
+  std::string kind;
+  std::optional<std::uint64_t> total;
+  std::string fingerprint;
+  bool operator==(const JobManifest&) const = default;
+};
+
+/// The sink's answer to every manifest it takes: the total as the sink now
+/// knows it, and how many tasks it already holds results for.
+struct JobAccepted {
+  JobId job = 0;
+  std::optional<std::uint64_t> total;
+  std::uint64_t completed = 0;
+  bool operator==(const JobAccepted&) const = default;
+};
+
+struct JobRefused {
+  JobId job = 0;
+  std::string reason;
+  bool operator==(const JobRefused&) const = default;
+};
+
+/// Inclusive ranges of task ids whose results the sink holds.
+struct Ack {
+  JobId job = 0;
+  std::vector<std::pair<TaskId, TaskId>> ranges;
+  bool operator==(const Ack&) const = default;
+};
+
+/// The job is over (complete, or abandoned by the ventilator).
+struct JobEnd {
+  JobId job = 0;
+  bool complete = true;
+  bool operator==(const JobEnd&) const = default;
+};
+
+using Message = std::variant<Hello, Credit, TaskBatch, ResultBatch, JobManifest, JobAccepted,
+                             JobRefused, Ack, JobEnd>;
+
+}  // namespace zpipe

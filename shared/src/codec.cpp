@@ -1,0 +1,403 @@
+// msgpack encoding and bounded decoding of every protocol message.
+#include "zpipe/codec.hpp"
+
+#include <limits>
+#include <new>
+
+#include <msgpack.hpp>
+
+namespace zpipe {
+namespace {
+
+// msgpack's packer writes to any stream with write(); this one appends to a
+// caller-owned string so its capacity survives from frame to frame.
+struct StringSink {
+  std::string* out;
+  void write(const char* data, std::size_t size) { out->append(data, size); }
+};
+using Packer = msgpack::packer<StringSink>;
+
+void pack_header(Packer& packer, std::uint32_t fields, MessageType type) {
+  packer.pack_array(fields);
+  packer.pack_uint64(protocol_version);
+  packer.pack_uint8(static_cast<std::uint8_t>(type));
+}
+
+void pack_string(Packer& packer, std::string_view text) {
+  packer.pack_str(static_cast<std::uint32_t>(text.size()));
+  packer.pack_str_body(text.data(), static_cast<std::uint32_t>(text.size()));
+}
+
+void pack_value(Packer& packer, const Value& value) {
+  if (const auto* number = std::get_if<std::int64_t>(&value)) {
+    packer.pack_int64(*number);
+  } else if (const auto* text = std::get_if<std::string>(&value)) {
+    pack_string(packer, *text);
+  } else {
+    packer.pack_nil();
+  }
+}
+
+void pack_optional(Packer& packer, const std::optional<std::uint64_t>& number) {
+  if (number) packer.pack_uint64(*number);
+  else packer.pack_nil();
+}
+
+void pack(Packer& p, const Hello& m) {
+  pack_header(p, 4, MessageType::hello);
+  pack_string(p, m.worker);
+  p.pack_uint32(m.window);
+}
+
+void pack(Packer& p, const Credit& m) {
+  pack_header(p, 3, MessageType::credit);
+  p.pack_uint32(m.batches);
+}
+
+void pack(Packer& p, const TaskBatch& m) {
+  pack_header(p, 6, MessageType::tasks);
+  p.pack_uint64(m.job);
+  pack_string(p, m.kind);
+  const auto count = static_cast<std::uint32_t>(m.tasks.size());
+  p.pack_array(count);
+  for (const auto& task : m.tasks) p.pack_uint64(task.id);
+  p.pack_array(count);
+  for (const auto& task : m.tasks) pack_value(p, task.payload);
+}
+
+void pack(Packer& p, const ResultBatch& m) {
+  pack_header(p, 7, MessageType::results);
+  p.pack_uint64(m.job);
+  pack_string(p, m.worker);
+  const auto count = static_cast<std::uint32_t>(m.results.size());
+  p.pack_array(count);
+  for (const auto& result : m.results) p.pack_uint64(result.id);
+  p.pack_array(count);
+  for (const auto& result : m.results) {
+    if (result.ok) p.pack_true();
+    else p.pack_false();
+  }
+  p.pack_array(count);
+  for (const auto& result : m.results) pack_value(p, result.value);
+}
+
+void pack(Packer& p, const JobManifest& m) {
+  pack_header(p, 6, MessageType::job);
+  p.pack_uint64(m.job);
+  pack_string(p, m.kind);
+  pack_optional(p, m.total);
+  pack_string(p, m.fingerprint);
+}
+
+void pack(Packer& p, const JobAccepted& m) {
+  pack_header(p, 5, MessageType::job_accepted);
+  p.pack_uint64(m.job);
+  pack_optional(p, m.total);
+  p.pack_uint64(m.completed);
+}
+
+void pack(Packer& p, const JobRefused& m) {
+  pack_header(p, 4, MessageType::job_refused);
+  p.pack_uint64(m.job);
+  pack_string(p, m.reason);
+}
+
+void pack(Packer& p, const Ack& m) {
+  pack_header(p, 4, MessageType::ack);
+  p.pack_uint64(m.job);
+  p.pack_array(static_cast<std::uint32_t>(m.ranges.size()));
+  for (const auto& [first, last] : m.ranges) {
+    p.pack_array(2);
+    p.pack_uint64(first);
+    p.pack_uint64(last);
+  }
+}
+
+void pack(Packer& p, const JobEnd& m) {
+  pack_header(p, 4, MessageType::job_end);
+  p.pack_uint64(m.job);
+  if (m.complete) p.pack_true();
+  else p.pack_false();
+}
+
+// ---- decoding -------------------------------------------------------------
+
+std::string_view type_name(const msgpack::object& o) {
+  switch (o.type) {
+    case msgpack::type::NIL: return "nil";
+    case msgpack::type::BOOLEAN: return "boolean";
+    case msgpack::type::POSITIVE_INTEGER: return "unsigned integer";
+    case msgpack::type::NEGATIVE_INTEGER: return "negative integer";
+    case msgpack::type::FLOAT32:
+    case msgpack::type::FLOAT64: return "float";
+    case msgpack::type::STR: return "string";
+    case msgpack::type::BIN: return "binary";
+    case msgpack::type::ARRAY: return "array";
+    case msgpack::type::MAP: return "map";
+    case msgpack::type::EXT: return "extension";
+  }
+  return "unknown";
+}
+
+[[noreturn]] void wrong_type(std::string_view field, std::string_view wanted, const msgpack::object& o) {
+  throw codec_error(std::string(field) + " must be " + std::string(wanted) + ", got " +
+                    std::string(type_name(o)));
+}
+
+std::uint64_t read_uint(const msgpack::object& o, std::string_view field) {
+  if (o.type != msgpack::type::POSITIVE_INTEGER) wrong_type(field, "an unsigned integer", o);
+  return o.via.u64;
+}
+
+std::uint32_t read_uint32(const msgpack::object& o, std::string_view field) {
+  const std::uint64_t number = read_uint(o, field);
+  if (number > std::numeric_limits<std::uint32_t>::max())
+    throw codec_error(std::string(field) + " " + std::to_string(number) + " exceeds 2^32-1");
+  return static_cast<std::uint32_t>(number);
+}
+
+std::optional<std::uint64_t> read_optional_uint(const msgpack::object& o, std::string_view field) {
+  if (o.type == msgpack::type::NIL) return std::nullopt;
+  if (o.type != msgpack::type::POSITIVE_INTEGER) wrong_type(field, "an unsigned integer or nil", o);
+  return o.via.u64;
+}
+
+bool read_bool(const msgpack::object& o, std::string_view field) {
+  if (o.type != msgpack::type::BOOLEAN) wrong_type(field, "a boolean", o);
+  return o.via.boolean;
+}
+
+std::string read_string(const msgpack::object& o, std::string_view field) {
+  if (o.type == msgpack::type::STR) return std::string(o.via.str.ptr, o.via.str.size);
+  if (o.type == msgpack::type::BIN) return std::string(o.via.bin.ptr, o.via.bin.size);
+  wrong_type(field, "a string", o);
+}
+
+Value read_value(const msgpack::object& o, std::string_view field) {
+  switch (o.type) {
+    case msgpack::type::NIL: return Value{};
+    case msgpack::type::POSITIVE_INTEGER:
+      if (o.via.u64 > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+        throw codec_error(std::string(field) + " " + std::to_string(o.via.u64) + " exceeds 2^63-1");
+      return Value{static_cast<std::int64_t>(o.via.u64)};
+    case msgpack::type::NEGATIVE_INTEGER: return Value{o.via.i64};
+    case msgpack::type::STR:
+    case msgpack::type::BIN: return Value{read_string(o, field)};
+    default: wrong_type(field, "nil, an integer or a string", o);
+  }
+}
+
+std::span<const msgpack::object> read_array(const msgpack::object& o, std::string_view field) {
+  if (o.type != msgpack::type::ARRAY) wrong_type(field, "an array", o);
+  return {o.via.array.ptr, o.via.array.size};
+}
+
+// The fields of a message after version and type; trailing extras are
+// ignored so that a later minor revision may append fields.
+class Fields {
+ public:
+  Fields(std::span<const msgpack::object> all, std::string_view message, std::size_t needed)
+      : fields_(all.subspan(2)) {
+    if (fields_.size() < needed)
+      throw codec_error(std::string(message) + " needs " + std::to_string(needed) + " fields after the header, got " +
+                        std::to_string(fields_.size()));
+  }
+  const msgpack::object& operator[](std::size_t i) const { return fields_[i]; }
+
+ private:
+  std::span<const msgpack::object> fields_;
+};
+
+void check_same_length(std::size_t expected, std::size_t got, std::string_view field) {
+  if (got != expected)
+    throw codec_error(std::string(field) + " has " + std::to_string(got) + " entries, expected " +
+                      std::to_string(expected));
+}
+
+TaskBatch read_tasks(const Fields& f) {
+  TaskBatch batch{read_uint(f[0], "tasks.job"), read_string(f[1], "tasks.kind"), {}};
+  const auto ids = read_array(f[2], "tasks.ids");
+  const auto payloads = read_array(f[3], "tasks.payloads");
+  check_same_length(ids.size(), payloads.size(), "tasks.payloads");
+  batch.tasks.reserve(ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    batch.tasks.push_back(Task{read_uint(ids[i], "tasks.ids[]"), read_value(payloads[i], "tasks.payloads[]")});
+  return batch;
+}
+
+ResultBatch read_results(const Fields& f) {
+  ResultBatch batch{read_uint(f[0], "results.job"), read_string(f[1], "results.worker"), {}};
+  const auto ids = read_array(f[2], "results.ids");
+  const auto oks = read_array(f[3], "results.oks");
+  const auto values = read_array(f[4], "results.values");
+  check_same_length(ids.size(), oks.size(), "results.oks");
+  check_same_length(ids.size(), values.size(), "results.values");
+  batch.results.reserve(ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const bool ok = read_bool(oks[i], "results.oks[]");
+    Value value = read_value(values[i], "results.values[]");
+    if (!ok && !std::holds_alternative<std::string>(value))
+      throw codec_error("results.values[] of a failed task must be its error message (a string)");
+    batch.results.push_back(Result{read_uint(ids[i], "results.ids[]"), ok, std::move(value)});
+  }
+  return batch;
+}
+
+Ack read_ack(const Fields& f) {
+  Ack ack{read_uint(f[0], "ack.job"), {}};
+  const auto ranges = read_array(f[1], "ack.ranges");
+  ack.ranges.reserve(ranges.size());
+  for (const auto& range : ranges) {
+    const auto bounds = read_array(range, "ack.ranges[]");
+    if (bounds.size() != 2) throw codec_error("ack.ranges[] must be [first, last]");
+    const TaskId first = read_uint(bounds[0], "ack.ranges[][0]");
+    const TaskId last = read_uint(bounds[1], "ack.ranges[][1]");
+    if (last < first) throw codec_error("ack.ranges[] has last < first");
+    ack.ranges.emplace_back(first, last);
+  }
+  return ack;
+}
+
+Message read_message(const msgpack::object& top) {
+  if (top.type != msgpack::type::ARRAY) wrong_type("a frame", "an array", top);
+  const std::span<const msgpack::object> all{top.via.array.ptr, top.via.array.size};
+  if (all.size() < 2) throw codec_error("a frame needs at least [version, type]");
+  const std::uint64_t version = read_uint(all[0], "version");
+  if (version != protocol_version)
+    throw codec_error("protocol version " + std::to_string(version) + " is not supported (this build speaks " +
+                      std::to_string(protocol_version) + ")");
+  const std::uint64_t type = read_uint(all[1], "message type");
+  switch (static_cast<MessageType>(type)) {
+    case MessageType::hello: {
+      const Fields f(all, "hello", 2);
+      return Hello{read_string(f[0], "hello.worker"), read_uint32(f[1], "hello.window")};
+    }
+    case MessageType::credit: {
+      const Fields f(all, "credit", 1);
+      return Credit{read_uint32(f[0], "credit.batches")};
+    }
+    case MessageType::tasks: return read_tasks(Fields(all, "tasks", 4));
+    case MessageType::results: return read_results(Fields(all, "results", 5));
+    case MessageType::job: {
+      const Fields f(all, "job", 4);
+      return JobManifest{read_uint(f[0], "job.job"), read_string(f[1], "job.kind"),
+                         read_optional_uint(f[2], "job.total"), read_string(f[3], "job.fingerprint")};
+    }
+    case MessageType::job_accepted: {
+      const Fields f(all, "job_accepted", 3);
+      return JobAccepted{read_uint(f[0], "job_accepted.job"), read_optional_uint(f[1], "job_accepted.total"),
+                         read_uint(f[2], "job_accepted.completed")};
+    }
+    case MessageType::job_refused: {
+      const Fields f(all, "job_refused", 2);
+      return JobRefused{read_uint(f[0], "job_refused.job"), read_string(f[1], "job_refused.reason")};
+    }
+    case MessageType::ack: return read_ack(Fields(all, "ack", 2));
+    case MessageType::job_end: {
+      const Fields f(all, "job_end", 2);
+      return JobEnd{read_uint(f[0], "job_end.job"), read_bool(f[1], "job_end.complete")};
+    }
+  }
+  throw codec_error("unknown message type " + std::to_string(type));
+}
+
+// Strings are copied out of the frame while walking it, so msgpack may point
+// into the frame instead of copying every string into its zone first.
+bool reference_strings(msgpack::type::object_type, std::size_t, void*) { return true; }
+
+}  // namespace
+
+void encode(const Message& message, std::string& out) {
+  out.clear();
+  StringSink sink{&out};
+  Packer packer(sink);
+  std::visit([&](const auto& m) { pack(packer, m); }, message);
+}
+
+void encode(const TaskBatch& batch, std::string& out) {
+  out.clear();
+  StringSink sink{&out};
+  Packer packer(sink);
+  pack(packer, batch);
+}
+
+void encode(const ResultBatch& batch, std::string& out) {
+  out.clear();
+  StringSink sink{&out};
+  Packer packer(sink);
+  pack(packer, batch);
+}
+
+std::string encode(const Message& message) {
+  std::string out;
+  encode(message, out);
+  return out;
+}
+
+Message decode(std::string_view frame, const DecodeLimits& limits) {
+  if (frame.empty()) throw codec_error("empty frame");
+  if (frame.size() > limits.max_frame_bytes)
+    throw codec_error("frame of " + std::to_string(frame.size()) + " bytes exceeds the limit of " +
+                      std::to_string(limits.max_frame_bytes));
+  // Depth 3 is the deepest any message nests: frame / ack ranges / range.
+  const msgpack::unpack_limit bounds(limits.max_items, 0, limits.max_string_bytes, limits.max_string_bytes, 0, 3);
+  try {
+    std::size_t offset = 0;
+    msgpack::object_handle handle;
+    msgpack::unpack(handle, frame.data(), frame.size(), offset, reference_strings, nullptr, bounds);
+    if (offset != frame.size())
+      throw codec_error(std::to_string(frame.size() - offset) + " trailing bytes after the message");
+    return read_message(handle.get());
+  } catch (const codec_error&) {
+    throw;
+  } catch (const msgpack::insufficient_bytes&) {
+    throw codec_error("truncated frame");
+  } catch (const msgpack::array_size_overflow&) {
+    throw codec_error("an array is longer than " + std::to_string(limits.max_items) + " entries");
+  } catch (const msgpack::map_size_overflow&) {
+    throw codec_error("maps are not part of the protocol");
+  } catch (const msgpack::str_size_overflow&) {
+    throw codec_error("a string is longer than " + std::to_string(limits.max_string_bytes) + " bytes");
+  } catch (const msgpack::bin_size_overflow&) {
+    throw codec_error("a binary is longer than " + std::to_string(limits.max_string_bytes) + " bytes");
+  } catch (const msgpack::ext_size_overflow&) {
+    throw codec_error("extension types are not part of the protocol");
+  } catch (const msgpack::depth_size_overflow&) {
+    throw codec_error("nesting deeper than 3 levels");
+  } catch (const msgpack::unpack_error& e) {
+    throw codec_error(std::string("not msgpack: ") + e.what());
+  } catch (const msgpack::type_error&) {
+    throw codec_error("a field has the wrong msgpack type");
+  } catch (const std::bad_alloc&) {
+    throw codec_error("frame declares more memory than can be allocated");
+  }
+}
+
+Message decode(std::span<const std::byte> frame, const DecodeLimits& limits) {
+  return decode(std::string_view(reinterpret_cast<const char*>(frame.data()), frame.size()), limits);
+}
+
+std::optional<MessageType> peek_type(std::string_view frame) {
+  // Every frame is a fixarray (0x92..0x9f) or array16 (0xdc) whose first two
+  // elements, version and type, are positive fixints.
+  std::size_t at = 0;
+  if (frame.empty()) return std::nullopt;
+  const auto head = static_cast<unsigned char>(frame[0]);
+  if (head >= 0x92 && head <= 0x9f) at = 1;
+  else if (head == 0xdc) at = 3;
+  else return std::nullopt;
+  if (frame.size() < at + 2) return std::nullopt;
+  if (static_cast<unsigned char>(frame[at]) != protocol_version) return std::nullopt;
+  const auto type = static_cast<unsigned char>(frame[at + 1]);
+  if (type < static_cast<unsigned char>(MessageType::hello) || type > static_cast<unsigned char>(MessageType::job_end))
+    return std::nullopt;
+  return static_cast<MessageType>(type);
+}
+
+std::string_view message_name(const Message& message) {
+  static constexpr std::string_view names[] = {"hello", "credit", "tasks", "results", "job",
+                                               "job_accepted", "job_refused", "ack", "job_end"};
+  return names[message.index()];
+}
+
+}  // namespace zpipe

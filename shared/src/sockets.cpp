@@ -1,0 +1,102 @@
+// See sockets.hpp.
+#include "zpipe/sockets.hpp"
+
+#include <cerrno>
+#include <stdexcept>
+
+#include "zpipe/exit_codes.hpp"
+#include "zpipe/messages.hpp"
+
+namespace zpipe {
+
+SocketSettings task_link_settings() {
+  SocketSettings settings;
+  settings.send_high_water_mark = 2 * static_cast<int>(max_window_frames);
+  settings.receive_high_water_mark = 2 * static_cast<int>(max_window_frames);
+  return settings;
+}
+
+zmq::socket_t open_socket(zmq::context_t& context, zmq::socket_type type, const SocketSettings& settings) {
+  zmq::socket_t socket(context, type);
+  socket.set(zmq::sockopt::linger, static_cast<int>(settings.linger.count()));
+  socket.set(zmq::sockopt::sndhwm, settings.send_high_water_mark);
+  socket.set(zmq::sockopt::rcvhwm, settings.receive_high_water_mark);
+  socket.set(zmq::sockopt::maxmsgsize, settings.max_message_bytes);
+  socket.set(zmq::sockopt::heartbeat_ivl, static_cast<int>(settings.heartbeat_interval.count()));
+  socket.set(zmq::sockopt::heartbeat_timeout, static_cast<int>(settings.heartbeat_timeout.count()));
+  socket.set(zmq::sockopt::heartbeat_ttl, static_cast<int>(settings.heartbeat_timeout.count()));
+  if (type == zmq::socket_type::router) socket.set(zmq::sockopt::router_mandatory, true);
+  return socket;
+}
+
+void check_endpoint(const std::string& endpoint, std::string_view option) {
+  for (const std::string_view scheme : {"tcp://", "ipc://", "inproc://"})
+    if (endpoint.size() > scheme.size() && endpoint.compare(0, scheme.size(), scheme) == 0) return;
+  throw usage_error("--" + std::string(option) + " '" + endpoint +
+                    "' is not an endpoint; write tcp://HOST:PORT, ipc://PATH or inproc://NAME");
+}
+
+std::string bind_endpoint(zmq::socket_t& socket, const std::string& endpoint, std::string_view option) {
+  try {
+    socket.bind(endpoint);
+  } catch (const zmq::error_t& e) {
+    std::string advice = e.num() == EADDRINUSE ? "; another program holds it, choose another with --" + std::string(option)
+                                               : "; check --" + std::string(option);
+    throw std::runtime_error("cannot bind " + endpoint + ": " + e.what() + advice);
+  }
+  return socket.get(zmq::sockopt::last_endpoint);
+}
+
+void connect_endpoint(zmq::socket_t& socket, const std::string& endpoint, std::string_view option) {
+  try {
+    socket.connect(endpoint);
+  } catch (const zmq::error_t& e) {
+    throw std::runtime_error("cannot connect to " + endpoint + ": " + e.what() + "; check --" + std::string(option));
+  }
+}
+
+bool poll_sockets(std::span<zmq::pollitem_t> items, std::chrono::milliseconds timeout) {
+  try {
+    zmq::poll(items.data(), items.size(), timeout);
+    return true;
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EINTR) return false;
+    throw;
+  }
+}
+
+std::size_t receive_parts(zmq::socket_t& socket, std::vector<zmq::message_t>& parts) {
+  std::size_t count = 0;
+  for (;;) {
+    if (parts.size() <= count) parts.emplace_back();
+    try {
+      const auto received = socket.recv(parts[count], count == 0 ? zmq::recv_flags::dontwait : zmq::recv_flags::none);
+      if (!received) return 0;
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR && count == 0) return 0;
+      throw;
+    }
+    ++count;
+    if (!parts[count - 1].more()) return count;
+  }
+}
+
+bool send_frame(zmq::socket_t& socket, std::string_view frame, bool wait) {
+  const auto sent = socket.send(zmq::const_buffer(frame.data(), frame.size()),
+                                wait ? zmq::send_flags::none : zmq::send_flags::dontwait);
+  return sent.has_value();
+}
+
+bool send_to(zmq::socket_t& router, std::string_view peer, std::string_view frame) {
+  try {
+    if (!router.send(zmq::const_buffer(peer.data(), peer.size()), zmq::send_flags::sndmore | zmq::send_flags::dontwait))
+      return false;
+    router.send(zmq::const_buffer(frame.data(), frame.size()), zmq::send_flags::dontwait);
+    return true;
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EHOSTUNREACH) return false;  // the peer disconnected
+    throw;
+  }
+}
+
+}  // namespace zpipe

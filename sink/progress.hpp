@@ -1,0 +1,24 @@
+// The live progress line on stderr: done/total, rate and time left.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+
+namespace zpipe {
+
+class ProgressLine {
+ public:
+  explicit ProgressLine(bool enabled) : enabled_(enabled) {}
+  /// Redraws the line, at most a few times a second.
+  void update(std::uint64_t done, std::optional<std::uint64_t> total, double elapsed_seconds);
+  /// Clears the line so the summary starts on a clean one.
+  void clear();
+
+ private:
+  bool enabled_;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point next_draw_{};
+};
+
+}  // namespace zpipe

@@ -1,0 +1,192 @@
+// The sink's loop.
+//
+// Socket:
+//   peers  ROUTER, binds --bind. From the ventilator: job manifests (answered
+//          with job_accepted or job_refused) and results of tasks it could not
+//          send. From workers: results. To the ventilator: acks of the task
+//          ids that have a result, gathered for a few milliseconds.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+
+#include "job_ledger.hpp"
+#include "progress.hpp"
+#include "result_writer.hpp"
+#include "sink.hpp"
+#include "zpipe/codec.hpp"
+#include "zpipe/exit_codes.hpp"
+#include "zpipe/log.hpp"
+#include "zpipe/sockets.hpp"
+#include "zpipe/stop_signal.hpp"
+
+namespace zpipe {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto ack_interval = std::chrono::milliseconds(20);
+constexpr std::size_t ack_ranges_at_most = 4096;
+
+bool progress_wanted(ProgressMode mode) {
+  if (mode == ProgressMode::always) return true;
+  return mode == ProgressMode::automatic && ::isatty(STDERR_FILENO) == 1;
+}
+
+std::string rate_text(std::uint64_t tasks, double seconds) {
+  char text[64];
+  const double rate = seconds > 0 ? static_cast<double>(tasks) / seconds : 0;
+  if (rate >= 1e6) std::snprintf(text, sizeof text, "%.2fM tasks/s", rate / 1e6);
+  else std::snprintf(text, sizeof text, "%.0f tasks/s", rate);
+  return text;
+}
+
+class Sink {
+ public:
+  explicit Sink(const SinkConfig& config)
+      : config_(config),
+        writer_(config.format, config.output),
+        progress_(progress_wanted(config.progress)),
+        peers_(open_socket(context_, zmq::socket_type::router)) {
+    const std::string bound = bind_endpoint(peers_, config.bind, "bind");
+    log_line("collecting results at " + bound);
+  }
+
+  int run() {
+    while (!stop_requested()) {
+      zmq::pollitem_t items[] = {{peers_.handle(), 0, ZMQ_POLLIN, 0}};
+      if (!poll_sockets(items, std::chrono::milliseconds(ledger_ ? 20 : 100))) continue;
+      receive();
+      // Output is written when a burst is over, so a slow job's results
+      // appear as they come and a fast one's go out in large writes.
+      writer_.flush();
+      send_acks_when_due();
+      if (ledger_) progress_.update(ledger_->completed(), ledger_->total(), seconds());
+      if (ledger_ && ledger_->complete()) {
+        send_acks_when_due(true);
+        return summarize(true);
+      }
+    }
+    return summarize(false);
+  }
+
+ private:
+  void receive() {
+    while (const std::size_t count = receive_parts(peers_, parts_)) {
+      try {
+        if (count != 2) throw codec_error("expected 1 frame, got " + std::to_string(count - 1));
+        Message message = decode(view(parts_[1]));
+        if (auto* results = std::get_if<ResultBatch>(&message)) take_results(*results);
+        else if (const auto* manifest = std::get_if<JobManifest>(&message)) take_manifest(*manifest);
+        else throw codec_error("unexpected " + std::string(message_name(message)) + " message");
+      } catch (const codec_error& e) {
+        rejections_.reject(e.what());
+      }
+    }
+  }
+
+  void take_manifest(const JobManifest& manifest) {
+    const std::string peer(view(parts_[0]));
+    if (ledger_ && manifest.job != job_) {
+      encode(JobRefused{manifest.job, "this sink is collecting job " + std::to_string(job_) +
+                                          "; start another sink for a second job at once"}, frame_);
+      send_to(peers_, peer, frame_);
+      return;
+    }
+    if (!ledger_) {
+      job_ = manifest.job;
+      ledger_.emplace(manifest.total);
+      started_ = Clock::now();
+      log_line("job " + std::to_string(job_) + " (" + manifest.kind + ", " +
+               (manifest.total ? std::to_string(*manifest.total) + " tasks" : "size not known yet") + ") started");
+    } else if (manifest.total && !ledger_->total() && !ledger_->set_total(*manifest.total)) {
+      throw codec_error("job total " + std::to_string(*manifest.total) + " is below task ids already done");
+    }
+    ventilator_ = peer;
+    encode(JobAccepted{job_, ledger_->total(), ledger_->completed()}, frame_);
+    send_to(peers_, ventilator_, frame_);
+  }
+
+  void take_results(const ResultBatch& batch) {
+    if (!ledger_ || batch.job != job_)
+      throw codec_error("results for job " + std::to_string(batch.job) +
+                        (ledger_ ? ", not this sink's job " + std::to_string(job_) : " before any job manifest"));
+    std::uint64_t recorded = 0;
+    for (const Result& result : batch.results) {
+      switch (ledger_->record(result.id, result.ok)) {
+        case JobLedger::Outcome::recorded:
+          writer_.write(result, batch.worker);
+          pending_acks_.add(result.id);
+          ++recorded;
+          break;
+        case JobLedger::Outcome::duplicate:
+          ++duplicates_;
+          // Acknowledged again: the ventilator may have missed the first ack.
+          pending_acks_.add(result.id);
+          break;
+        case JobLedger::Outcome::out_of_range:
+          rejections_.reject("task id " + std::to_string(result.id) + " is outside the job");
+          break;
+      }
+    }
+    if (recorded > 0) tasks_by_worker_[batch.worker] += recorded;
+  }
+
+  void send_acks_when_due(bool now = false) {
+    if (pending_acks_.empty() || ventilator_.empty()) return;
+    if (!now && pending_acks_.size() < ack_ranges_at_most && Clock::now() - last_ack_ < ack_interval) return;
+    encode(Ack{job_, pending_acks_.take()}, frame_);
+    send_to(peers_, ventilator_, frame_);
+    last_ack_ = Clock::now();
+  }
+
+  double seconds() const { return std::chrono::duration<double>(Clock::now() - started_).count(); }
+
+  int summarize(bool complete) {
+    progress_.clear();
+    writer_.flush();
+    if (!ledger_) {
+      log_line("stopped by signal before any job arrived");
+      return exit_interrupted;
+    }
+    const double elapsed = seconds();
+    const std::string total = ledger_->total() ? std::to_string(*ledger_->total()) : "?";
+    char seconds_text[32];
+    std::snprintf(seconds_text, sizeof seconds_text, "%.3f s", elapsed);
+    log_line(std::string(complete ? "job " : "stopped by signal; job ") + std::to_string(job_) +
+             (complete ? " complete: " : ": ") + std::to_string(ledger_->completed()) + " of " + total + " tasks, " +
+             std::to_string(ledger_->ok()) + " ok, " + std::to_string(ledger_->failed()) + " failed, in " +
+             seconds_text + " (" + rate_text(ledger_->completed(), elapsed) + ")");
+    log_line("duplicates dropped: " + std::to_string(duplicates_) + ", frames rejected: " +
+             std::to_string(rejections_.count()));
+    std::string per_worker;
+    for (const auto& [worker, tasks] : tasks_by_worker_)
+      per_worker += (per_worker.empty() ? "" : ", ") + worker + " " + std::to_string(tasks);
+    log_line("tasks per worker: " + (per_worker.empty() ? std::string("none") : per_worker));
+    if (!complete) return exit_interrupted;
+    return ledger_->failed() == 0 ? exit_ok : exit_tasks_failed;
+  }
+
+  const SinkConfig& config_;
+  ResultWriter writer_;
+  ProgressLine progress_;
+  zmq::context_t context_{1};
+  zmq::socket_t peers_;
+  std::optional<JobLedger> ledger_;
+  JobId job_ = 0;
+  std::string ventilator_;
+  AckRanges pending_acks_;
+  Clock::time_point last_ack_{};
+  Clock::time_point started_{};
+  std::uint64_t duplicates_ = 0;
+  std::map<std::string, std::uint64_t, std::less<>> tasks_by_worker_;
+  std::vector<zmq::message_t> parts_;
+  std::string frame_;
+  RejectionLog rejections_{"frame"};
+};
+
+}  // namespace
+
+int run_sink(const SinkConfig& config) { return Sink(config).run(); }
+
+}  // namespace zpipe

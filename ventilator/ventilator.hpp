@@ -1,0 +1,29 @@
+// The ventilator role: reads a job's tasks, tells the sink what the job is,
+// and deals task frames to workers as their credits allow.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace zpipe {
+
+struct VentilatorConfig {
+  std::string bind = "tcp://127.0.0.1:5557";  // workers connect here
+  std::string sink = "tcp://127.0.0.1:5558";
+  std::optional<std::uint64_t> count;         // --count N, or
+  std::string input;                          // --input FILE ("-": stdin)
+  std::string kind = "square";
+  std::uint32_t batch = 1;                    // tasks per frame
+  std::uint32_t min_workers = 1;
+  std::uint64_t max_in_flight = 262144;       // tasks read but not acknowledged
+  std::optional<std::uint64_t> job_id;        // default: random
+};
+
+/// Parses the command line. Throws usage_error; prints --help and exits 0.
+[[nodiscard]] VentilatorConfig parse_ventilator_options(int argc, const char* const* argv);
+
+/// Runs one job to completion. Returns an exit code.
+int run_ventilator(const VentilatorConfig& config);
+
+}  // namespace zpipe

@@ -1,0 +1,60 @@
+// The ventilator's command line.
+#include <cxxopts.hpp>
+#include <iostream>
+
+#include "ventilator.hpp"
+#include "zpipe/codec.hpp"
+#include "zpipe/exit_codes.hpp"
+#include "zpipe/sockets.hpp"
+
+namespace zpipe {
+
+VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
+  VentilatorConfig config;
+  cxxopts::Options options("ventilator", "Reads a job's tasks and deals them to zpipe workers.");
+  options.add_options()
+      ("count", "Job of N tasks; task i carries the integer i", cxxopts::value<std::uint64_t>())
+      ("input", "Job of one task per line of FILE ('-' for stdin)", cxxopts::value<std::string>())
+      ("kind", "Task kind the workers run", cxxopts::value<std::string>()->default_value(config.kind))
+      ("batch", "Tasks per message", cxxopts::value<std::uint32_t>()->default_value(std::to_string(config.batch)))
+      ("min-workers", "Start dealing once this many workers have said hello",
+       cxxopts::value<std::uint32_t>()->default_value(std::to_string(config.min_workers)))
+      ("max-in-flight", "Tasks read but not yet acknowledged by the sink, at most",
+       cxxopts::value<std::uint64_t>()->default_value(std::to_string(config.max_in_flight)))
+      ("bind", "Endpoint workers connect to", cxxopts::value<std::string>()->default_value(config.bind))
+      ("sink", "Endpoint of the sink", cxxopts::value<std::string>()->default_value(config.sink))
+      ("job-id", "Job id (default: random)", cxxopts::value<std::uint64_t>())
+      ("h,help", "Show this help");
+  try {
+    const auto parsed = options.parse(argc, argv);
+    if (parsed.count("help") > 0) {
+      std::cout << options.help();
+      std::exit(exit_ok);
+    }
+    if (!parsed.unmatched().empty()) throw usage_error("unexpected argument '" + parsed.unmatched().front() + "'");
+    if (parsed.count("count") > 0) config.count = parsed["count"].as<std::uint64_t>();
+    if (parsed.count("input") > 0) config.input = parsed["input"].as<std::string>();
+    if (parsed.count("job-id") > 0) config.job_id = parsed["job-id"].as<std::uint64_t>();
+    config.kind = parsed["kind"].as<std::string>();
+    config.batch = parsed["batch"].as<std::uint32_t>();
+    config.min_workers = parsed["min-workers"].as<std::uint32_t>();
+    config.max_in_flight = parsed["max-in-flight"].as<std::uint64_t>();
+    config.bind = parsed["bind"].as<std::string>();
+    config.sink = parsed["sink"].as<std::string>();
+  } catch (const cxxopts::exceptions::exception& e) {
+    throw usage_error(e.what());
+  }
+  if (config.count.has_value() == !config.input.empty())
+    throw usage_error("give exactly one of --count N or --input FILE");
+  if (config.kind.empty() || config.kind.size() > 256) throw usage_error("--kind must be 1 to 256 bytes");
+  const std::size_t most_per_frame = DecodeLimits{}.max_items;
+  if (config.batch < 1 || config.batch > most_per_frame)
+    throw usage_error("--batch must be between 1 and " + std::to_string(most_per_frame));
+  if (config.max_in_flight < config.batch)
+    throw usage_error("--max-in-flight must be at least --batch (" + std::to_string(config.batch) + ")");
+  check_endpoint(config.bind, "bind");
+  check_endpoint(config.sink, "sink");
+  return config;
+}
+
+}  // namespace zpipe

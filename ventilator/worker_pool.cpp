@@ -1,0 +1,42 @@
+// See worker_pool.hpp.
+#include "worker_pool.hpp"
+
+#include <algorithm>
+
+#include "zpipe/messages.hpp"
+
+namespace zpipe {
+
+bool WorkerPool::hello(const std::string& routing_id, std::string name, std::uint32_t window) {
+  const auto now = std::chrono::steady_clock::now();
+  if (const auto found = by_routing_id_.find(routing_id); found != by_routing_id_.end()) {
+    WorkerState& worker = workers_[found->second];
+    worker.name = std::move(name);
+    worker.credits = std::min(window, max_window_frames);
+    worker.last_heard = now;
+    return false;
+  }
+  by_routing_id_.emplace(routing_id, workers_.size());
+  workers_.push_back(WorkerState{routing_id, std::move(name), std::min(window, max_window_frames), 0, now});
+  return true;
+}
+
+bool WorkerPool::credit(const std::string& routing_id, std::uint32_t frames) {
+  const auto found = by_routing_id_.find(routing_id);
+  if (found == by_routing_id_.end()) return false;
+  WorkerState& worker = workers_[found->second];
+  worker.credits = std::min(worker.credits + std::min(frames, max_window_frames), max_window_frames);
+  worker.last_heard = std::chrono::steady_clock::now();
+  return true;
+}
+
+WorkerState* WorkerPool::next_with_credit() {
+  for (std::size_t looked = 0; looked < workers_.size(); ++looked) {
+    WorkerState& worker = workers_[turn_ % workers_.size()];
+    ++turn_;
+    if (worker.credits > 0) return &worker;
+  }
+  return nullptr;
+}
+
+}  // namespace zpipe

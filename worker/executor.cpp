@@ -1,0 +1,168 @@
+// See executor.hpp.
+#include "executor.hpp"
+
+#include <chrono>
+
+#include "zpipe/codec.hpp"
+#include "zpipe/log.hpp"
+#include "zpipe/sockets.hpp"
+#include "zpipe/stop_signal.hpp"
+
+namespace zpipe {
+namespace {
+
+// A result frame is sent once it holds this many results or bytes, well
+// inside the protocol's limits (PROTOCOL.md, "Limits").
+constexpr std::size_t results_per_frame = 8192;
+constexpr std::size_t result_bytes_per_frame = 4 * 1024 * 1024;
+// Results and error messages are cut to what a decoder accepts.
+constexpr std::size_t max_value_bytes = DecodeLimits{}.max_string_bytes;
+
+std::size_t value_bytes(const Value& value) {
+  const auto* text = std::get_if<std::string>(&value);
+  return text == nullptr ? 9 : text->size() + 5;
+}
+
+Result run_task(const TaskFunction* function, const std::string& kind, const Task& task, const KindRegistry& kinds) {
+  if (function == nullptr)
+    return {task.id, false, "unknown task kind '" + kind + "'; this worker runs: " + kinds.names()};
+  try {
+    Value value = (*function)(task.payload);
+    if (value_bytes(value) > max_value_bytes)
+      return {task.id, false, "result of " + std::to_string(value_bytes(value)) + " bytes exceeds the limit of " +
+                                  std::to_string(max_value_bytes)};
+    return {task.id, true, std::move(value)};
+  } catch (const std::exception& e) {
+    std::string reason = e.what();
+    if (reason.size() > 4096) reason.resize(4096);
+    return {task.id, false, std::move(reason)};
+  } catch (...) {
+    return {task.id, false, std::string("the task threw something that is not a std::exception")};
+  }
+}
+
+}  // namespace
+
+Executor::Executor(zmq::context_t& context, const KindRegistry& kinds, std::string worker_name, unsigned threads,
+                   const std::string& wake_endpoint)
+    : kinds_(kinds), worker_name_(std::move(worker_name)) {
+  for (unsigned i = 0; i < threads; ++i) {
+    zmq::socket_t wake(context, zmq::socket_type::push);
+    wake.set(zmq::sockopt::linger, 0);
+    wake.connect(wake_endpoint);
+    threads_.emplace_back(&Executor::compute_loop, this, std::move(wake));
+  }
+}
+
+Executor::~Executor() {
+  {
+    std::lock_guard lock(inbox_mutex_);
+    stopping_ = true;
+  }
+  inbox_ready_.notify_all();
+  for (auto& thread : threads_) thread.join();
+}
+
+void Executor::submit(zmq::message_t task_frame) {
+  {
+    std::lock_guard lock(inbox_mutex_);
+    inbox_.push_back(std::move(task_frame));
+  }
+  inbox_ready_.notify_one();
+}
+
+void Executor::drop_queued() {
+  std::lock_guard lock(inbox_mutex_);
+  inbox_.clear();
+}
+
+std::vector<FinishedWork> Executor::take_finished() {
+  std::vector<FinishedWork> finished;
+  std::lock_guard lock(outbox_mutex_);
+  finished.swap(outbox_);
+  return finished;
+}
+
+std::size_t Executor::queued() const {
+  std::lock_guard lock(inbox_mutex_);
+  return inbox_.size();
+}
+
+double Executor::seconds_per_frame() const { return static_cast<double>(nanoseconds_per_frame_.load()) * 1e-9; }
+
+void Executor::finish(FinishedWork work, zmq::socket_t& wake) {
+  bool was_empty = false;
+  {
+    std::lock_guard lock(outbox_mutex_);
+    was_empty = outbox_.empty();
+    outbox_.push_back(std::move(work));
+  }
+  if (was_empty) wake.send(zmq::str_buffer(""), zmq::send_flags::dontwait);
+}
+
+void Executor::compute_loop(zmq::socket_t wake) {
+  RejectionLog rejections("task frame from the ventilator");
+  std::deque<zmq::message_t> work;
+  ResultBatch results;
+  results.worker = worker_name_;
+  std::size_t result_bytes = 0;
+  FinishedWork pending;
+
+  // Sends what has been computed; `pending.task_frames` counts only frames
+  // whose every task is done, so credits never return early.
+  const auto flush = [&] {
+    if (!results.results.empty()) encode(results, pending.results_frame);
+    if (!pending.results_frame.empty() || pending.task_frames > 0) finish(std::move(pending), wake);
+    pending = FinishedWork{};
+    results.results.clear();
+    result_bytes = 0;
+  };
+
+  for (;;) {
+    {
+      std::unique_lock lock(inbox_mutex_);
+      inbox_ready_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping_ || !inbox_.empty(); });
+      if (stopping_) return;
+      // Take everything queued: one pass over many tiny frames yields one
+      // result frame, which is what keeps batch-1 jobs fast.
+      work.swap(inbox_);
+    }
+    if (work.empty()) continue;
+    const auto started = std::chrono::steady_clock::now();
+    const auto frames = static_cast<std::uint32_t>(work.size());
+    for (auto& frame : work) {
+      TaskBatch batch;
+      try {
+        auto message = decode(view(frame));
+        auto* tasks = std::get_if<TaskBatch>(&message);
+        if (tasks == nullptr) throw codec_error("expected a tasks message, got " + std::string(message_name(message)));
+        batch = std::move(*tasks);
+      } catch (const codec_error& e) {
+        rejected_.fetch_add(1);
+        rejections.reject(e.what());
+        ++pending.task_frames;
+        continue;
+      }
+      if (batch.tasks.size() > largest_frame_.load())
+        largest_frame_.store(static_cast<std::uint32_t>(batch.tasks.size()));
+      if (!results.results.empty() && batch.job != results.job) flush();
+      results.job = batch.job;
+      const TaskFunction* function = kinds_.find(batch.kind);
+      for (const auto& task : batch.tasks) {
+        if (stop_requested()) return;
+        results.results.push_back(run_task(function, batch.kind, task, kinds_));
+        result_bytes += value_bytes(results.results.back().value) + 12;
+        if (results.results.size() >= results_per_frame || result_bytes >= result_bytes_per_frame) flush();
+      }
+      ++pending.task_frames;
+    }
+    work.clear();
+    flush();
+    const auto elapsed = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started);
+    const auto per_frame = static_cast<std::uint64_t>(elapsed.count()) / frames;
+    const auto previous = nanoseconds_per_frame_.load();
+    nanoseconds_per_frame_.store(previous == 0 ? per_frame : (previous * 3 + per_frame) / 4);
+  }
+}
+
+}  // namespace zpipe

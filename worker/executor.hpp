@@ -1,0 +1,72 @@
+// The worker's compute threads. The network thread hands them task frames;
+// they decode, run and encode result frames, and wake the network thread
+// through an inproc socket only when its outbox goes from empty to not empty,
+// so that a burst of tiny tasks costs one wake-up, not one per task.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "zpipe/worker.hpp"
+
+namespace zpipe {
+
+/// Results ready for the sink, and how many task frames they finish.
+struct FinishedWork {
+  std::string results_frame;  // empty when every frame was rejected
+  std::uint32_t task_frames = 0;
+};
+
+class Executor {
+ public:
+  /// Starts `threads` compute threads. `wake_endpoint` is an inproc PULL the
+  /// caller has bound already.
+  Executor(zmq::context_t& context, const KindRegistry& kinds, std::string worker_name, unsigned threads,
+           const std::string& wake_endpoint);
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  void submit(zmq::message_t task_frame);
+  /// Drops frames not yet started (the job they belong to has ended).
+  void drop_queued();
+  /// Moves out what has finished since the last call.
+  [[nodiscard]] std::vector<FinishedWork> take_finished();
+
+  [[nodiscard]] std::size_t queued() const;
+  /// Mean seconds one task frame takes to run, recently; 0 before the first.
+  [[nodiscard]] double seconds_per_frame() const;
+  /// The most tasks seen in one frame.
+  [[nodiscard]] std::uint32_t largest_frame() const { return largest_frame_.load(); }
+  [[nodiscard]] std::uint64_t rejected() const { return rejected_.load(); }
+
+ private:
+  void compute_loop(zmq::socket_t wake);
+  void finish(FinishedWork work, zmq::socket_t& wake);
+
+  const KindRegistry& kinds_;
+  const std::string worker_name_;
+
+  mutable std::mutex inbox_mutex_;
+  std::condition_variable inbox_ready_;
+  std::deque<zmq::message_t> inbox_;
+  bool stopping_ = false;
+
+  std::mutex outbox_mutex_;
+  std::vector<FinishedWork> outbox_;
+
+  std::atomic<std::uint64_t> nanoseconds_per_frame_{0};
+  std::atomic<std::uint32_t> largest_frame_{0};
+  std::atomic<std::uint64_t> rejected_{0};
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace zpipe

@@ -1,0 +1,66 @@
+// The worker role as a library. A custom worker program registers its own
+// task kinds and hands over to worker_main:
+//
+//   int main(int argc, char** argv) {
+//     auto kinds = zpipe::builtin_kinds();
+//     kinds.add("reverse", [](const zpipe::Value& payload) -> zpipe::Value {
+//       auto text = zpipe::as_text(payload);
+//       return std::string(text.rbegin(), text.rend());
+//     });
+//     return zpipe::worker_main(argc, argv, kinds);
+//   }
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "zpipe/value.hpp"
+
+namespace zpipe {
+
+/// Computes one task's result from its payload. A function that throws
+/// reports the task as failed, with the exception's message as the reason;
+/// the worker carries on with the next task. Several threads may call the
+/// same function at once (see --threads).
+using TaskFunction = std::function<Value(const Value& payload)>;
+
+class KindRegistry {
+ public:
+  /// Adds a kind, replacing one of the same name.
+  void add(std::string name, TaskFunction function);
+  /// Returns the kind's function, or nullptr when there is none of that name.
+  [[nodiscard]] const TaskFunction* find(std::string_view name) const;
+  /// Returns the names, sorted, for messages that list what is available.
+  [[nodiscard]] std::string names() const;
+
+ private:
+  std::map<std::string, TaskFunction, std::less<>> kinds_;
+};
+
+/// square, sleep, spin, primes and fail (see README, "Task kinds").
+[[nodiscard]] KindRegistry builtin_kinds();
+
+struct WorkerConfig {
+  std::string ventilator = "tcp://127.0.0.1:5557";
+  std::string sink = "tcp://127.0.0.1:5558";
+  std::string name;  // empty: HOST:PID
+  unsigned threads = 1;
+  bool once = false;  // exit when the first job ends, instead of serving the next
+};
+
+/// Parses the worker's command line. Throws usage_error; prints --help and
+/// exits 0 itself.
+[[nodiscard]] WorkerConfig parse_worker_options(int argc, const char* const* argv, std::string_view program = "worker");
+
+/// Serves jobs until the first job ends (once) or a stop signal. Returns an
+/// exit code.
+int run_worker(const WorkerConfig& config, const KindRegistry& kinds);
+
+/// The whole main() of a worker program: parses options, runs, and maps
+/// errors to exit codes (2 usage, 3 runtime).
+int worker_main(int argc, const char* const* argv, const KindRegistry& kinds, std::string_view program = "worker");
+
+}  // namespace zpipe

@@ -1,0 +1,19 @@
+// The table of task kinds a worker can run.
+#include "zpipe/worker.hpp"
+
+namespace zpipe {
+
+void KindRegistry::add(std::string name, TaskFunction function) { kinds_[std::move(name)] = std::move(function); }
+
+const TaskFunction* KindRegistry::find(std::string_view name) const {
+  const auto found = kinds_.find(name);
+  return found == kinds_.end() ? nullptr : &found->second;
+}
+
+std::string KindRegistry::names() const {
+  std::string list;
+  for (const auto& [name, function] : kinds_) list += (list.empty() ? "" : ", ") + name;
+  return list;
+}
+
+}  // namespace zpipe

@@ -1,0 +1,61 @@
+// The worker's command line.
+#include <cxxopts.hpp>
+#include <iostream>
+
+#include "zpipe/exit_codes.hpp"
+#include "zpipe/log.hpp"
+#include "zpipe/sockets.hpp"
+#include "zpipe/stop_signal.hpp"
+#include "zpipe/worker.hpp"
+
+namespace zpipe {
+
+WorkerConfig parse_worker_options(int argc, const char* const* argv, std::string_view program) {
+  WorkerConfig config;
+  cxxopts::Options options(std::string(program), "Runs tasks from a zpipe ventilator and sends the results to a sink.");
+  options.add_options()
+      ("ventilator", "Endpoint of the ventilator to take tasks from",
+       cxxopts::value<std::string>()->default_value(config.ventilator))
+      ("sink", "Endpoint of the sink to send results to", cxxopts::value<std::string>()->default_value(config.sink))
+      ("name", "Name of this worker in results and logs (default HOST:PID)", cxxopts::value<std::string>())
+      ("threads", "Task loops in this process", cxxopts::value<unsigned>()->default_value("1"))
+      ("once", "Exit when the first job ends, instead of serving the next one")
+      ("h,help", "Show this help");
+  try {
+    const auto parsed = options.parse(argc, argv);
+    if (parsed.count("help") > 0) {
+      std::cout << options.help();
+      std::exit(exit_ok);
+    }
+    if (!parsed.unmatched().empty()) throw usage_error("unexpected argument '" + parsed.unmatched().front() + "'");
+    config.ventilator = parsed["ventilator"].as<std::string>();
+    config.sink = parsed["sink"].as<std::string>();
+    if (parsed.count("name") > 0) config.name = parsed["name"].as<std::string>();
+    config.threads = parsed["threads"].as<unsigned>();
+    config.once = parsed.count("once") > 0;
+  } catch (const cxxopts::exceptions::exception& e) {
+    throw usage_error(e.what());
+  }
+  check_endpoint(config.ventilator, "ventilator");
+  check_endpoint(config.sink, "sink");
+  if (config.threads < 1 || config.threads > 256) throw usage_error("--threads must be between 1 and 256");
+  if (config.name.size() > 256) throw usage_error("--name must be at most 256 bytes");
+  return config;
+}
+
+int worker_main(int argc, const char* const* argv, const KindRegistry& kinds, std::string_view program) {
+  set_log_role(program);
+  try {
+    const WorkerConfig config = parse_worker_options(argc, argv, program);
+    install_stop_signals();
+    return run_worker(config, kinds);
+  } catch (const usage_error& e) {
+    log_line(std::string(e.what()) + " (see --help)");
+    return exit_usage;
+  } catch (const std::exception& e) {
+    log_line(e.what());
+    return exit_runtime;
+  }
+}
+
+}  // namespace zpipe
