@@ -1,1 +1,21 @@
+# `cmake --install` provides the CMake package zpipe with the targets
+# zpipe::codec (messages and msgpack codec), zpipe::runtime and zpipe::worker
+# (the worker role, to write workers with task kinds of your own).
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
 
+install(TARGETS zpipe_codec zpipe_runtime zpipe_worker EXPORT zpipeTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(TARGETS zpipe-ventilator zpipe-worker zpipe-sink RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/shared/include/zpipe ${PROJECT_SOURCE_DIR}/worker/include/zpipe
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES ${PROJECT_SOURCE_DIR}/shared/PROTOCOL.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+
+set(zpipe_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/zpipe)
+install(EXPORT zpipeTargets NAMESPACE zpipe:: DESTINATION ${zpipe_cmake_dir})
+configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/zpipeConfig.cmake.in
+                              ${PROJECT_BINARY_DIR}/zpipeConfig.cmake INSTALL_DESTINATION ${zpipe_cmake_dir})
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/zpipeConfigVersion.cmake COMPATIBILITY SameMinorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/zpipeConfig.cmake ${PROJECT_BINARY_DIR}/zpipeConfigVersion.cmake
+        DESTINATION ${zpipe_cmake_dir})

@@ -1,9 +1,6 @@
 // The sink's command line.
-#include <cxxopts.hpp>
-#include <iostream>
-
 #include "sink.hpp"
-#include "zpipe/exit_codes.hpp"
+#include "zpipe/command_line.hpp"
 #include "zpipe/sockets.hpp"
 
 namespace zpipe {
@@ -16,30 +13,20 @@ SinkConfig parse_sink_options(int argc, const char* const* argv) {
       ("format", "Output format: text, jsonl or csv", cxxopts::value<std::string>()->default_value("text"))
       ("output", "Write results to FILE instead of stdout", cxxopts::value<std::string>())
       ("progress", "Progress line on stderr: auto (when a terminal), always or never",
-       cxxopts::value<std::string>()->default_value("auto"))
-      ("h,help", "Show this help");
-  try {
-    const auto parsed = options.parse(argc, argv);
-    if (parsed.count("help") > 0) {
-      std::cout << options.help();
-      std::exit(exit_ok);
-    }
-    if (!parsed.unmatched().empty()) throw usage_error("unexpected argument '" + parsed.unmatched().front() + "'");
-    config.bind = parsed["bind"].as<std::string>();
-    if (parsed.count("output") > 0) config.output = parsed["output"].as<std::string>();
-    const std::string format = parsed["format"].as<std::string>();
-    if (format == "text") config.format = OutputFormat::text;
-    else if (format == "jsonl") config.format = OutputFormat::jsonl;
-    else if (format == "csv") config.format = OutputFormat::csv;
-    else throw usage_error("--format must be text, jsonl or csv, not '" + format + "'");
-    const std::string progress = parsed["progress"].as<std::string>();
-    if (progress == "auto") config.progress = ProgressMode::automatic;
-    else if (progress == "always") config.progress = ProgressMode::always;
-    else if (progress == "never") config.progress = ProgressMode::never;
-    else throw usage_error("--progress must be auto, always or never, not '" + progress + "'");
-  } catch (const cxxopts::exceptions::exception& e) {
-    throw usage_error(e.what());
-  }
+       cxxopts::value<std::string>()->default_value("auto"));
+  const auto parsed = parse_command_line(options, argc, argv);
+  config.bind = parsed["bind"].as<std::string>();
+  if (parsed.count("output") > 0) config.output = parsed["output"].as<std::string>();
+  const std::string format = parsed["format"].as<std::string>();
+  if (format == "text") config.format = OutputFormat::text;
+  else if (format == "jsonl") config.format = OutputFormat::jsonl;
+  else if (format == "csv") config.format = OutputFormat::csv;
+  else throw usage_error("--format must be text, jsonl or csv, not '" + format + "'");
+  const std::string progress = parsed["progress"].as<std::string>();
+  if (progress == "auto") config.progress = ProgressMode::automatic;
+  else if (progress == "always") config.progress = ProgressMode::always;
+  else if (progress == "never") config.progress = ProgressMode::never;
+  else throw usage_error("--progress must be auto, always or never, not '" + progress + "'");
   check_endpoint(config.bind, "bind");
   return config;
 }

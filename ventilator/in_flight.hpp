@@ -12,17 +12,37 @@ namespace zpipe {
 
 class InFlightTable {
  public:
+  /// Who holds a task: a worker's slot in the WorkerPool, or no_holder.
+  using Holder = std::uint32_t;
+  static constexpr Holder no_holder = ~Holder{0};
+
   /// Adds the next task and returns its id (1, 2, ...).
   TaskId add(Value payload);
+  void assign(TaskId id, Holder holder) { entries_[id - base_].holder = holder; }
   [[nodiscard]] const Value& payload(TaskId id) const { return entries_[id - base_].payload; }
   /// True while `id` has been read and not acknowledged.
   [[nodiscard]] bool pending(TaskId id) const {
     return id >= base_ && id < next_id_ && !entries_[id - base_].done;
   }
 
-  /// Marks [first, last] as done; ids outside the table are ignored.
-  /// Returns how many were newly done.
-  std::uint64_t acknowledge(TaskId first, TaskId last);
+  /// Marks [first, last] as done; ids outside the table are ignored. Calls
+  /// released(holder) for each task newly done that a worker held.
+  template <class Released>
+  void acknowledge(TaskId first, TaskId last, Released released) {
+    first = first < base_ ? base_ : first;
+    last = last >= next_id_ ? next_id_ - 1 : last;
+    for (TaskId id = first; id <= last && first <= last; ++id) {
+      Entry& entry = entries_[id - base_];
+      if (entry.done) continue;
+      if (entry.holder != no_holder) released(entry.holder);
+      entry = Entry{Value{}, no_holder, true};
+      --unacknowledged_;
+    }
+    while (!entries_.empty() && entries_.front().done) {
+      entries_.pop_front();
+      ++base_;
+    }
+  }
 
   /// Tasks read and not yet acknowledged, plus acknowledged ones behind an
   /// older unacknowledged one: what the table holds.
@@ -33,6 +53,7 @@ class InFlightTable {
  private:
   struct Entry {
     Value payload;
+    Holder holder = no_holder;
     bool done = false;
   };
   std::deque<Entry> entries_;

@@ -113,7 +113,8 @@ class Ventilator {
           throw std::runtime_error("the sink refused job " + std::to_string(refused->job) + ": " + refused->reason);
         } else if (const auto* ack = std::get_if<Ack>(&message)) {
           if (ack->job != manifest_.job) throw codec_error("ack for another job");
-          for (const auto& [first, last] : ack->ranges) in_flight_.acknowledge(first, last);
+          for (const auto& [first, last] : ack->ranges)
+            in_flight_.acknowledge(first, last, [&](InFlightTable::Holder holder) { --workers_.at(holder).tasks_held; });
         } else {
           throw codec_error("unexpected " + std::string(message_name(message)) + " message from the sink");
         }
@@ -135,7 +136,7 @@ class Ventilator {
   // or room in the in-flight table run out.
   void deal() {
     waiting_for_input_ = false;
-    while (WorkerState* worker = workers_.next_with_credit()) {
+    while (WorkerState* worker = workers_.next_to_deal(remaining_tasks())) {
       batch_.tasks.clear();
       while (batch_.tasks.size() < config_.batch && !to_redeal_.empty()) {
         const TaskId id = to_redeal_.front();
@@ -165,6 +166,9 @@ class Ventilator {
         for (const Task& task : batch_.tasks) to_redeal_.push_back(task.id);
         continue;
       }
+      const auto holder = workers_.slot_of(*worker);
+      for (const Task& task : batch_.tasks) in_flight_.assign(task.id, holder);
+      worker->tasks_held += batch_.tasks.size();
       --worker->credits;
       ++worker->frames_sent;
     }
@@ -184,6 +188,12 @@ class Ventilator {
     encode(failures_, frame_);
     send_frame(to_sink_, frame_);
     failures_.results.clear();
+  }
+
+  // Tasks without a result yet, as far as the ventilator can tell.
+  std::optional<std::uint64_t> remaining_tasks() const {
+    if (!manifest_.total) return std::nullopt;
+    return *manifest_.total - (in_flight_.read() - in_flight_.unacknowledged());
   }
 
   bool job_complete() const {

@@ -1,10 +1,7 @@
 // The ventilator's command line.
-#include <cxxopts.hpp>
-#include <iostream>
-
 #include "ventilator.hpp"
 #include "zpipe/codec.hpp"
-#include "zpipe/exit_codes.hpp"
+#include "zpipe/command_line.hpp"
 #include "zpipe/sockets.hpp"
 
 namespace zpipe {
@@ -13,37 +10,27 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
   VentilatorConfig config;
   cxxopts::Options options("ventilator", "Reads a job's tasks and deals them to zpipe workers.");
   options.add_options()
-      ("count", "Job of N tasks; task i carries the integer i", cxxopts::value<std::uint64_t>())
+      ("count", "Job of N tasks; task i carries the integer i", cxxopts::value<std::string>())
       ("input", "Job of one task per line of FILE ('-' for stdin)", cxxopts::value<std::string>())
       ("kind", "Task kind the workers run", cxxopts::value<std::string>()->default_value(config.kind))
-      ("batch", "Tasks per message", cxxopts::value<std::uint32_t>()->default_value(std::to_string(config.batch)))
+      ("batch", "Tasks per message", cxxopts::value<std::string>()->default_value(std::to_string(config.batch)))
       ("min-workers", "Start dealing once this many workers have said hello",
-       cxxopts::value<std::uint32_t>()->default_value(std::to_string(config.min_workers)))
+       cxxopts::value<std::string>()->default_value(std::to_string(config.min_workers)))
       ("max-in-flight", "Tasks read but not yet acknowledged by the sink, at most",
-       cxxopts::value<std::uint64_t>()->default_value(std::to_string(config.max_in_flight)))
+       cxxopts::value<std::string>()->default_value(std::to_string(config.max_in_flight)))
       ("bind", "Endpoint workers connect to", cxxopts::value<std::string>()->default_value(config.bind))
       ("sink", "Endpoint of the sink", cxxopts::value<std::string>()->default_value(config.sink))
-      ("job-id", "Job id (default: random)", cxxopts::value<std::uint64_t>())
-      ("h,help", "Show this help");
-  try {
-    const auto parsed = options.parse(argc, argv);
-    if (parsed.count("help") > 0) {
-      std::cout << options.help();
-      std::exit(exit_ok);
-    }
-    if (!parsed.unmatched().empty()) throw usage_error("unexpected argument '" + parsed.unmatched().front() + "'");
-    if (parsed.count("count") > 0) config.count = parsed["count"].as<std::uint64_t>();
-    if (parsed.count("input") > 0) config.input = parsed["input"].as<std::string>();
-    if (parsed.count("job-id") > 0) config.job_id = parsed["job-id"].as<std::uint64_t>();
-    config.kind = parsed["kind"].as<std::string>();
-    config.batch = parsed["batch"].as<std::uint32_t>();
-    config.min_workers = parsed["min-workers"].as<std::uint32_t>();
-    config.max_in_flight = parsed["max-in-flight"].as<std::uint64_t>();
-    config.bind = parsed["bind"].as<std::string>();
-    config.sink = parsed["sink"].as<std::string>();
-  } catch (const cxxopts::exceptions::exception& e) {
-    throw usage_error(e.what());
-  }
+      ("job-id", "Job id (default: random)", cxxopts::value<std::string>());
+  const auto parsed = parse_command_line(options, argc, argv);
+  if (parsed.count("count") > 0) config.count = number_option<std::uint64_t>(parsed, "count");
+  if (parsed.count("input") > 0) config.input = parsed["input"].as<std::string>();
+  if (parsed.count("job-id") > 0) config.job_id = number_option<std::uint64_t>(parsed, "job-id");
+  config.kind = parsed["kind"].as<std::string>();
+  config.batch = number_option<std::uint32_t>(parsed, "batch");
+  config.min_workers = number_option<std::uint32_t>(parsed, "min-workers");
+  config.max_in_flight = number_option<std::uint64_t>(parsed, "max-in-flight");
+  config.bind = parsed["bind"].as<std::string>();
+  config.sink = parsed["sink"].as<std::string>();
   if (config.count.has_value() == !config.input.empty())
     throw usage_error("give exactly one of --count N or --input FILE");
   if (config.kind.empty() || config.kind.size() > 256) throw usage_error("--kind must be 1 to 256 bytes");

@@ -17,7 +17,9 @@ bool WorkerPool::hello(const std::string& routing_id, std::string name, std::uin
     return false;
   }
   by_routing_id_.emplace(routing_id, workers_.size());
-  workers_.push_back(WorkerState{routing_id, std::move(name), std::min(window, max_window_frames), 0, now});
+  const std::uint32_t credits = std::min(window, max_window_frames);
+  workers_.push_back(WorkerState{routing_id, std::move(name), credits, std::max(credits, 1u), 0, 0, now});
+  total_weight_ += workers_.back().weight;
   return true;
 }
 
@@ -30,11 +32,17 @@ bool WorkerPool::credit(const std::string& routing_id, std::uint32_t frames) {
   return true;
 }
 
-WorkerState* WorkerPool::next_with_credit() {
+// Shares keep the end of a job fair: workers that asked for deep backlogs
+// while tasks were quick cannot take the whole tail between them.
+WorkerState* WorkerPool::next_to_deal(std::optional<std::uint64_t> remaining) {
   for (std::size_t looked = 0; looked < workers_.size(); ++looked) {
     WorkerState& worker = workers_[turn_ % workers_.size()];
     ++turn_;
-    if (worker.credits > 0) return &worker;
+    if (worker.credits == 0) continue;
+    if (!remaining) return &worker;
+    const std::uint64_t share = *remaining / total_weight_ * worker.weight +
+                                (*remaining % total_weight_) * worker.weight / total_weight_ + 1;
+    if (worker.tasks_held < share) return &worker;
   }
   return nullptr;
 }

@@ -107,6 +107,11 @@ int run_worker(const WorkerConfig& config, const KindRegistry& kinds) {
   log_line(name + " ready: " + std::to_string(config.threads) + " thread(s), kinds: " + kinds.names() +
            ", waiting for work from " + config.ventilator);
 
+  const auto farewell = [&](std::string_view why, int code) {
+    log_line(std::string(why) + "; served " + std::to_string(jobs_ended) + " job(s), frames rejected: " +
+             std::to_string(rejections.count() + executor.rejected()));
+    return code;
+  };
   const auto tell_ventilator = [&](const Message& message) {
     encode(message, frame);
     send_frame(to_ventilator, frame, false);
@@ -141,9 +146,9 @@ int run_worker(const WorkerConfig& config, const KindRegistry& kinds) {
         if (const auto* end = std::get_if<JobEnd>(&message)) {
           ++jobs_ended;
           executor.drop_queued();
-          log_line("job " + std::to_string(end->job) + (end->complete ? " is complete" : " was abandoned") +
-                   (config.once ? "; exiting" : "; waiting for the next job"));
-          if (config.once) return exit_ok;
+          const std::string what = "job " + std::to_string(end->job) + (end->complete ? " is complete" : " was abandoned");
+          if (config.once) return farewell(what, exit_ok);
+          log_line(what + "; waiting for the next job");
         } else {
           throw codec_error("unexpected " + std::string(message_name(message)) + " message");
         }
@@ -169,8 +174,7 @@ int run_worker(const WorkerConfig& config, const KindRegistry& kinds) {
     else if (Clock::now() - last_sent_to_ventilator >= keepalive_interval)
       tell_ventilator(Credit{0});
   }
-  log_line("stopped by signal after " + std::to_string(jobs_ended) + " job(s)");
-  return exit_interrupted;
+  return farewell("stopped by signal", exit_interrupted);
 }
 
 }  // namespace zpipe

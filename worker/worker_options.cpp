@@ -1,8 +1,5 @@
 // The worker's command line.
-#include <cxxopts.hpp>
-#include <iostream>
-
-#include "zpipe/exit_codes.hpp"
+#include "zpipe/command_line.hpp"
 #include "zpipe/log.hpp"
 #include "zpipe/sockets.hpp"
 #include "zpipe/stop_signal.hpp"
@@ -18,24 +15,14 @@ WorkerConfig parse_worker_options(int argc, const char* const* argv, std::string
        cxxopts::value<std::string>()->default_value(config.ventilator))
       ("sink", "Endpoint of the sink to send results to", cxxopts::value<std::string>()->default_value(config.sink))
       ("name", "Name of this worker in results and logs (default HOST:PID)", cxxopts::value<std::string>())
-      ("threads", "Task loops in this process", cxxopts::value<unsigned>()->default_value("1"))
-      ("once", "Exit when the first job ends, instead of serving the next one")
-      ("h,help", "Show this help");
-  try {
-    const auto parsed = options.parse(argc, argv);
-    if (parsed.count("help") > 0) {
-      std::cout << options.help();
-      std::exit(exit_ok);
-    }
-    if (!parsed.unmatched().empty()) throw usage_error("unexpected argument '" + parsed.unmatched().front() + "'");
-    config.ventilator = parsed["ventilator"].as<std::string>();
-    config.sink = parsed["sink"].as<std::string>();
-    if (parsed.count("name") > 0) config.name = parsed["name"].as<std::string>();
-    config.threads = parsed["threads"].as<unsigned>();
-    config.once = parsed.count("once") > 0;
-  } catch (const cxxopts::exceptions::exception& e) {
-    throw usage_error(e.what());
-  }
+      ("threads", "Task loops in this process", cxxopts::value<std::string>()->default_value("1"))
+      ("once", "Exit when the first job ends, instead of serving the next one");
+  const auto parsed = parse_command_line(options, argc, argv);
+  config.ventilator = parsed["ventilator"].as<std::string>();
+  config.sink = parsed["sink"].as<std::string>();
+  if (parsed.count("name") > 0) config.name = parsed["name"].as<std::string>();
+  config.threads = number_option<unsigned>(parsed, "threads");
+  config.once = parsed.count("once") > 0;
   check_endpoint(config.ventilator, "ventilator");
   check_endpoint(config.sink, "sink");
   if (config.threads < 1 || config.threads > 256) throw usage_error("--threads must be between 1 and 256");
