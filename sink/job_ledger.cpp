@@ -8,6 +8,20 @@ bool JobLedger::has(TaskId id) const {
   return id >= 1 && bit / 64 < bits_.size() && (bits_[bit / 64] >> (bit % 64) & 1) != 0;
 }
 
+std::vector<std::pair<TaskId, TaskId>> JobLedger::done_ranges() const {
+  std::vector<std::pair<TaskId, TaskId>> ranges;
+  for (std::size_t word = 0; word < bits_.size(); ++word) {
+    if (bits_[word] == 0) continue;
+    for (std::size_t bit = 0; bit < 64; ++bit) {
+      if ((bits_[word] >> bit & 1) == 0) continue;
+      const TaskId id = word * 64 + bit + 1;
+      if (!ranges.empty() && ranges.back().second + 1 == id) ranges.back().second = id;
+      else ranges.emplace_back(id, id);
+    }
+  }
+  return ranges;
+}
+
 bool JobLedger::set_total(std::uint64_t total) {
   if (highest_ > total) return false;
   total_ = total;

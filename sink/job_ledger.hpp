@@ -36,6 +36,8 @@ class JobLedger {
   [[nodiscard]] std::uint64_t failed() const { return failed_; }
   [[nodiscard]] bool complete() const { return total_ && completed() == *total_; }
   [[nodiscard]] bool has(TaskId id) const;
+  /// Every id with a result, as inclusive ranges in increasing order.
+  [[nodiscard]] std::vector<std::pair<TaskId, TaskId>> done_ranges() const;
 
  private:
   std::optional<std::uint64_t> total_;

@@ -4,7 +4,8 @@
 //   peers  ROUTER, binds --bind. From the ventilator: job manifests (answered
 //          with job_accepted or job_refused) and results of tasks it could not
 //          send. From workers: results. To the ventilator: acks of the task
-//          ids that have a result, gathered for a few milliseconds.
+//          ids that have a result, gathered for a few milliseconds; with a
+//          journal, only once those results are synced to it.
 #include <unistd.h>
 
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <map>
 
 #include "job_ledger.hpp"
+#include "journal.hpp"
 #include "progress.hpp"
 #include "result_writer.hpp"
 #include "sink.hpp"
@@ -48,6 +50,7 @@ class Sink {
         writer_(config.format, config.output),
         progress_(progress_wanted(config.progress)),
         peers_(open_socket(context_, zmq::socket_type::router)) {
+    if (!config.journal.empty()) open_journal();
     const std::string bound = bind_endpoint(peers_, config.bind, "bind");
     log_line("collecting results at " + bound);
   }
@@ -60,9 +63,11 @@ class Sink {
       // Output is written when a burst is over, so a slow job's results
       // appear as they come and a fast one's go out in large writes.
       writer_.flush();
+      if (journal_ && journal_->sync_due()) sync_journal();
       send_acks_when_due();
       if (ledger_) progress_.update(ledger_->completed(), ledger_->total(), seconds());
       if (ledger_ && ledger_->complete()) {
+        sync_journal();
         send_acks_when_due(true);
         return summarize(true);
       }
@@ -87,24 +92,101 @@ class Sink {
 
   void take_manifest(const JobManifest& manifest) {
     const std::string peer(view(parts_[0]));
-    if (ledger_ && manifest.job != job_) {
-      encode(JobRefused{manifest.job, "this sink is collecting job " + std::to_string(job_) +
-                                          "; start another sink for a second job at once"}, frame_);
+    if (const auto refusal = refusal_of(manifest)) {
+      encode(JobRefused{manifest.job, *refusal}, frame_);
       send_to(peers_, peer, frame_);
       return;
     }
-    if (!ledger_) {
-      job_ = manifest.job;
-      ledger_.emplace(manifest.total);
-      started_ = Clock::now();
-      log_line("job " + std::to_string(job_) + " (" + manifest.kind + ", " +
-               (manifest.total ? std::to_string(*manifest.total) + " tasks" : "size not known yet") + ") started");
-    } else if (manifest.total && !ledger_->total() && !ledger_->set_total(*manifest.total)) {
-      throw codec_error("job total " + std::to_string(*manifest.total) + " is below task ids already done");
+    if (!ledger_) start_job(manifest);
+    if (manifest.total && !ledger_->total()) {
+      if (!ledger_->set_total(*manifest.total))
+        throw codec_error("job total " + std::to_string(*manifest.total) + " is below task ids already done");
+      if (journal_) journal_->append(current_manifest());
     }
-    ventilator_ = peer;
     encode(JobAccepted{job_, ledger_->total(), ledger_->completed()}, frame_);
-    send_to(peers_, ventilator_, frame_);
+    if (peer == ventilator_) {
+      send_to(peers_, peer, frame_);
+      return;
+    }
+    // A ventilator new to us (the first, or one that restarted) learns all
+    // the sink holds, so it deals none of that again.
+    ventilator_ = peer;
+    sync_journal();
+    send_to(peers_, peer, frame_);
+    auto held = ledger_->done_ranges();
+    for (std::size_t at = 0; at < held.size(); at += ack_ranges_at_most) {
+      const auto end = held.begin() + static_cast<std::ptrdiff_t>(std::min(held.size(), at + ack_ranges_at_most));
+      encode(Ack{job_, {held.begin() + static_cast<std::ptrdiff_t>(at), end}}, frame_);
+      send_to(peers_, peer, frame_);
+    }
+    pending_acks_.take();
+  }
+
+  // Why a manifest cannot be taken, or nullopt when it can.
+  std::optional<std::string> refusal_of(const JobManifest& manifest) const {
+    if (!ledger_) {
+      if (manifest.acknowledged == 0) return std::nullopt;
+      return "the ventilator has " + std::to_string(manifest.acknowledged) +
+             " result(s) acknowledged by an earlier sink and this sink has none: restart the sink with that sink's "
+             "--journal, or start the job afresh";
+    }
+    if (manifest.job == job_) return std::nullopt;
+    const bool same_input = !fingerprint_.empty() && manifest.fingerprint == fingerprint_;
+    if (manifest.resume && same_input) return std::nullopt;
+    if (manifest.resume)
+      return "this sink holds job " + std::to_string(job_) + " of another input (fingerprint " + fingerprint_ +
+             ", yours is " + manifest.fingerprint + "): the input changed since that job started, so it cannot be "
+             "resumed; start a new job, with a new sink or journal";
+    return "this sink is collecting job " + std::to_string(job_) +
+           (same_input ? " of this same input; add --resume to continue it" : "; start another sink for another job");
+  }
+
+  void start_job(const JobManifest& manifest) {
+    job_ = manifest.job;
+    kind_ = manifest.kind;
+    fingerprint_ = manifest.fingerprint;
+    ledger_.emplace(manifest.total);
+    started_ = Clock::now();
+    log_line("job " + std::to_string(job_) + " (" + manifest.kind + ", " +
+             (manifest.total ? std::to_string(*manifest.total) + " tasks" : "size not known yet") + ") started");
+    if (journal_) journal_->append(current_manifest());
+  }
+
+  JobManifest current_manifest() const { return JobManifest{job_, kind_, ledger_->total(), fingerprint_, false, 0}; }
+
+  void open_journal() {
+    std::uint64_t replayed = 0;
+    journal_.emplace(config_.journal, [&](const Message& message) {
+      if (const auto* manifest = std::get_if<JobManifest>(&message)) {
+        if (!ledger_) {
+          job_ = manifest->job;
+          kind_ = manifest->kind;
+          fingerprint_ = manifest->fingerprint;
+          ledger_.emplace(manifest->total);
+        } else if (manifest->total && !ledger_->total()) {
+          ledger_->set_total(*manifest->total);
+        }
+      } else if (const auto* results = std::get_if<ResultBatch>(&message)) {
+        for (const Result& result : results->results) {
+          if (ledger_->record(result.id, result.ok) != JobLedger::Outcome::recorded) continue;
+          ++replayed;
+          ++tasks_by_worker_[results->worker];
+          if (!config_.output.empty()) writer_.write(result, results->worker);
+        }
+      }
+    });
+    started_ = Clock::now();
+    if (!ledger_) return;
+    log_line("journal " + config_.journal + ": taking up job " + std::to_string(job_) + " with " +
+             std::to_string(replayed) + " result(s) " +
+             (config_.output.empty() ? "already printed by an earlier sink" : "written again to " + config_.output));
+  }
+
+  void sync_journal() {
+    if (!journal_) return;
+    journal_->sync();
+    for (const auto& [first, last] : unsynced_acks_.take())
+      for (TaskId id = first; id <= last; ++id) pending_acks_.add(id);
   }
 
   void take_results(const ResultBatch& batch) {
@@ -112,24 +194,33 @@ class Sink {
       throw codec_error("results for job " + std::to_string(batch.job) +
                         (ledger_ ? ", not this sink's job " + std::to_string(job_) : " before any job manifest"));
     std::uint64_t recorded = 0;
+    AckRanges& acks = journal_ ? unsynced_acks_ : pending_acks_;
+    journaled_.results.clear();
     for (const Result& result : batch.results) {
       switch (ledger_->record(result.id, result.ok)) {
         case JobLedger::Outcome::recorded:
           writer_.write(result, batch.worker);
-          pending_acks_.add(result.id);
+          acks.add(result.id);
+          if (journal_) journaled_.results.push_back(result);
           ++recorded;
           break;
         case JobLedger::Outcome::duplicate:
           ++duplicates_;
           // Acknowledged again: the ventilator may have missed the first ack.
-          pending_acks_.add(result.id);
+          acks.add(result.id);
           break;
         case JobLedger::Outcome::out_of_range:
           rejections_.reject("task id " + std::to_string(result.id) + " is outside the job");
           break;
       }
     }
-    if (recorded > 0) tasks_by_worker_[batch.worker] += recorded;
+    if (recorded == 0) return;
+    tasks_by_worker_[batch.worker] += recorded;
+    if (journal_) {
+      journaled_.job = job_;
+      journaled_.worker = batch.worker;
+      journal_->append(journaled_);
+    }
   }
 
   void send_acks_when_due(bool now = false) {
@@ -173,7 +264,12 @@ class Sink {
   zmq::context_t context_{1};
   zmq::socket_t peers_;
   std::optional<JobLedger> ledger_;
+  std::optional<Journal> journal_;
+  ResultBatch journaled_;   // the results of one frame that were new
+  AckRanges unsynced_acks_;  // recorded, not yet synced to the journal
   JobId job_ = 0;
+  std::string kind_;
+  std::string fingerprint_;
   std::string ventilator_;
   AckRanges pending_acks_;
   Clock::time_point last_ack_{};

@@ -14,6 +14,7 @@ struct SinkConfig {
   OutputFormat format = OutputFormat::text;
   std::string output;                          // empty: stdout
   ProgressMode progress = ProgressMode::automatic;
+  std::string journal;                         // empty: no journal
 };
 
 /// Parses the command line. Throws usage_error; prints --help and exits 0.

@@ -13,10 +13,13 @@ SinkConfig parse_sink_options(int argc, const char* const* argv) {
       ("format", "Output format: text, jsonl or csv", cxxopts::value<std::string>()->default_value("text"))
       ("output", "Write results to FILE instead of stdout", cxxopts::value<std::string>())
       ("progress", "Progress line on stderr: auto (when a terminal), always or never",
-       cxxopts::value<std::string>()->default_value("auto"));
+       cxxopts::value<std::string>()->default_value("auto"))
+      ("journal", "Keep the job's results durably in FILE; a sink restarted with it takes up the job",
+       cxxopts::value<std::string>());
   const auto parsed = parse_command_line(options, argc, argv);
   config.bind = parsed["bind"].as<std::string>();
   if (parsed.count("output") > 0) config.output = parsed["output"].as<std::string>();
+  if (parsed.count("journal") > 0) config.journal = parsed["journal"].as<std::string>();
   const std::string format = parsed["format"].as<std::string>();
   if (format == "text") config.format = OutputFormat::text;
   else if (format == "jsonl") config.format = OutputFormat::jsonl;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <vector>
 
 #include "zpipe/messages.hpp"
 
@@ -18,7 +19,19 @@ class InFlightTable {
 
   /// Adds the next task and returns its id (1, 2, ...).
   TaskId add(Value payload);
-  void assign(TaskId id, Holder holder) { entries_[id - base_].holder = holder; }
+  /// Records that `holder` was dealt the task; counts an attempt.
+  void assign(TaskId id, Holder holder) {
+    Entry& entry = entries_[id - base_];
+    entry.holder = holder;
+    ++entry.attempts;
+  }
+  [[nodiscard]] std::uint32_t attempts(TaskId id) const { return entries_[id - base_].attempts; }
+
+  /// Takes the pending tasks `holder` held away from it and returns their
+  /// ids, oldest first.
+  std::vector<TaskId> release(Holder holder);
+  /// Takes every pending task from whoever holds it; returns their ids.
+  std::vector<TaskId> release_all();
   [[nodiscard]] const Value& payload(TaskId id) const { return entries_[id - base_].payload; }
   /// True while `id` has been read and not acknowledged.
   [[nodiscard]] bool pending(TaskId id) const {
@@ -35,7 +48,7 @@ class InFlightTable {
       Entry& entry = entries_[id - base_];
       if (entry.done) continue;
       if (entry.holder != no_holder) released(entry.holder);
-      entry = Entry{Value{}, no_holder, true};
+      entry = Entry{Value{}, no_holder, entry.attempts, true};
       --unacknowledged_;
     }
     while (!entries_.empty() && entries_.front().done) {
@@ -54,6 +67,7 @@ class InFlightTable {
   struct Entry {
     Value payload;
     Holder holder = no_holder;
+    std::uint32_t attempts = 0;
     bool done = false;
   };
   std::deque<Entry> entries_;

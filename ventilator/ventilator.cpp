@@ -1,23 +1,31 @@
 // The ventilator's loop.
 //
 // Sockets:
-//   workers  ROUTER, binds --bind: hello/credit in, tasks/job_end out
-//   to_sink  DEALER, connects to --sink: job manifest out, job_accepted/ack in
+//   workers  ROUTER, binds --bind: hello/credit in, tasks/job_end/hello_again out
+//   to_sink  DEALER, connects to --sink: manifest and tasks it fails itself
+//            out, job_accepted/job_refused/ack in
 //
 // Order of a job: the manifest goes to the sink (again every half second
-// until accepted, so the sink may start later); dealing starts once the sink
-// has accepted and --min-workers workers have said hello; the job is over
+// until accepted, and again whenever the link to the sink is re-established);
+// dealing starts once the sink has accepted, has acknowledged what it already
+// holds, and --min-workers workers have said hello. Every task stays in the
+// in-flight table until the sink acknowledges it: a worker that falls silent
+// loses its tasks to others, and a sink that comes back gets every
+// unacknowledged task again (it drops what it already has). The job is over
 // when the input is exhausted, the sink knows the total, and every task is
-// acknowledged. Then every worker is told, and the ventilator exits.
+// acknowledged; then every worker is told, and the ventilator exits.
 #include <chrono>
 #include <deque>
 #include <random>
 
+#include "fingerprint.hpp"
 #include "in_flight.hpp"
+#include "range_set.hpp"
 #include "task_source.hpp"
 #include "ventilator.hpp"
 #include "worker_pool.hpp"
 #include "zpipe/codec.hpp"
+#include "zpipe/connection_monitor.hpp"
 #include "zpipe/exit_codes.hpp"
 #include "zpipe/log.hpp"
 #include "zpipe/sockets.hpp"
@@ -41,11 +49,13 @@ class Ventilator {
         source_(config.count ? count_source(*config.count)
                              : line_source(config.input, DecodeLimits{}.max_string_bytes)),
         workers_socket_(open_socket(context_, zmq::socket_type::router, task_link_settings())),
-        to_sink_(open_socket(context_, zmq::socket_type::dealer)) {
+        to_sink_(open_socket(context_, zmq::socket_type::dealer)),
+        sink_link_(to_sink_, "sink link") {
     manifest_.job = config.job_id.value_or(random_job_id());
     manifest_.kind = config.kind;
     manifest_.total = source_->known_total();
-    batch_.job = manifest_.job;
+    manifest_.fingerprint = job_fingerprint(config);
+    manifest_.resume = config.resume;
     batch_.kind = config.kind;
     const std::string bound = bind_endpoint(workers_socket_, config.bind, "bind");
     connect_endpoint(to_sink_, config.sink, "sink");
@@ -55,14 +65,16 @@ class Ventilator {
   int run() {
     started_ = Clock::now();
     while (!stop_requested()) {
+      watch_sink_link();
       send_manifest_when_due();
       zmq::pollitem_t items[] = {{workers_socket_.handle(), 0, ZMQ_POLLIN, 0},
                                  {to_sink_.handle(), 0, ZMQ_POLLIN, 0},
-                                 {nullptr, source_->input_fd(), static_cast<short>(waiting_for_input_ ? ZMQ_POLLIN : 0), 0}};
+                                 {nullptr, source_->input_fd(), ZMQ_POLLIN, 0}};
       const std::size_t watched = waiting_for_input_ ? 3 : 2;
       if (!poll_sockets(std::span(items, watched), std::chrono::milliseconds(100))) continue;
       receive_from_workers();
       receive_from_sink();
+      take_back_from_silent_workers();
       if (ready_to_deal()) deal();
       if (job_complete()) return finish(true);
     }
@@ -70,26 +82,41 @@ class Ventilator {
   }
 
  private:
+  // A second handshake means the sink restarted or the link came back: the
+  // sink must accept the job again and say what it holds before dealing on.
+  void watch_sink_link() {
+    if (sink_link_.poll_handshakes() == 0 || sink_link_.handshakes() == 1) return;
+    log_line("link to the sink is back; sending the manifest again");
+    accepted_ = false;
+    redeal_after_sync_ = true;
+    next_manifest_ = Clock::now();
+  }
+
   void send_manifest_when_due() {
     if (source_->exhausted() && !manifest_.total) manifest_.total = in_flight_.read();
     const bool sink_needs_it = !accepted_ || (manifest_.total && sink_total_ != manifest_.total);
     if (!sink_needs_it || Clock::now() < next_manifest_) return;
+    manifest_.acknowledged = acknowledged();
     encode(manifest_, frame_);
     send_frame(to_sink_, frame_, false);
     next_manifest_ = Clock::now() + manifest_interval;
   }
 
   void receive_from_workers() {
+    const auto now = Clock::now();
     while (const std::size_t count = receive_parts(workers_socket_, parts_)) {
       try {
         if (count != 2) throw codec_error("expected 1 frame, got " + std::to_string(count - 1));
         const std::string routing_id(view(parts_[0]));
         const Message message = decode(view(parts_[1]));
         if (const auto* hello = std::get_if<Hello>(&message)) {
-          if (workers_.hello(routing_id, hello->worker, hello->window))
-            log_line("worker " + hello->worker + " joined (" + std::to_string(workers_.size()) + " now)");
+          take_hello(routing_id, *hello, now);
         } else if (const auto* credit = std::get_if<Credit>(&message)) {
-          if (!workers_.credit(routing_id, credit->batches)) throw codec_error("credit from a worker that never said hello");
+          // A worker we took for gone, or one of a ventilator before us.
+          if (!workers_.credit(routing_id, credit->batches, now)) {
+            encode(HelloAgain{}, frame_);
+            send_to(workers_socket_, routing_id, frame_);
+          }
         } else {
           throw codec_error("unexpected " + std::string(message_name(message)) + " message from a worker");
         }
@@ -99,36 +126,108 @@ class Ventilator {
     }
   }
 
+  void take_hello(const std::string& routing_id, const Hello& hello, Clock::time_point now) {
+    const auto known = workers_.alive();
+    const auto slot = workers_.hello(routing_id, hello.worker, hello.window, now);
+    // A hello from a worker we know means it dropped what it held.
+    take_back(slot, "said hello again");
+    if (workers_.alive() > known)
+      log_line("worker " + hello.worker + " joined (" + std::to_string(workers_.alive()) + " now)");
+  }
+
+  void take_back_from_silent_workers() {
+    const auto now = Clock::now();
+    if (now < next_expiry_check_) return;
+    next_expiry_check_ = now + std::chrono::milliseconds(100);
+    for (const auto slot : workers_.expire(now, config_.worker_timeout)) {
+      ++workers_lost_;
+      take_back(slot, "is silent for " + std::to_string(config_.worker_timeout.count()) + " ms; taken for gone");
+    }
+  }
+
+  // Deals a worker's tasks again, or fails those lost too often.
+  void take_back(std::uint32_t slot, const std::string& why) {
+    WorkerState& worker = workers_.at(slot);
+    const auto ids = in_flight_.release(slot);
+    worker.tasks_held = 0;
+    if (ids.empty()) return;
+    std::uint64_t failed = 0;
+    for (const TaskId id : ids) {
+      if (in_flight_.attempts(id) >= config_.max_attempts) {
+        ++failed;
+        fail_task(id, "lost with " + std::to_string(in_flight_.attempts(id)) + " workers (the last, " + worker.name +
+                          ", " + why + "); not tried again");
+      } else {
+        to_redeal_.push_back(id);
+      }
+    }
+    redealt_ += ids.size() - failed;
+    log_line("worker " + worker.name + " " + why + ": dealing its " + std::to_string(ids.size() - failed) +
+             " task(s) again" + (failed > 0 ? ", " + std::to_string(failed) + " failed after too many attempts" : ""));
+    send_failures();
+  }
+
   void receive_from_sink() {
     while (const std::size_t count = receive_parts(to_sink_, parts_)) {
       try {
         if (count != 1) throw codec_error("expected 1 frame, got " + std::to_string(count));
         const Message message = decode(view(parts_[0]));
-        if (const auto* accepted = std::get_if<JobAccepted>(&message)) {
-          if (accepted->job != manifest_.job) throw codec_error("job_accepted for another job");
-          if (!accepted_) log_line("sink accepted the job");
-          accepted_ = true;
-          sink_total_ = accepted->total;
-        } else if (const auto* refused = std::get_if<JobRefused>(&message)) {
+        if (const auto* accepted = std::get_if<JobAccepted>(&message)) take_acceptance(*accepted);
+        else if (const auto* refused = std::get_if<JobRefused>(&message))
           throw std::runtime_error("the sink refused job " + std::to_string(refused->job) + ": " + refused->reason);
-        } else if (const auto* ack = std::get_if<Ack>(&message)) {
-          if (ack->job != manifest_.job) throw codec_error("ack for another job");
-          for (const auto& [first, last] : ack->ranges)
-            in_flight_.acknowledge(first, last, [&](InFlightTable::Holder holder) { --workers_.at(holder).tasks_held; });
-        } else {
-          throw codec_error("unexpected " + std::string(message_name(message)) + " message from the sink");
-        }
+        else if (const auto* ack = std::get_if<Ack>(&message)) take_ack(*ack);
+        else throw codec_error("unexpected " + std::string(message_name(message)) + " message from the sink");
       } catch (const codec_error& e) {
         sink_rejections_.reject(e.what());
       }
     }
   }
 
+  void take_acceptance(const JobAccepted& accepted) {
+    if (accepted.job != manifest_.job) {
+      if (!config_.resume || accepted_) throw codec_error("job_accepted for another job");
+      log_line("resuming the sink's job " + std::to_string(accepted.job) + ": it holds " +
+               std::to_string(accepted.completed) + " result(s)");
+      manifest_.job = accepted.job;
+    } else if (!accepted_) {
+      log_line("sink accepted the job");
+    }
+    accepted_ = true;
+    sink_total_ = accepted.total;
+    sink_holds_ = accepted.completed;
+  }
+
+  void take_ack(const Ack& ack) {
+    if (ack.job != manifest_.job) throw codec_error("ack for another job");
+    const TaskId read = in_flight_.read();
+    for (auto [first, last] : ack.ranges) {
+      if (first <= read)
+        in_flight_.acknowledge(first, std::min(last, read), [&](InFlightTable::Holder holder) {
+          --workers_.at(holder).tasks_held;
+        });
+      if (last > read) not_read_yet_.add(std::max(first, read + 1), last);
+    }
+  }
+
+  std::uint64_t acknowledged() const {
+    return in_flight_.read() - in_flight_.unacknowledged() + not_read_yet_.count();
+  }
+
+  // Deals only once the sink has said what it holds, so nothing it has is
+  // dealt again on a resume or after it restarted.
   bool ready_to_deal() {
+    if (!accepted_ || acknowledged() < sink_holds_) return false;
+    if (redeal_after_sync_) {
+      redeal_after_sync_ = false;
+      for (auto& worker : workers_.all()) workers_.at(workers_.slot_of(worker)).tasks_held = 0;
+      const auto ids = in_flight_.release_all();
+      to_redeal_.assign(ids.begin(), ids.end());
+      if (!ids.empty()) log_line("dealing " + std::to_string(ids.size()) + " unacknowledged task(s) again");
+    }
     if (dealing_) return true;
-    if (!accepted_ || workers_.size() < config_.min_workers) return false;
+    if (workers_.alive() < config_.min_workers) return false;
     dealing_ = true;
-    log_line("dealing to " + std::to_string(workers_.size()) + " worker(s)");
+    log_line("dealing to " + std::to_string(workers_.alive()) + " worker(s)");
     return true;
   }
 
@@ -136,6 +235,7 @@ class Ventilator {
   // or room in the in-flight table run out.
   void deal() {
     waiting_for_input_ = false;
+    batch_.job = manifest_.job;
     while (WorkerState* worker = workers_.next_to_deal(remaining_tasks())) {
       batch_.tasks.clear();
       while (batch_.tasks.size() < config_.batch && !to_redeal_.empty()) {
@@ -149,12 +249,14 @@ class Ventilator {
           waiting_for_input_ = !source_->exhausted();
           break;
         }
-        if (!task->error.empty()) {
-          fail_unreadable(std::move(task->error));
-          continue;
-        }
         const TaskId id = in_flight_.add(task->payload);
-        batch_.tasks.push_back(Task{id, std::move(task->payload)});
+        if (not_read_yet_.take(id)) {
+          in_flight_.acknowledge(id, id, [](InFlightTable::Holder) {});
+        } else if (!task->error.empty()) {
+          fail_task(id, std::move(task->error));
+        } else {
+          batch_.tasks.push_back(Task{id, std::move(task->payload)});
+        }
       }
       send_failures();
       if (batch_.tasks.empty()) return;
@@ -170,16 +272,15 @@ class Ventilator {
       for (const Task& task : batch_.tasks) in_flight_.assign(task.id, holder);
       worker->tasks_held += batch_.tasks.size();
       --worker->credits;
-      ++worker->frames_sent;
     }
   }
 
-  // A task the ventilator itself cannot send (an over-long line) is
-  // reported to the sink as failed, so the job still completes and says why.
-  void fail_unreadable(std::string reason) {
+  // A task the ventilator gives up on (a line too long to send, a task lost
+  // with too many workers) is reported to the sink as failed, so the job
+  // still completes and says why.
+  void fail_task(TaskId id, std::string reason) {
     failures_.job = manifest_.job;
     failures_.worker = "ventilator";
-    const TaskId id = in_flight_.add(Value{});
     failures_.results.push_back(Result{id, false, std::move(reason)});
   }
 
@@ -193,11 +294,12 @@ class Ventilator {
   // Tasks without a result yet, as far as the ventilator can tell.
   std::optional<std::uint64_t> remaining_tasks() const {
     if (!manifest_.total) return std::nullopt;
-    return *manifest_.total - (in_flight_.read() - in_flight_.unacknowledged());
+    return *manifest_.total - std::min(*manifest_.total, acknowledged());
   }
 
   bool job_complete() const {
-    return source_->exhausted() && manifest_.total && sink_total_ == manifest_.total && in_flight_.unacknowledged() == 0;
+    return source_->exhausted() && manifest_.total && sink_total_ == manifest_.total && accepted_ &&
+           in_flight_.unacknowledged() == 0;
   }
 
   int finish(bool complete) {
@@ -207,10 +309,10 @@ class Ventilator {
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
     log_line(std::string(complete ? "job complete: " : "stopped by signal: ") + std::to_string(in_flight_.read()) +
-             " tasks read, " + std::to_string(in_flight_.read() - in_flight_.unacknowledged()) + " acknowledged, " +
-             std::to_string(workers_.size()) + " worker(s), " + std::to_string(seconds) + " s; rejected " +
-             std::to_string(worker_rejections_.count()) + " worker and " + std::to_string(sink_rejections_.count()) +
-             " sink message(s)");
+             " tasks read, " + std::to_string(acknowledged()) + " acknowledged, " + std::to_string(redealt_) +
+             " dealt again, " + std::to_string(workers_.all().size()) + " worker(s) (" + std::to_string(workers_lost_) +
+             " lost), " + std::to_string(seconds) + " s; rejected " + std::to_string(worker_rejections_.count()) +
+             " worker and " + std::to_string(sink_rejections_.count()) + " sink message(s)");
     return complete ? exit_ok : exit_interrupted;
   }
 
@@ -219,16 +321,23 @@ class Ventilator {
   zmq::context_t context_{1};
   zmq::socket_t workers_socket_;
   zmq::socket_t to_sink_;
+  ConnectionMonitor sink_link_;
   WorkerPool workers_;
   InFlightTable in_flight_;
+  RangeSet not_read_yet_;         // acknowledged by the sink, not read by us yet (resume)
+  std::deque<TaskId> to_redeal_;  // read, not held by any worker, not acknowledged
   JobManifest manifest_;
   std::optional<std::uint64_t> sink_total_;
+  std::uint64_t sink_holds_ = 0;  // results the sink said it had when it accepted
   bool accepted_ = false;
+  bool redeal_after_sync_ = false;
   bool dealing_ = false;
   bool waiting_for_input_ = false;
+  std::uint64_t redealt_ = 0;
+  std::uint64_t workers_lost_ = 0;
   Clock::time_point next_manifest_{};
+  Clock::time_point next_expiry_check_{};
   Clock::time_point started_{};
-  std::deque<TaskId> to_redeal_;  // read, not held by any worker, not acknowledged
   TaskBatch batch_;
   ResultBatch failures_;
   std::string frame_;

@@ -2,6 +2,7 @@
 // and deals task frames to workers as their credits allow.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -18,6 +19,9 @@ struct VentilatorConfig {
   std::uint32_t min_workers = 1;
   std::uint64_t max_in_flight = 262144;       // tasks read but not acknowledged
   std::optional<std::uint64_t> job_id;        // default: random
+  std::chrono::milliseconds worker_timeout{3000};  // silent this long: gone, its tasks dealt again
+  std::uint32_t max_attempts = 3;             // a task lost with this many workers fails
+  bool resume = false;                        // continue the sink's job of the same input
 };
 
 /// Parses the command line. Throws usage_error; prints --help and exits 0.

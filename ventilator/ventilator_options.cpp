@@ -20,7 +20,12 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
        cxxopts::value<std::string>()->default_value(std::to_string(config.max_in_flight)))
       ("bind", "Endpoint workers connect to", cxxopts::value<std::string>()->default_value(config.bind))
       ("sink", "Endpoint of the sink", cxxopts::value<std::string>()->default_value(config.sink))
-      ("job-id", "Job id (default: random)", cxxopts::value<std::string>());
+      ("job-id", "Job id (default: random)", cxxopts::value<std::string>())
+      ("worker-timeout", "Milliseconds of silence after which a worker is taken for gone and its tasks dealt again",
+       cxxopts::value<std::string>()->default_value(std::to_string(config.worker_timeout.count())))
+      ("max-attempts", "Workers a task may be lost with before it is reported failed",
+       cxxopts::value<std::string>()->default_value(std::to_string(config.max_attempts)))
+      ("resume", "Continue the sink's job of this same input, dealing only what it has no result for");
   const auto parsed = parse_command_line(options, argc, argv);
   if (parsed.count("count") > 0) config.count = number_option<std::uint64_t>(parsed, "count");
   if (parsed.count("input") > 0) config.input = parsed["input"].as<std::string>();
@@ -31,6 +36,9 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
   config.max_in_flight = number_option<std::uint64_t>(parsed, "max-in-flight");
   config.bind = parsed["bind"].as<std::string>();
   config.sink = parsed["sink"].as<std::string>();
+  config.worker_timeout = std::chrono::milliseconds(number_option<std::uint32_t>(parsed, "worker-timeout"));
+  config.max_attempts = number_option<std::uint32_t>(parsed, "max-attempts");
+  config.resume = parsed.count("resume") > 0;
   if (config.count.has_value() == !config.input.empty())
     throw usage_error("give exactly one of --count N or --input FILE");
   if (config.kind.empty() || config.kind.size() > 256) throw usage_error("--kind must be 1 to 256 bytes");
@@ -39,6 +47,11 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
     throw usage_error("--batch must be between 1 and " + std::to_string(most_per_frame));
   if (config.max_in_flight < config.batch)
     throw usage_error("--max-in-flight must be at least --batch (" + std::to_string(config.batch) + ")");
+  if (config.worker_timeout < std::chrono::milliseconds(500))
+    throw usage_error("--worker-timeout must be at least 500 ms: workers send a keep-alive every second");
+  if (config.max_attempts < 1) throw usage_error("--max-attempts must be at least 1");
+  if (config.resume && config.input == "-")
+    throw usage_error("--resume needs --count or --input FILE: stdin cannot be read again to check it is the same");
   check_endpoint(config.bind, "bind");
   check_endpoint(config.sink, "sink");
   return config;

@@ -7,29 +7,43 @@
 
 namespace zpipe {
 
-bool WorkerPool::hello(const std::string& routing_id, std::string name, std::uint32_t window) {
-  const auto now = std::chrono::steady_clock::now();
-  if (const auto found = by_routing_id_.find(routing_id); found != by_routing_id_.end()) {
-    WorkerState& worker = workers_[found->second];
-    worker.name = std::move(name);
-    worker.credits = std::min(window, max_window_frames);
-    worker.last_heard = now;
-    return false;
-  }
-  by_routing_id_.emplace(routing_id, workers_.size());
+std::uint32_t WorkerPool::hello(const std::string& routing_id, std::string name, std::uint32_t window,
+                                 Clock::time_point now) {
   const std::uint32_t credits = std::min(window, max_window_frames);
-  workers_.push_back(WorkerState{routing_id, std::move(name), credits, std::max(credits, 1u), 0, 0, now});
-  total_weight_ += workers_.back().weight;
+  auto [found, added] = by_routing_id_.emplace(routing_id, static_cast<std::uint32_t>(workers_.size()));
+  if (added) workers_.push_back(WorkerState{routing_id, {}, 0, 0, 0, false, now});
+  WorkerState& worker = workers_[found->second];
+  if (worker.alive) total_weight_ -= worker.weight;
+  worker.name = std::move(name);
+  worker.credits = credits;
+  worker.weight = std::max(credits, 1u);
+  worker.last_heard = now;
+  if (!worker.alive) ++alive_;
+  worker.alive = true;
+  total_weight_ += worker.weight;
+  return found->second;
+}
+
+bool WorkerPool::credit(const std::string& routing_id, std::uint32_t frames, Clock::time_point now) {
+  const auto found = by_routing_id_.find(routing_id);
+  if (found == by_routing_id_.end() || !workers_[found->second].alive) return false;
+  WorkerState& worker = workers_[found->second];
+  worker.credits = std::min(worker.credits + std::min(frames, max_window_frames), max_window_frames);
+  worker.last_heard = now;
   return true;
 }
 
-bool WorkerPool::credit(const std::string& routing_id, std::uint32_t frames) {
-  const auto found = by_routing_id_.find(routing_id);
-  if (found == by_routing_id_.end()) return false;
-  WorkerState& worker = workers_[found->second];
-  worker.credits = std::min(worker.credits + std::min(frames, max_window_frames), max_window_frames);
-  worker.last_heard = std::chrono::steady_clock::now();
-  return true;
+std::vector<std::uint32_t> WorkerPool::expire(Clock::time_point now, std::chrono::milliseconds timeout) {
+  std::vector<std::uint32_t> gone;
+  for (auto& worker : workers_) {
+    if (!worker.alive || now - worker.last_heard < timeout) continue;
+    worker.alive = false;
+    worker.credits = 0;
+    --alive_;
+    total_weight_ -= worker.weight;
+    gone.push_back(slot_of(worker));
+  }
+  return gone;
 }
 
 // Shares keep the end of a job fair: workers that asked for deep backlogs
@@ -38,7 +52,7 @@ WorkerState* WorkerPool::next_to_deal(std::optional<std::uint64_t> remaining) {
   for (std::size_t looked = 0; looked < workers_.size(); ++looked) {
     WorkerState& worker = workers_[turn_ % workers_.size()];
     ++turn_;
-    if (worker.credits == 0) continue;
+    if (!worker.alive || worker.credits == 0) continue;
     if (!remaining) return &worker;
     const std::uint64_t share = *remaining / total_weight_ * worker.weight +
                                 (*remaining % total_weight_) * worker.weight / total_weight_ + 1;

@@ -117,15 +117,18 @@ int run_worker(const WorkerConfig& config, const KindRegistry& kinds) {
     send_frame(to_ventilator, frame, false);
     last_sent_to_ventilator = Clock::now();
   };
+  // Tasks still queued belong to whatever the ventilator knew of us before;
+  // it deals them again, so they are dropped here.
+  const auto introduce = [&] {
+    executor.drop_queued();
+    tell_ventilator(Hello{name, credits.reset()});
+    introduced = true;
+  };
 
   while (!stop_requested()) {
     // A ventilator (a new one, or the old one after a restart) can be told
     // about us only once the handshake with it is complete.
-    if (ventilator_link.poll_handshakes() > 0) {
-      executor.drop_queued();
-      tell_ventilator(Hello{name, credits.reset()});
-      introduced = true;
-    }
+    if (ventilator_link.poll_handshakes() > 0) introduce();
 
     zmq::pollitem_t items[] = {{to_ventilator.handle(), 0, ZMQ_POLLIN, 0},
                                {wake.handle(), 0, ZMQ_POLLIN, 0},
@@ -143,7 +146,10 @@ int run_worker(const WorkerConfig& config, const KindRegistry& kinds) {
       try {
         if (count != 1) throw codec_error("expected 1 frame, got " + std::to_string(count));
         const Message message = decode(body);
-        if (const auto* end = std::get_if<JobEnd>(&message)) {
+        if (std::holds_alternative<HelloAgain>(message)) {
+          log_line("the ventilator does not know this worker (it restarted, or took us for gone); saying hello again");
+          introduce();
+        } else if (const auto* end = std::get_if<JobEnd>(&message)) {
           ++jobs_ended;
           executor.drop_queued();
           const std::string what = "job " + std::to_string(end->job) + (end->complete ? " is complete" : " was abandoned");

@@ -82,11 +82,14 @@ void pack(Packer& p, const ResultBatch& m) {
 }
 
 void pack(Packer& p, const JobManifest& m) {
-  pack_header(p, 6, MessageType::job);
+  pack_header(p, 8, MessageType::job);
   p.pack_uint64(m.job);
   pack_string(p, m.kind);
   pack_optional(p, m.total);
   pack_string(p, m.fingerprint);
+  if (m.resume) p.pack_true();
+  else p.pack_false();
+  p.pack_uint64(m.acknowledged);
 }
 
 void pack(Packer& p, const JobAccepted& m) {
@@ -112,6 +115,8 @@ void pack(Packer& p, const Ack& m) {
     p.pack_uint64(last);
   }
 }
+
+void pack(Packer& p, const HelloAgain&) { pack_header(p, 2, MessageType::hello_again); }
 
 void pack(Packer& p, const JobEnd& m) {
   pack_header(p, 4, MessageType::job_end);
@@ -279,9 +284,10 @@ Message read_message(const msgpack::object& top) {
     case MessageType::tasks: return read_tasks(Fields(all, "tasks", 4));
     case MessageType::results: return read_results(Fields(all, "results", 5));
     case MessageType::job: {
-      const Fields f(all, "job", 4);
-      return JobManifest{read_uint(f[0], "job.job"), read_string(f[1], "job.kind"),
-                         read_optional_uint(f[2], "job.total"), read_string(f[3], "job.fingerprint")};
+      const Fields f(all, "job", 6);
+      return JobManifest{read_uint(f[0], "job.job"),         read_string(f[1], "job.kind"),
+                         read_optional_uint(f[2], "job.total"), read_string(f[3], "job.fingerprint"),
+                         read_bool(f[4], "job.resume"),       read_uint(f[5], "job.acknowledged")};
     }
     case MessageType::job_accepted: {
       const Fields f(all, "job_accepted", 3);
@@ -297,6 +303,7 @@ Message read_message(const msgpack::object& top) {
       const Fields f(all, "job_end", 2);
       return JobEnd{read_uint(f[0], "job_end.job"), read_bool(f[1], "job_end.complete")};
     }
+    case MessageType::hello_again: return HelloAgain{};
   }
   throw codec_error("unknown message type " + std::to_string(type));
 }
@@ -389,14 +396,14 @@ std::optional<MessageType> peek_type(std::string_view frame) {
   if (frame.size() < at + 2) return std::nullopt;
   if (static_cast<unsigned char>(frame[at]) != protocol_version) return std::nullopt;
   const auto type = static_cast<unsigned char>(frame[at + 1]);
-  if (type < static_cast<unsigned char>(MessageType::hello) || type > static_cast<unsigned char>(MessageType::job_end))
+  if (type < static_cast<unsigned char>(MessageType::hello) || type > static_cast<unsigned char>(MessageType::hello_again))
     return std::nullopt;
   return static_cast<MessageType>(type);
 }
 
 std::string_view message_name(const Message& message) {
   static constexpr std::string_view names[] = {"hello", "credit", "tasks", "results", "job",
-                                               "job_accepted", "job_refused", "ack", "job_end"};
+                                               "job_accepted", "job_refused", "ack", "job_end", "hello_again"};
   return names[message.index()];
 }
 

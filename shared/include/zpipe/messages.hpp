@@ -27,6 +27,7 @@ enum class MessageType : std::uint8_t {
   job_refused = 7,   // sink -> ventilator
   ack = 8,           // sink -> ventilator
   job_end = 9,       // ventilator -> worker
+  hello_again = 10,  // ventilator -> worker
 };
 
 /// The most task frames one worker may hold or be owed (hello.window plus
@@ -79,12 +80,18 @@ struct ResultBatch {
 };
 
 /// The job manifest. `total` is unknown while the ventilator still reads its
-/// input; it sends the manifest again once the total is known.
+/// input; it sends the manifest again once the total is known. `fingerprint`
+/// identifies the job's input (empty when it cannot, as for stdin); with
+/// `resume` the ventilator asks to continue the sink's job of that
+/// fingerprint. `acknowledged` is how many results the ventilator has seen
+/// acknowledged, so a sink that lost them can say so instead of waiting.
 struct JobManifest {
   JobId job = 0;
   std::string kind;
   std::optional<std::uint64_t> total;
   std::string fingerprint;
+  bool resume = false;
+  std::uint64_t acknowledged = 0;
   bool operator==(const JobManifest&) const = default;
 };
 
@@ -117,7 +124,13 @@ struct JobEnd {
   bool operator==(const JobEnd&) const = default;
 };
 
+/// The ventilator does not know the worker (it restarted, or took the
+/// worker for gone): drop queued tasks and say hello again.
+struct HelloAgain {
+  bool operator==(const HelloAgain&) const = default;
+};
+
 using Message = std::variant<Hello, Credit, TaskBatch, ResultBatch, JobManifest, JobAccepted,
-                             JobRefused, Ack, JobEnd>;
+                             JobRefused, Ack, JobEnd, HelloAgain>;
 
 }  // namespace zpipe
