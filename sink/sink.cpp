@@ -29,6 +29,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto ack_interval = std::chrono::milliseconds(20);
 constexpr std::size_t ack_ranges_at_most = 4096;
+constexpr auto ventilator_wait = std::chrono::seconds(3);
 
 bool progress_wanted(ProgressMode mode) {
   if (mode == ProgressMode::always) return true;
@@ -68,8 +69,10 @@ class Sink {
       if (ledger_) progress_.update(ledger_->completed(), ledger_->total(), seconds());
       if (ledger_ && ledger_->complete()) {
         sync_journal();
-        send_acks_when_due(true);
-        return summarize(true);
+        if (ventilator_told_or_given_up()) {
+          send_acks_when_due(true);
+          return summarize(true);
+        }
       }
     }
     return summarize(false);
@@ -223,6 +226,17 @@ class Sink {
     }
   }
 
+  // A restarted sink can complete a job from the results workers still had
+  // queued before the ventilator is back in touch; it waits a little for the
+  // ventilator's manifest, answered with every ack, so that the ventilator
+  // also learns the job is complete.
+  bool ventilator_told_or_given_up() {
+    if (!ventilator_.empty()) return true;
+    const auto now = Clock::now();
+    if (!complete_at_) complete_at_ = now;
+    return now - *complete_at_ >= ventilator_wait;
+  }
+
   void send_acks_when_due(bool now = false) {
     if (pending_acks_.empty() || ventilator_.empty()) return;
     if (!now && pending_acks_.size() < ack_ranges_at_most && Clock::now() - last_ack_ < ack_interval) return;
@@ -273,6 +287,7 @@ class Sink {
   std::string ventilator_;
   AckRanges pending_acks_;
   Clock::time_point last_ack_{};
+  std::optional<Clock::time_point> complete_at_;
   Clock::time_point started_{};
   std::uint64_t duplicates_ = 0;
   std::map<std::string, std::uint64_t, std::less<>> tasks_by_worker_;

@@ -210,7 +210,7 @@ class Ventilator {
   }
 
   std::uint64_t acknowledged() const {
-    return in_flight_.read() - in_flight_.unacknowledged() + not_read_yet_.count();
+    return in_flight_.read() - in_flight_.unacknowledged() + not_read_yet_.count() - skipped_;
   }
 
   // Deals only once the sink has said what it holds, so nothing it has is
@@ -251,6 +251,7 @@ class Ventilator {
         }
         const TaskId id = in_flight_.add(task->payload);
         if (not_read_yet_.take(id)) {
+          ++skipped_;
           in_flight_.acknowledge(id, id, [](InFlightTable::Holder) {});
         } else if (!task->error.empty()) {
           fail_task(id, std::move(task->error));
@@ -325,6 +326,7 @@ class Ventilator {
   WorkerPool workers_;
   InFlightTable in_flight_;
   RangeSet not_read_yet_;         // acknowledged by the sink, not read by us yet (resume)
+  std::uint64_t skipped_ = 0;     // ids read that not_read_yet_ held: done already
   std::deque<TaskId> to_redeal_;  // read, not held by any worker, not acknowledged
   JobManifest manifest_;
   std::optional<std::uint64_t> sink_total_;
