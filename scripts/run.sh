@@ -33,7 +33,7 @@ done
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/bootstrap.sh"
 build=$root/build
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DZPIPE_BUILD_TESTS=OFF >/dev/null
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j"$(nproc)" --target zpipe-sink zpipe-worker zpipe-ventilator >/dev/null
 
 # A loopback port nobody listens on: a refused connection says it is free.

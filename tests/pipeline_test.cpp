@@ -10,101 +10,13 @@
 #include <set>
 #include <thread>
 
-#include "support/process.hpp"
+#include "support/job_run.hpp"
 #include "zpipe/codec.hpp"
 #include "zpipe/sockets.hpp"
 
 using namespace std::chrono_literals;
-using zpipe::testing::ChildProcess;
-using zpipe::testing::eventually;
-using zpipe::testing::read_file;
-using zpipe::testing::read_lines;
-using zpipe::testing::tcp_endpoint;
+using namespace zpipe::testing;
 
-namespace {
-
-constexpr auto job_limit = 60s;
-
-// One job's programs, ports and files; every process is killed and reaped
-// when the test ends, however it ends.
-class JobRun {
- public:
-  JobRun() : ventilator_endpoint(tcp_endpoint(zpipe::testing::free_port())), sink_endpoint(tcp_endpoint(zpipe::testing::free_port())) {}
-
-  ChildProcess& sink(std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv{ZPIPE_SINK, "--bind", sink_endpoint, "--format", "jsonl", "--output",
-                                  (dir / "results.jsonl").string()};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    return start(std::move(argv), "sink");
-  }
-
-  ChildProcess& worker(std::vector<std::string> extra = {}, const std::string& program = ZPIPE_WORKER) {
-    std::vector<std::string> argv{program, "--ventilator", ventilator_endpoint, "--sink", sink_endpoint, "--once"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    return start(std::move(argv), "worker" + std::to_string(++workers_));
-  }
-
-  ChildProcess& ventilator(std::vector<std::string> extra) {
-    std::vector<std::string> argv{ZPIPE_VENTILATOR, "--bind", ventilator_endpoint, "--sink", sink_endpoint};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    return start(std::move(argv), "ventilator");
-  }
-
-  std::string log(const std::string& name) const { return read_file(dir / (name + ".err")); }
-  std::vector<std::string> results() const { return read_lines(dir / "results.jsonl"); }
-
-  zpipe::testing::ScratchDir dir;
-  std::string ventilator_endpoint;
-  std::string sink_endpoint;
-
- private:
-  ChildProcess& start(std::vector<std::string> argv, const std::string& name) {
-    processes_.emplace_back(std::move(argv), dir / (name + ".out"), dir / (name + ".err"));
-    return processes_.back();
-  }
-  std::deque<ChildProcess> processes_;
-  int workers_ = 0;
-};
-
-struct ResultLine {
-  std::uint64_t task_id;
-  std::string status;
-  std::string result;
-  std::string error;
-  std::string worker;
-};
-
-ResultLine parse(const std::string& line) {
-  static const std::regex shape(
-      R"re(^\{"task_id":(\d+),"status":"(ok|error)","result":(null|-?\d+|"[^"]*"),"error":(null|"(?:[^"\\]|\\.)*"),"worker":"([^"]*)"\}$)re");
-  std::smatch match;
-  REQUIRE(std::regex_match(line, match, shape));
-  return {std::stoull(match[1]), match[2], match[3], match[4], match[5]};
-}
-
-// Parses every line; fails unless each id in 1..total appears exactly once.
-std::map<std::uint64_t, ResultLine> every_task_once(const std::vector<std::string>& lines, std::uint64_t total) {
-  std::map<std::uint64_t, ResultLine> by_id;
-  for (const auto& line : lines) {
-    const ResultLine result = parse(line);
-    INFO("task " << result.task_id);
-    REQUIRE(by_id.emplace(result.task_id, result).second);
-  }
-  REQUIRE(by_id.size() == total);
-  REQUIRE(by_id.begin()->first == 1);
-  REQUIRE(by_id.rbegin()->first == total);
-  return by_id;
-}
-
-void check_squares(const std::map<std::uint64_t, ResultLine>& by_id) {
-  for (const auto& [id, result] : by_id) {
-    INFO("task " << id);
-    REQUIRE(result.status == "ok");
-    REQUIRE(result.result == std::to_string(id * id));
-  }
-}
-
-}  // namespace
 
 TEST_CASE("one worker: every task is printed once with its square") {
   JobRun run;

@@ -19,13 +19,9 @@ class InFlightTable {
 
   /// Adds the next task and returns its id (1, 2, ...).
   TaskId add(Value payload);
-  /// Records that `holder` was dealt the task; counts an attempt.
-  void assign(TaskId id, Holder holder) {
-    Entry& entry = entries_[id - base_];
-    entry.holder = holder;
-    ++entry.attempts;
-  }
-  [[nodiscard]] std::uint32_t attempts(TaskId id) const { return entries_[id - base_].attempts; }
+  void assign(TaskId id, Holder holder) { entries_[id - base_].holder = holder; }
+  /// Counts that a worker holding the task was lost; returns the count.
+  std::uint32_t lost(TaskId id) { return ++entries_[id - base_].losses; }
 
   /// Takes the pending tasks `holder` held away from it and returns their
   /// ids, oldest first.
@@ -48,7 +44,7 @@ class InFlightTable {
       Entry& entry = entries_[id - base_];
       if (entry.done) continue;
       if (entry.holder != no_holder) released(entry.holder);
-      entry = Entry{Value{}, no_holder, entry.attempts, true};
+      entry = Entry{Value{}, no_holder, entry.losses, true};
       --unacknowledged_;
     }
     while (!entries_.empty() && entries_.front().done) {
@@ -67,7 +63,7 @@ class InFlightTable {
   struct Entry {
     Value payload;
     Holder holder = no_holder;
-    std::uint32_t attempts = 0;
+    std::uint32_t losses = 0;
     bool done = false;
   };
   std::deque<Entry> entries_;

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <deque>
 #include <random>
+#include <utility>
 
 #include "fingerprint.hpp"
 #include "in_flight.hpp"
@@ -130,7 +131,7 @@ class Ventilator {
     const auto known = workers_.alive();
     const auto slot = workers_.hello(routing_id, hello.worker, hello.window, now);
     // A hello from a worker we know means it dropped what it held.
-    take_back(slot, "said hello again");
+    take_back(slot, "said hello again", false);
     if (workers_.alive() > known)
       log_line("worker " + hello.worker + " joined (" + std::to_string(workers_.alive()) + " now)");
   }
@@ -141,22 +142,30 @@ class Ventilator {
     next_expiry_check_ = now + std::chrono::milliseconds(100);
     for (const auto slot : workers_.expire(now, config_.worker_timeout)) {
       ++workers_lost_;
-      take_back(slot, "is silent for " + std::to_string(config_.worker_timeout.count()) + " ms; taken for gone");
+      take_back(slot, "is silent for " + std::to_string(config_.worker_timeout.count()) + " ms; taken for gone", true);
     }
   }
 
-  // Deals a worker's tasks again, or fails those lost too often.
-  void take_back(std::uint32_t slot, const std::string& why) {
+  // Deals a worker's tasks again. When the worker was lost (not merely
+  // reset), each of its tasks counts a loss. A loss in a shared backlog may
+  // not be the task's fault, so a task one loss short of --max-attempts is a
+  // suspect: it is dealt alone to an idle worker, and only a loss there can
+  // fail it. That fails a poison task without failing its neighbours.
+  void take_back(std::uint32_t slot, const std::string& why, bool lost) {
     WorkerState& worker = workers_.at(slot);
+    const bool was_isolating = std::exchange(worker.isolating, false);
     const auto ids = in_flight_.release(slot);
     worker.tasks_held = 0;
     if (ids.empty()) return;
     std::uint64_t failed = 0;
     for (const TaskId id : ids) {
-      if (in_flight_.attempts(id) >= config_.max_attempts) {
+      const std::uint32_t losses = lost ? in_flight_.lost(id) : 0;
+      if (lost && was_isolating && losses >= config_.max_attempts) {
         ++failed;
-        fail_task(id, "lost with " + std::to_string(in_flight_.attempts(id)) + " workers (the last, " + worker.name +
-                          ", " + why + "); not tried again");
+        fail_task(id, "lost with " + std::to_string(losses) + " workers, the last of which (" + worker.name + ", " +
+                          why + ") ran it alone; not tried again");
+      } else if (lost && losses + 1 >= config_.max_attempts) {
+        suspects_.push_back(id);
       } else {
         to_redeal_.push_back(id);
       }
@@ -165,6 +174,31 @@ class Ventilator {
     log_line("worker " + worker.name + " " + why + ": dealing its " + std::to_string(ids.size() - failed) +
              " task(s) again" + (failed > 0 ? ", " + std::to_string(failed) + " failed after too many attempts" : ""));
     send_failures();
+  }
+
+  // Deals each suspect task alone to a worker that holds nothing else.
+  void deal_suspects() {
+    while (!suspects_.empty()) {
+      const TaskId id = suspects_.front();
+      if (!in_flight_.pending(id)) {
+        suspects_.pop_front();
+        continue;
+      }
+      WorkerState* worker = workers_.idle_worker();
+      if (worker == nullptr) return;
+      suspects_.pop_front();
+      batch_.tasks.assign(1, Task{id, in_flight_.payload(id)});
+      encode(batch_, frame_);
+      if (!send_to(workers_socket_, worker->routing_id, frame_)) {
+        worker->credits = 0;
+        suspects_.push_front(id);
+        continue;
+      }
+      in_flight_.assign(id, workers_.slot_of(*worker));
+      worker->tasks_held = 1;
+      worker->isolating = true;
+      --worker->credits;
+    }
   }
 
   void receive_from_sink() {
@@ -203,7 +237,8 @@ class Ventilator {
     for (auto [first, last] : ack.ranges) {
       if (first <= read)
         in_flight_.acknowledge(first, std::min(last, read), [&](InFlightTable::Holder holder) {
-          --workers_.at(holder).tasks_held;
+          WorkerState& worker = workers_.at(holder);
+          if (--worker.tasks_held == 0) worker.isolating = false;
         });
       if (last > read) not_read_yet_.add(std::max(first, read + 1), last);
     }
@@ -219,7 +254,10 @@ class Ventilator {
     if (!accepted_ || acknowledged() < sink_holds_) return false;
     if (redeal_after_sync_) {
       redeal_after_sync_ = false;
-      for (auto& worker : workers_.all()) workers_.at(workers_.slot_of(worker)).tasks_held = 0;
+      for (auto& worker : workers_.all()) {
+        workers_.at(workers_.slot_of(worker)).tasks_held = 0;
+        workers_.at(workers_.slot_of(worker)).isolating = false;
+      }
       const auto ids = in_flight_.release_all();
       to_redeal_.assign(ids.begin(), ids.end());
       if (!ids.empty()) log_line("dealing " + std::to_string(ids.size()) + " unacknowledged task(s) again");
@@ -236,6 +274,7 @@ class Ventilator {
   void deal() {
     waiting_for_input_ = false;
     batch_.job = manifest_.job;
+    deal_suspects();
     while (WorkerState* worker = workers_.next_to_deal(remaining_tasks())) {
       batch_.tasks.clear();
       while (batch_.tasks.size() < config_.batch && !to_redeal_.empty()) {
@@ -328,6 +367,7 @@ class Ventilator {
   RangeSet not_read_yet_;         // acknowledged by the sink, not read by us yet (resume)
   std::uint64_t skipped_ = 0;     // ids read that not_read_yet_ held: done already
   std::deque<TaskId> to_redeal_;  // read, not held by any worker, not acknowledged
+  std::deque<TaskId> suspects_;   // like to_redeal_, but to be run alone
   JobManifest manifest_;
   std::optional<std::uint64_t> sink_total_;
   std::uint64_t sink_holds_ = 0;  // results the sink said it had when it accepted

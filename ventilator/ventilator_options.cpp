@@ -47,8 +47,8 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
     throw usage_error("--batch must be between 1 and " + std::to_string(most_per_frame));
   if (config.max_in_flight < config.batch)
     throw usage_error("--max-in-flight must be at least --batch (" + std::to_string(config.batch) + ")");
-  if (config.worker_timeout < std::chrono::milliseconds(500))
-    throw usage_error("--worker-timeout must be at least 500 ms: workers send a keep-alive every second");
+  if (config.worker_timeout < std::chrono::milliseconds(1000))
+    throw usage_error("--worker-timeout must be at least 1000 ms: workers send a keep-alive every 250 ms");
   if (config.max_attempts < 1) throw usage_error("--max-attempts must be at least 1");
   if (config.resume && config.input == "-")
     throw usage_error("--resume needs --count or --input FILE: stdin cannot be read again to check it is the same");

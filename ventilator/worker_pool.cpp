@@ -11,7 +11,7 @@ std::uint32_t WorkerPool::hello(const std::string& routing_id, std::string name,
                                  Clock::time_point now) {
   const std::uint32_t credits = std::min(window, max_window_frames);
   auto [found, added] = by_routing_id_.emplace(routing_id, static_cast<std::uint32_t>(workers_.size()));
-  if (added) workers_.push_back(WorkerState{routing_id, {}, 0, 0, 0, false, now});
+  if (added) workers_.push_back(WorkerState{routing_id, {}, 0, 0, 0, false, false, now});
   WorkerState& worker = workers_[found->second];
   if (worker.alive) total_weight_ -= worker.weight;
   worker.name = std::move(name);
@@ -52,12 +52,18 @@ WorkerState* WorkerPool::next_to_deal(std::optional<std::uint64_t> remaining) {
   for (std::size_t looked = 0; looked < workers_.size(); ++looked) {
     WorkerState& worker = workers_[turn_ % workers_.size()];
     ++turn_;
-    if (!worker.alive || worker.credits == 0) continue;
+    if (!worker.alive || worker.credits == 0 || worker.isolating) continue;
     if (!remaining) return &worker;
     const std::uint64_t share = *remaining / total_weight_ * worker.weight +
                                 (*remaining % total_weight_) * worker.weight / total_weight_ + 1;
     if (worker.tasks_held < share) return &worker;
   }
+  return nullptr;
+}
+
+WorkerState* WorkerPool::idle_worker() {
+  for (auto& worker : workers_)
+    if (worker.alive && worker.credits > 0 && worker.tasks_held == 0) return &worker;
   return nullptr;
 }
 

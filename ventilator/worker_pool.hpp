@@ -20,6 +20,7 @@ struct WorkerState {
   std::uint32_t weight = 1;      // its first window: proportional to its threads
   std::uint64_t tasks_held = 0;  // dealt to it and not yet acknowledged
   bool alive = true;
+  bool isolating = false;        // runs one suspect task alone: is dealt nothing else
   std::chrono::steady_clock::time_point last_heard;
 };
 
@@ -40,6 +41,8 @@ class WorkerPool {
   /// share of `remaining` tasks (no limit while that is unknown); nullptr
   /// when there is none.
   WorkerState* next_to_deal(std::optional<std::uint64_t> remaining);
+  /// A live worker with a credit that holds nothing, to run a task alone.
+  WorkerState* idle_worker();
 
   [[nodiscard]] WorkerState& at(std::uint32_t slot) { return workers_[slot]; }
   [[nodiscard]] std::uint32_t slot_of(const WorkerState& worker) const {

@@ -26,7 +26,9 @@ namespace zpipe {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr auto keepalive_interval = std::chrono::milliseconds(1000);
+// Well inside the ventilator's --worker-timeout (1 s at least), so a live
+// worker is never taken for gone.
+constexpr auto keepalive_interval = std::chrono::milliseconds(250);
 // The worker asks for enough task frames to stay busy this long, which keeps
 // tiny tasks streaming while a worker of slow tasks holds only a couple.
 constexpr double backlog_seconds = 0.05;
