@@ -1,1 +1,799 @@
-// placeholder until the codec tests land
+// The codec: round trips of every message, the test vectors of
+// shared/PROTOCOL.md byte for byte, every limit at its bound and one past it,
+// and hostile frames, each of which must end in codec_error and nothing worse.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <limits>
+#include <optional>
+#include <random>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "zpipe/codec.hpp"
+
+using zpipe::Ack;
+using zpipe::codec_error;
+using zpipe::Credit;
+using zpipe::DecodeLimits;
+using zpipe::Hello;
+using zpipe::HelloAgain;
+using zpipe::JobAccepted;
+using zpipe::JobEnd;
+using zpipe::JobManifest;
+using zpipe::JobRefused;
+using zpipe::Message;
+using zpipe::MessageType;
+using zpipe::Result;
+using zpipe::ResultBatch;
+using zpipe::Task;
+using zpipe::TaskBatch;
+using zpipe::Value;
+using Catch::Matchers::Contains;
+
+namespace {
+
+constexpr std::int64_t int64_min = std::numeric_limits<std::int64_t>::min();
+constexpr std::int64_t int64_max = std::numeric_limits<std::int64_t>::max();
+constexpr std::uint64_t uint64_max = std::numeric_limits<std::uint64_t>::max();
+constexpr std::uint32_t uint32_max = std::numeric_limits<std::uint32_t>::max();
+constexpr std::size_t mib = 1024 * 1024;
+
+/// Returns the bytes that "94 01 0a ..." spells.
+std::string bytes(std::string_view hex) {
+  std::string out;
+  int high = -1;
+  for (const char c : hex) {
+    if (c == ' ') continue;
+    int nibble = -1;
+    if (c >= '0' && c <= '9') nibble = c - '0';
+    else if (c >= 'a' && c <= 'f') nibble = c - 'a' + 10;
+    else throw std::invalid_argument("not lowercase hex: " + std::string(hex));
+    if (high < 0) {
+      high = nibble;
+    } else {
+      out.push_back(static_cast<char>(high * 16 + nibble));
+      high = -1;
+    }
+  }
+  if (high >= 0) throw std::invalid_argument("odd number of hex digits: " + std::string(hex));
+  return out;
+}
+
+/// Returns bytes as PROTOCOL.md writes them: lowercase pairs, one space apart.
+std::string hex(std::string_view frame) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (const char c : frame) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (!out.empty()) out.push_back(' ');
+    out.push_back(digits[byte >> 4]);
+    out.push_back(digits[byte & 0xf]);
+  }
+  return out;
+}
+
+/// Returns what decode() says is wrong with a frame; "" when it accepts it.
+/// Any exception other than codec_error escapes and fails the test.
+std::string rejection(std::string_view frame, const DecodeLimits& limits = {}) {
+  try {
+    (void)zpipe::decode(frame, limits);
+    return "";
+  } catch (const codec_error& e) {
+    return e.what();
+  }
+}
+
+std::string text(std::size_t size, char fill = 'x') { return std::string(size, fill); }
+
+}  // namespace
+
+namespace Catch {
+template <>
+struct StringMaker<zpipe::Message> {
+  static std::string convert(const zpipe::Message& message) {
+    return std::string(zpipe::message_name(message)) + " [" + hex(zpipe::encode(message)) + "]";
+  }
+};
+}  // namespace Catch
+
+namespace {
+
+struct Vector {
+  std::string_view hex;
+  Message message;
+};
+
+// PROTOCOL.md, "Test vectors", 1 to 16: the encoder produces exactly these.
+const std::vector<Vector>& canonical_vectors() {
+  static const std::vector<Vector> vectors = {
+      {"94 01 01 a2 77 31 08", Hello{"w1", 8}},
+      {"93 01 02 03", Credit{3}},
+      {"93 01 02 00", Credit{0}},
+      {"96 01 03 07 a6 73 71 75 61 72 65 93 01 02 03 93 05 a1 78 c0",
+       TaskBatch{7, "square", {{1, 5}, {2, "x"}, {3, Value{}}}}},
+      {"96 01 03 07 a6 73 71 75 61 72 65 90 90", TaskBatch{7, "square", {}}},
+      {"96 01 03 01 a1 6b 96 7f cc 80 cd ff ff ce 00 01 00 00 cf 00 00 00 01 00 00 00 00 06 96 e0 d0 df cc 80 d3 "
+       "80 00 00 00 00 00 00 00 cf 7f ff ff ff ff ff ff ff a0",
+       TaskBatch{1,
+                 "k",
+                 {{127, -32}, {128, -33}, {65535, 128}, {65536, int64_min}, {4294967296, int64_max}, {6, ""}}}},
+      {"97 01 04 07 a2 77 31 92 01 02 92 c3 c2 92 19 a8 6f 76 65 72 66 6c 6f 77",
+       ResultBatch{7, "w1", {{1, true, 25}, {2, false, "overflow"}}}},
+      {"98 01 05 07 a6 73 71 75 61 72 65 c0 a0 c2 00", JobManifest{7, "square", std::nullopt, "", false, 0}},
+      {"98 01 05 07 a6 73 71 75 61 72 65 cd 03 e8 ba 66 6e 76 31 61 36 34 3a 30 31 32 33 34 35 36 37 38 39 61 62 "
+       "63 64 65 66 3a 36 c3 cd 01 f4",
+       JobManifest{7, "square", 1000, "fnv1a64:0123456789abcdef:6", true, 500}},
+      {"95 01 06 07 cd 03 e8 00", JobAccepted{7, 1000, 0}},
+      {"95 01 06 07 c0 2a", JobAccepted{7, std::nullopt, 42}},
+      {"94 01 07 07 d9 23 74 68 69 73 20 73 69 6e 6b 20 69 73 20 63 6f 6c 6c 65 63 74 69 6e 67 20 61 6e 6f 74 68 "
+       "65 72 20 6a 6f 62",
+       JobRefused{7, "this sink is collecting another job"}},
+      {"94 01 08 07 92 92 01 03 92 05 05", Ack{7, {{1, 3}, {5, 5}}}},
+      {"94 01 09 07 c3", JobEnd{7, true}},
+      {"94 01 09 cf 7f ff ff ff ff ff ff ff c2", JobEnd{static_cast<std::uint64_t>(int64_max), false}},
+      {"92 01 0a", HelloAgain{}},
+  };
+  return vectors;
+}
+
+// PROTOCOL.md 17 and 18, then more of the same kind: valid msgpack that the
+// encoder never writes (other widths, bin for str, extra fields).
+const std::vector<Vector>& decode_only_vectors() {
+  static const std::vector<Vector> vectors = {
+      {"96 01 03 07 a1 6b 91 01 91 c4 01 78", TaskBatch{7, "k", {{1, "x"}}}},
+      {"94 01 02 cd 00 03 c0", Credit{3}},
+      {"93 01 02 d0 05", Credit{5}},
+      {"93 01 02 cf 00 00 00 00 00 00 00 05", Credit{5}},
+      {"93 d0 01 02 03", Credit{3}},
+      {"dc 00 03 01 02 03", Credit{3}},
+      {"dd 00 00 00 03 01 02 03", Credit{3}},
+      {"94 01 01 c4 02 77 31 08", Hello{"w1", 8}},
+      {"94 01 01 d9 02 77 31 08", Hello{"w1", 8}},
+      {"94 01 01 da 00 02 77 31 08", Hello{"w1", 8}},
+      {"96 01 03 07 a1 6b 91 01 91 d3 ff ff ff ff ff ff ff ff", TaskBatch{7, "k", {{1, -1}}}},
+      {"96 01 03 07 a1 6b 91 01 91 d0 05", TaskBatch{7, "k", {{1, 5}}}},
+      {"94 01 08 07 92 92 05 05 92 01 03", Ack{7, {{5, 5}, {1, 3}}}},
+      {"94 01 08 07 92 92 01 05 92 02 03", Ack{7, {{1, 5}, {2, 3}}}},
+  };
+  return vectors;
+}
+
+struct Rejection {
+  std::string_view hex;
+  std::string_view reason;  // a fragment of codec_error::what()
+};
+
+// PROTOCOL.md 19 to 25.
+const std::vector<Rejection>& spec_rejections() {
+  static const std::vector<Rejection> rejections = {
+      {"93 02 02 03", "protocol version 2"},
+      {"92 01 0b", "unknown message type 11"},
+      {"dd ff ff ff ff", "longer than 65536"},
+      {"93 01 02 03 c0", "trailing"},
+      {"94 01 08 07 91 92 05 01", "last < first"},
+      {"97 01 04 07 a1 77 91 01 91 c2 91 05", "failed task"},
+      {"96 01 03 07 a1 6b 91 01 91 cf 80 00 00 00 00 00 00 00", "exceeds 2^63-1"},
+  };
+  return rejections;
+}
+
+const std::vector<Rejection>& other_rejections() {
+  static const std::vector<Rejection> rejections = {
+      // Not a frame at all.
+      {"", "empty"},
+      {"c1", "not msgpack"},
+      {"01", "must be an array"},
+      {"a1 78", "must be an array"},
+      {"80", "must be an array"},
+      {"81 01 02", "maps"},
+      {"90", "at least"},
+      {"91 01", "at least"},
+      {"92 01 0a 92 01 0a", "trailing"},
+      // The header.
+      {"92 00 0a", "protocol version 0"},
+      {"93 ff 02 03", "version must be"},
+      {"93 a1 31 02 03", "version must be"},
+      {"93 cf ff ff ff ff ff ff ff ff 02 03", "protocol version 18446744073709551615"},
+      {"92 01 00", "unknown message type 0"},
+      {"92 01 cc ff", "unknown message type 255"},
+      {"93 01 a1 02 03", "message type must be"},
+      {"93 01 ff 03", "message type must be"},
+      // Fields missing.
+      {"93 01 01 a1 77", "hello needs 2"},
+      {"92 01 02", "credit needs 1"},
+      {"95 01 03 07 a1 6b 90", "tasks needs 4"},
+      {"96 01 04 07 a1 77 90 90", "results needs 5"},
+      {"97 01 05 07 a1 6b c0 a0 c2", "job needs 6"},
+      {"94 01 06 07 c0", "job_accepted needs 3"},
+      {"93 01 07 07", "job_refused needs 2"},
+      {"93 01 08 07", "ack needs 2"},
+      {"93 01 09 07", "job_end needs 2"},
+      // hello, credit.
+      {"94 01 01 05 08", "hello.worker"},
+      {"94 01 01 a1 77 ff", "hello.window"},
+      {"94 01 01 a1 77 cf 00 00 00 01 00 00 00 00", "hello.window 4294967296 exceeds"},
+      {"93 01 02 a1 33", "credit.batches"},
+      {"93 01 02 ca 3f 80 00 00", "credit.batches"},
+      {"93 01 02 c3", "credit.batches"},
+      {"93 01 02 c0", "credit.batches"},
+      {"93 01 02 cf 00 00 00 01 00 00 00 00", "credit.batches 4294967296 exceeds"},
+      // tasks.
+      {"96 01 03 ff a1 6b 90 90", "tasks.job"},
+      {"96 01 03 c0 a1 6b 90 90", "tasks.job"},
+      {"96 01 03 07 05 90 90", "tasks.kind"},
+      {"96 01 03 07 a1 6b 01 90", "tasks.ids"},
+      {"96 01 03 07 a1 6b 90 c0", "tasks.payloads"},
+      {"96 01 03 07 a1 6b 91 a1 31 91 01", "tasks.ids[]"},
+      {"96 01 03 07 a1 6b 91 ff 91 01", "tasks.ids[]"},
+      {"96 01 03 07 a1 6b 92 01 02 91 01", "tasks.payloads has 1 entries, expected 2"},
+      {"96 01 03 07 a1 6b 91 01 92 01 02", "tasks.payloads has 2 entries, expected 1"},
+      {"96 01 03 07 a1 6b 91 01 90", "tasks.payloads has 0 entries, expected 1"},
+      {"96 01 03 07 a1 6b 91 01 91 cb 00 00 00 00 00 00 00 00", "tasks.payloads[]"},
+      {"96 01 03 07 a1 6b 91 01 91 c3", "tasks.payloads[]"},
+      {"96 01 03 07 a1 6b 91 01 91 91 01", "tasks.payloads[]"},
+      {"96 01 03 07 a1 6b 91 01 91 80", "tasks.payloads[]"},
+      {"96 01 03 07 a1 6b 91 01 91 81 01 01", "maps"},
+      {"96 01 03 07 a1 6b 91 01 91 d4 01 00", "extension"},
+      {"96 01 03 07 a1 6b 91 01 91 cf ff ff ff ff ff ff ff ff", "exceeds 2^63-1"},
+      // results.
+      {"97 01 04 a1 37 a1 77 90 90 90", "results.job"},
+      {"97 01 04 07 c0 90 90 90", "results.worker"},
+      {"97 01 04 07 a1 77 c0 90 90", "results.ids"},
+      {"97 01 04 07 a1 77 90 c0 90", "results.oks"},
+      {"97 01 04 07 a1 77 90 90 c0", "results.values"},
+      {"97 01 04 07 a1 77 91 01 90 91 05", "results.oks has 0 entries, expected 1"},
+      {"97 01 04 07 a1 77 91 01 91 c3 90", "results.values has 0 entries, expected 1"},
+      {"97 01 04 07 a1 77 90 91 c3 91 05", "results.oks has 1 entries, expected 0"},
+      {"97 01 04 07 a1 77 91 01 91 01 91 05", "results.oks[]"},
+      {"97 01 04 07 a1 77 91 ff 91 c3 91 05", "results.ids[]"},
+      {"97 01 04 07 a1 77 91 01 91 c2 91 c0", "failed task"},
+      {"97 01 04 07 a1 77 91 01 91 c2 91 ff", "failed task"},
+      {"97 01 04 07 a1 77 91 01 91 c3 91 cf 80 00 00 00 00 00 00 00", "exceeds 2^63-1"},
+      {"97 01 04 07 a1 77 91 01 91 c3 91 ca 00 00 00 00", "results.values[]"},
+      // job, job_accepted, job_refused.
+      {"98 01 05 a1 37 a1 6b c0 a0 c2 00", "job.job"},
+      {"98 01 05 07 c2 c0 a0 c2 00", "job.kind"},
+      {"98 01 05 07 a1 6b a1 31 a0 c2 00", "job.total"},
+      {"98 01 05 07 a1 6b ff a0 c2 00", "job.total"},
+      {"98 01 05 07 a1 6b c0 c0 c2 00", "job.fingerprint"},
+      {"98 01 05 07 a1 6b c0 a0 00 00", "job.resume"},
+      {"98 01 05 07 a1 6b c0 a0 c0 00", "job.resume"},
+      {"98 01 05 07 a1 6b c0 a0 c2 c0", "job.acknowledged"},
+      {"95 01 06 c0 c0 00", "job_accepted.job"},
+      {"95 01 06 07 c3 00", "job_accepted.total"},
+      {"95 01 06 07 c0 c0", "job_accepted.completed"},
+      {"94 01 07 c3 a0", "job_refused.job"},
+      {"94 01 07 07 05", "job_refused.reason"},
+      // ack, job_end.
+      {"94 01 08 ff 90", "ack.job"},
+      {"94 01 08 07 c0", "ack.ranges must be"},
+      {"94 01 08 07 91 01", "ack.ranges[] must be an array"},
+      {"94 01 08 07 91 90", "[first, last]"},
+      {"94 01 08 07 91 91 01", "[first, last]"},
+      {"94 01 08 07 91 93 01 02 03", "[first, last]"},
+      {"94 01 08 07 91 92 ff 01", "ack.ranges[][0]"},
+      {"94 01 08 07 91 92 01 a1 32", "ack.ranges[][1]"},
+      {"94 01 08 07 92 92 01 01 92 03 02", "last < first"},
+      {"94 01 09 a1 37 c3", "job_end.job"},
+      {"94 01 09 07 01", "job_end.complete"},
+      {"94 01 09 07 c0", "job_end.complete"},
+      // Sizes declared far beyond the frame or the limits.
+      {"96 01 03 07 a1 6b dd ff ff ff ff", "longer than 65536"},
+      {"dc ff ff", "truncated"},
+      {"db ff ff ff ff", ""},
+      {"c6 ff ff ff ff", ""},
+      {"df ff ff ff ff", "maps"},
+      {"c9 ff ff ff ff 01", ""},
+      // Maps and extension types, even where a field would be ignored.
+      {"94 01 02 00 81 01 01", "maps"},
+      {"94 01 02 00 d4 01 00", "extension"},
+      {"94 01 02 00 c7 00 01", "extension"},
+  };
+  return rejections;
+}
+
+std::vector<Rejection> all_rejections() {
+  std::vector<Rejection> all = spec_rejections();
+  all.insert(all.end(), other_rejections().begin(), other_rejections().end());
+  return all;
+}
+
+// Messages at the edges of what each field holds.
+std::vector<Message> edge_messages() {
+  return {
+      Hello{"", 0},
+      Hello{"w", uint32_max},
+      Hello{std::string("nul\0inside", 10), 4096},
+      Hello{text(300), 1},
+      Credit{0},
+      Credit{1},
+      Credit{uint32_max},
+      TaskBatch{0, "", {}},
+      TaskBatch{uint64_max, text(40, 'k'), {}},
+      TaskBatch{1,
+                "k",
+                {{1, Value{}},
+                 {2, 0},
+                 {3, -1},
+                 {4, int64_min},
+                 {5, int64_max},
+                 {6, ""},
+                 {7, "text"},
+                 {8, text(70000)},
+                 {uint64_max, std::string("\xff\x00", 2)}}},
+      ResultBatch{0, "", {}},
+      ResultBatch{1,
+                  "w",
+                  {{1, true, Value{}},
+                   {2, true, -5},
+                   {3, true, int64_min},
+                   {4, true, int64_max},
+                   {5, true, ""},
+                   {6, false, ""},
+                   {7, false, "boom"},
+                   {uint64_max, false, text(300)}}},
+      JobManifest{0, "", std::nullopt, "", false, 0},
+      JobManifest{uint64_max, "square", 0, "fnv1a64:0000000000000000:0", true, uint64_max},
+      JobManifest{1, "k", uint64_max, "", false, 1},
+      JobAccepted{0, std::nullopt, 0},
+      JobAccepted{1, 0, 0},
+      JobAccepted{uint64_max, uint64_max, uint64_max},
+      JobRefused{0, ""},
+      JobRefused{1, text(1000)},
+      Ack{0, {}},
+      Ack{1, {{1, 1}}},
+      Ack{1, {{1, 2}, {4, uint64_max}, {0, 0}, {uint64_max, uint64_max}}},
+      JobEnd{0, true},
+      JobEnd{uint64_max, false},
+      HelloAgain{},
+  };
+}
+
+// A tasks frame of `count` tasks with nil payloads.
+TaskBatch tasks_of(std::size_t count) {
+  TaskBatch batch{1, "k", {}};
+  for (std::size_t i = 1; i <= count; ++i) batch.tasks.push_back(Task{i, Value{}});
+  return batch;
+}
+
+// `frame` with one more field appended: `extra`, already encoded.
+std::string with_extra_field(std::string frame, std::string_view extra) {
+  const auto head = static_cast<unsigned char>(frame.at(0));
+  REQUIRE(head >= 0x92);
+  REQUIRE(head < 0x9f);
+  frame[0] = static_cast<char>(head + 1);
+  frame.append(extra);
+  return frame;
+}
+
+std::optional<std::string> read_protocol_md() {
+  const std::string here = __FILE__;
+  const auto slash = here.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : here.substr(0, slash);
+  std::ifstream file(dir + "/../shared/PROTOCOL.md");
+  if (!file) return std::nullopt;
+  std::ostringstream contents;
+  contents << file.rdbuf();
+  return contents.str();
+}
+
+}  // namespace
+
+// ---- the test vectors -----------------------------------------------------
+
+TEST_CASE("each canonical test vector encodes to its bytes and decodes to its message") {
+  const auto vector = GENERATE(from_range(canonical_vectors()));
+  CAPTURE(vector.hex);
+  CHECK(hex(zpipe::encode(vector.message)) == vector.hex);
+  CHECK(zpipe::decode(bytes(vector.hex)) == vector.message);
+}
+
+TEST_CASE("frames the encoder never writes still decode when they are valid") {
+  const auto vector = GENERATE(from_range(decode_only_vectors()));
+  CAPTURE(vector.hex);
+  CHECK(zpipe::decode(bytes(vector.hex)) == vector.message);
+}
+
+TEST_CASE("the test vectors here are those of PROTOCOL.md") {
+  const auto spec = read_protocol_md();
+  if (!spec) {
+    WARN("shared/PROTOCOL.md not found beside " __FILE__ "; not compared");
+    return;
+  }
+  const auto section = spec->find("## 10. Test vectors");
+  REQUIRE(section != std::string::npos);
+  const std::string vectors_section = spec->substr(section);
+
+  std::set<std::string, std::less<>> ours;
+  for (const auto& vector : canonical_vectors()) ours.emplace(vector.hex);
+  for (std::size_t i = 0; i < 2; ++i) ours.emplace(decode_only_vectors()[i].hex);
+  for (const auto& rejected : spec_rejections()) ours.emplace(rejected.hex);
+  for (const auto& hex_text : ours) {
+    CAPTURE(hex_text);
+    CHECK(vectors_section.find("`" + hex_text + "`") != std::string::npos);
+  }
+  // ...and the spec lists no vector that is not checked here.
+  const std::regex quoted_hex("`([0-9a-f]{2}(?: [0-9a-f]{2})*)`");
+  std::size_t listed = 0;
+  for (auto it = std::sregex_iterator(vectors_section.begin(), vectors_section.end(), quoted_hex);
+       it != std::sregex_iterator(); ++it) {
+    ++listed;
+    CAPTURE((*it)[1].str());
+    CHECK(ours.count((*it)[1].str()) == 1);
+  }
+  CHECK(listed == ours.size());
+}
+
+// ---- round trips ----------------------------------------------------------
+
+TEST_CASE("every message survives a round trip, edge values included") {
+  const auto message = GENERATE(from_range(edge_messages()));
+  const std::string frame = zpipe::encode(message);
+  const Message decoded = zpipe::decode(frame);
+  CHECK(decoded == message);
+  CHECK(zpipe::message_name(decoded) == zpipe::message_name(message));
+  CHECK(zpipe::encode(decoded) == frame);
+  const auto as_bytes = std::as_bytes(std::span(frame.data(), frame.size()));
+  CHECK(zpipe::decode(as_bytes) == message);
+}
+
+TEST_CASE("the batch encoders write what the message encoder writes, into a reused buffer") {
+  std::string out = "left over from an earlier frame, longer than the next one";
+  const TaskBatch tasks{7, "square", {{1, 5}, {2, "x"}}};
+  zpipe::encode(tasks, out);
+  CHECK(out == zpipe::encode(Message{tasks}));
+  const ResultBatch results{7, "w1", {{1, true, 25}, {2, false, "overflow"}}};
+  zpipe::encode(results, out);
+  CHECK(out == zpipe::encode(Message{results}));
+  zpipe::encode(Message{Credit{3}}, out);
+  CHECK(hex(out) == "93 01 02 03");
+}
+
+TEST_CASE("extra trailing fields are ignored in every message") {
+  const auto vector = GENERATE(from_range(canonical_vectors()));
+  const auto extra = GENERATE(as<std::string_view>{}, "c0", "c3", "05", "ff", "a1 7a", "c4 01 7a", "90", "92 01 02",
+                              "91 91 01", "ca 3f 80 00 00");
+  CAPTURE(vector.hex, extra);
+  const std::string frame = with_extra_field(bytes(vector.hex), bytes(extra));
+  CHECK(zpipe::decode(frame) == vector.message);
+  const std::string two_more = with_extra_field(with_extra_field(bytes(vector.hex), bytes(extra)), bytes("c0"));
+  CHECK(zpipe::decode(two_more) == vector.message);
+}
+
+TEST_CASE("message names are the protocol's") {
+  const auto [message, name] = GENERATE(table<Message, std::string_view>({
+      {Hello{}, "hello"},
+      {Credit{}, "credit"},
+      {TaskBatch{}, "tasks"},
+      {ResultBatch{}, "results"},
+      {JobManifest{}, "job"},
+      {JobAccepted{}, "job_accepted"},
+      {JobRefused{}, "job_refused"},
+      {Ack{}, "ack"},
+      {JobEnd{}, "job_end"},
+      {HelloAgain{}, "hello_again"},
+  }));
+  CHECK(zpipe::message_name(message) == name);
+}
+
+// ---- bad frames -----------------------------------------------------------
+
+TEST_CASE("frames that break the protocol are rejected with a codec_error that says why") {
+  const auto rejected = GENERATE(from_range(all_rejections()));
+  CAPTURE(rejected.hex);
+  const std::string frame = bytes(rejected.hex);
+  REQUIRE_THROWS_AS(zpipe::decode(frame), codec_error);
+  CHECK_THAT(rejection(frame), Contains(std::string(rejected.reason)));
+}
+
+TEST_CASE("every proper prefix of a valid frame is rejected") {
+  const auto vector = GENERATE(from_range(canonical_vectors()));
+  const std::string frame = bytes(vector.hex);
+  for (std::size_t size = 0; size < frame.size(); ++size) {
+    CAPTURE(vector.hex, size);
+    REQUIRE_THROWS_AS(zpipe::decode(std::string_view(frame).substr(0, size)), codec_error);
+  }
+}
+
+TEST_CASE("huge declared sizes are rejected at once, before anything is allocated for them") {
+  const auto declared = GENERATE(as<std::string_view>{}, "dd ff ff ff ff", "96 01 03 07 a1 6b dd ff ff ff ff 90",
+                                 "94 01 08 07 dd ff ff ff ff", "dd 00 01 00 01 01 02");
+  CAPTURE(declared);
+  const std::string frame = bytes(declared);
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 1000; ++i) REQUIRE_THROWS_AS(zpipe::decode(frame), codec_error);
+  // Allocating what they declare (up to 2^32 objects) could not be this fast.
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(1));
+  CHECK_THAT(rejection(frame), Contains("longer than 65536"));
+}
+
+TEST_CASE("hostile bytes end in a message or a codec_error, never anything else") {
+  std::size_t accepted = 0;
+  std::size_t rejected = 0;
+  const auto decode_any = [&](std::string_view frame) {
+    try {
+      (void)zpipe::decode(frame);
+      ++accepted;
+    } catch (const codec_error&) {
+      ++rejected;
+    }
+  };
+  SECTION("every byte of every vector replaced by every value") {
+    std::size_t tried = 0;
+    for (const auto& vector : canonical_vectors()) {
+      std::string frame = bytes(vector.hex);
+      for (std::size_t at = 0; at < frame.size(); ++at) {
+        const char original = frame[at];
+        for (int value = 0; value < 256; ++value) {
+          frame[at] = static_cast<char>(value);
+          decode_any(frame);
+          ++tried;
+        }
+        frame[at] = original;
+      }
+    }
+    CHECK(accepted + rejected == tried);
+    CHECK(rejected > 0);
+  }
+  SECTION("random frames, most of them starting like a real header") {
+    std::mt19937 random(20240501);
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::uniform_int_distribution<std::size_t> length(0, 48);
+    for (int i = 0; i < 50000; ++i) {
+      std::string frame(length(random), '\0');
+      for (auto& c : frame) c = static_cast<char>(byte(random));
+      if (frame.size() >= 3 && i % 4 != 0) {
+        frame[0] = static_cast<char>(0x92 + byte(random) % 8);
+        frame[1] = 0x01;
+        frame[2] = static_cast<char>(1 + byte(random) % 10);
+      }
+      decode_any(frame);
+    }
+    CHECK(accepted + rejected == 50000);
+  }
+}
+
+TEST_CASE("a failed result must carry its error message") {
+  const Value value = GENERATE(Value{}, Value{0}, Value{-1});
+  // Encoding does not police this; decoding does.
+  const std::string frame = zpipe::encode(ResultBatch{1, "w", {{1, false, value}}});
+  REQUIRE_THROWS_AS(zpipe::decode(frame), codec_error);
+  CHECK(zpipe::decode(zpipe::encode(ResultBatch{1, "w", {{1, true, value}}})) ==
+        Message{ResultBatch{1, "w", {{1, true, value}}}});
+}
+
+TEST_CASE("an ack range must not end before it starts") {
+  const auto [first, last, valid] = GENERATE(table<std::uint64_t, std::uint64_t, bool>({
+      {1, 1, true},
+      {1, 2, true},
+      {2, 1, false},
+      {uint64_max, uint64_max, true},
+      {uint64_max, uint64_max - 1, false},
+      {1, 0, false},
+  }));
+  CAPTURE(first, last);
+  const std::string frame = zpipe::encode(Ack{1, {{first, last}}});
+  if (valid) CHECK(zpipe::decode(frame) == Message{Ack{1, {{first, last}}}});
+  else REQUIRE_THROWS_AS(zpipe::decode(frame), codec_error);
+}
+
+// ---- limits ---------------------------------------------------------------
+
+TEST_CASE("elements per array: the limit is accepted, one more is not") {
+  const std::size_t limit = DecodeLimits{}.max_items;
+  REQUIRE(limit == 65536);
+  SECTION("tasks") {
+    CHECK(rejection(zpipe::encode(tasks_of(limit))).empty());
+    REQUIRE_THROWS_AS(zpipe::decode(zpipe::encode(tasks_of(limit + 1))), codec_error);
+    CHECK_THAT(rejection(zpipe::encode(tasks_of(limit + 1))), Contains("longer than 65536"));
+  }
+  SECTION("results") {
+    ResultBatch batch{1, "w", {}};
+    for (std::size_t i = 1; i <= limit; ++i) batch.results.push_back(Result{i, true, Value{}});
+    CHECK(rejection(zpipe::encode(batch)).empty());
+    batch.results.push_back(Result{limit + 1, true, Value{}});
+    REQUIRE_THROWS_AS(zpipe::decode(zpipe::encode(batch)), codec_error);
+  }
+  SECTION("ack ranges") {
+    Ack ack{1, {}};
+    for (std::size_t i = 1; i <= limit; ++i) ack.ranges.emplace_back(2 * i, 2 * i);
+    CHECK(rejection(zpipe::encode(ack)).empty());
+    ack.ranges.emplace_back(1, 1);
+    REQUIRE_THROWS_AS(zpipe::decode(zpipe::encode(ack)), codec_error);
+  }
+  SECTION("a limit of our own") {
+    DecodeLimits limits;
+    limits.max_items = 10;
+    CHECK(rejection(zpipe::encode(tasks_of(10)), limits).empty());
+    REQUIRE_THROWS_AS(zpipe::decode(zpipe::encode(tasks_of(11)), limits), codec_error);
+    CHECK_THAT(rejection(zpipe::encode(tasks_of(11)), limits), Contains("longer than 10"));
+  }
+}
+
+TEST_CASE("bytes per string: the limit is accepted, one more is not") {
+  const std::size_t limit = DecodeLimits{}.max_string_bytes;
+  REQUIRE(limit == mib);
+  const auto [what, frame_of] = GENERATE(table<std::string_view, std::string (*)(std::size_t)>({
+      {"a payload", [](std::size_t n) { return zpipe::encode(TaskBatch{1, "k", {{1, text(n)}}}); }},
+      {"a result", [](std::size_t n) { return zpipe::encode(ResultBatch{1, "w", {{1, false, text(n)}}}); }},
+      {"a worker name", [](std::size_t n) { return zpipe::encode(Hello{text(n), 1}); }},
+      {"a kind", [](std::size_t n) { return zpipe::encode(JobManifest{1, text(n), std::nullopt, "", false, 0}); }},
+      {"a reason", [](std::size_t n) { return zpipe::encode(JobRefused{1, text(n)}); }},
+      {"a bin payload",
+       [](std::size_t n) {
+         std::string frame = bytes("96 01 03 07 a1 6b 91 01 91 c6");
+         for (const int shift : {24, 16, 8, 0}) frame.push_back(static_cast<char>((n >> shift) & 0xff));
+         return frame + text(n);
+       }},
+  }));
+  CAPTURE(what);
+  CHECK(rejection(frame_of(limit)).empty());
+  REQUIRE_THROWS_AS(zpipe::decode(frame_of(limit + 1)), codec_error);
+  CHECK_THAT(rejection(frame_of(limit + 1)), Contains("longer than 1048576"));
+
+  DecodeLimits limits;
+  limits.max_string_bytes = 4;
+  CHECK(rejection(frame_of(4), limits).empty());
+  REQUIRE_THROWS_AS(zpipe::decode(frame_of(5), limits), codec_error);
+}
+
+TEST_CASE("frame size: the limit is accepted, one byte more is not") {
+  SECTION("the protocol's 16 MiB") {
+    const std::size_t limit = DecodeLimits{}.max_frame_bytes;
+    REQUIRE(limit == 16 * mib);
+    // Sixteen payloads of about 1 MiB, the last one sized to fill the frame exactly.
+    TaskBatch batch{1, "k", {}};
+    for (std::uint64_t id = 1; id <= 16; ++id) batch.tasks.push_back(Task{id, text(mib)});
+    const std::size_t over = zpipe::encode(batch).size() - limit;
+    batch.tasks.back().payload = text(mib - over);
+    std::string frame = zpipe::encode(batch);
+    REQUIRE(frame.size() == limit);
+    CHECK(zpipe::decode(frame) == Message{batch});
+    batch.tasks.back().payload = text(mib - over + 1);
+    frame = zpipe::encode(batch);
+    REQUIRE(frame.size() == limit + 1);
+    REQUIRE_THROWS_AS(zpipe::decode(frame), codec_error);
+    CHECK_THAT(rejection(frame), Contains("exceeds the limit of 16777216"));
+  }
+  SECTION("a limit of our own") {
+    const auto vector = GENERATE(from_range(canonical_vectors()));
+    const std::string frame = bytes(vector.hex);
+    DecodeLimits limits;
+    limits.max_frame_bytes = frame.size();
+    CHECK(zpipe::decode(frame, limits) == vector.message);
+    limits.max_frame_bytes = frame.size() - 1;
+    REQUIRE_THROWS_AS(zpipe::decode(frame, limits), codec_error);
+  }
+}
+
+TEST_CASE("nesting depth: 3 is accepted, 4 is not, even in a field that would be ignored") {
+  CHECK(rejection(bytes("94 01 02 00 91 90")).empty());
+  CHECK(rejection(bytes("94 01 02 00 91 91 01")).empty());
+  REQUIRE_THROWS_AS(zpipe::decode(bytes("94 01 02 00 91 91 90")), codec_error);
+  CHECK_THAT(rejection(bytes("94 01 02 00 91 91 91 01")), Contains("deeper than 3"));
+  REQUIRE_THROWS_AS(zpipe::decode(bytes("94 01 08 07 91 92 91 01 02")), codec_error);
+}
+
+TEST_CASE("integers: a payload above 2^63-1 is rejected, every int64 is not") {
+  const auto [encoded, valid] = GENERATE(table<std::string_view, bool>({
+      {"cf 7f ff ff ff ff ff ff ff", true},
+      {"cf 80 00 00 00 00 00 00 00", false},
+      {"cf ff ff ff ff ff ff ff ff", false},
+      {"d3 80 00 00 00 00 00 00 00", true},
+      {"d3 7f ff ff ff ff ff ff ff", true},
+  }));
+  CAPTURE(encoded);
+  const std::string task = bytes("96 01 03 07 a1 6b 91 01 91") + bytes(encoded);
+  const std::string result = bytes("97 01 04 07 a1 77 91 01 91 c3 91") + bytes(encoded);
+  if (valid) {
+    CHECK(rejection(task).empty());
+    CHECK(rejection(result).empty());
+  } else {
+    REQUIRE_THROWS_AS(zpipe::decode(task), codec_error);
+    REQUIRE_THROWS_AS(zpipe::decode(result), codec_error);
+  }
+}
+
+// ---- peek_type ------------------------------------------------------------
+
+TEST_CASE("peek_type of the headers it knows") {
+  const auto [frame, expected] = GENERATE(table<std::string_view, std::optional<MessageType>>({
+      {"93 01 02 03", MessageType::credit},
+      {"92 01 0a", MessageType::hello_again},
+      {"dc 00 03 01 02 03", MessageType::credit},
+      {"96 01 03 ff", MessageType::tasks},  // a good header, a bad body: decoding still fails
+      {"92 01 01", MessageType::hello},
+      {"", std::nullopt},
+      {"01", std::nullopt},
+      {"80", std::nullopt},
+      {"90", std::nullopt},
+      {"91 01", std::nullopt},
+      {"92 01", std::nullopt},
+      {"dc 00 03 01", std::nullopt},
+      {"93 02 02 03", std::nullopt},
+      {"93 00 02 03", std::nullopt},
+      {"92 01 00", std::nullopt},
+      {"92 01 0b", std::nullopt},
+      {"92 01 cc ff", std::nullopt},
+      {"93 cc 01 02 03", std::nullopt},
+      {"dd 00 00 00 03 01 02 03", std::nullopt},
+      {"c1", std::nullopt},
+  }));
+  CAPTURE(frame);
+  CHECK(zpipe::peek_type(bytes(frame)) == expected);
+}
+
+TEST_CASE("peek_type never claims a type that decoding contradicts") {
+  const auto vector = GENERATE(from_range(canonical_vectors()));
+  const Message message = zpipe::decode(bytes(vector.hex));
+  const auto type = zpipe::peek_type(bytes(vector.hex));
+  REQUIRE(type.has_value());
+  CHECK(static_cast<std::size_t>(*type) == message.index() + 1);
+}
+
+// ---- values ---------------------------------------------------------------
+
+TEST_CASE("as_integer takes integers and the text of integers") {
+  const auto [value, expected] = GENERATE(table<Value, std::optional<std::int64_t>>({
+      {Value{42}, 42},
+      {Value{int64_min}, int64_min},
+      {Value{int64_max}, int64_max},
+      {Value{"42"}, 42},
+      {Value{"-5"}, -5},
+      {Value{"+7"}, 7},
+      {Value{" 12\r"}, 12},
+      {Value{"\t12\t"}, 12},
+      {Value{"0"}, 0},
+      {Value{"9223372036854775807"}, int64_max},
+      {Value{"-9223372036854775808"}, int64_min},
+      {Value{"9223372036854775808"}, std::nullopt},
+      {Value{""}, std::nullopt},
+      {Value{" "}, std::nullopt},
+      {Value{"+"}, std::nullopt},
+      {Value{"abc"}, std::nullopt},
+      {Value{"4 2"}, std::nullopt},
+      {Value{"42x"}, std::nullopt},
+      {Value{"1.5"}, std::nullopt},
+      {Value{}, std::nullopt},
+  }));
+  CAPTURE(zpipe::as_text(value));
+  CHECK(zpipe::as_integer(value) == expected);
+}
+
+TEST_CASE("as_text spells every value") {
+  const auto [value, expected] = GENERATE(table<Value, std::string>({
+      {Value{}, ""},
+      {Value{0}, "0"},
+      {Value{-17}, "-17"},
+      {Value{int64_min}, "-9223372036854775808"},
+      {Value{int64_max}, "9223372036854775807"},
+      {Value{""}, ""},
+      {Value{"text"}, "text"},
+      {Value{std::string("a\0b", 3)}, std::string("a\0b", 3)},
+  }));
+  CHECK(zpipe::as_text(value) == expected);
+}
+
+// ---- known codec bugs -----------------------------------------------------
+// [!shouldfail]: these state what PROTOCOL.md requires and the codec does not
+// do yet. When the codec is fixed they fail; then drop the tag.
+
+TEST_CASE("a type number above 255 is unknown, not its low byte", "[!shouldfail]") {
+  // [1, 257, "w1", 8] decodes as hello today: the uint64 type is narrowed to
+  // the uint8 of MessageType before it is checked.
+  REQUIRE_THROWS_AS(zpipe::decode(bytes("94 01 cd 01 01 a2 77 31 08")), codec_error);
+  REQUIRE_THROWS_AS(zpipe::decode(bytes("93 01 cd 01 02 03")), codec_error);
+}
+
+TEST_CASE("an empty map is rejected even in a field that would be ignored", "[!shouldfail]") {
+  // msgpack's map limit of 0 pairs lets a map of 0 pairs through.
+  REQUIRE_THROWS_AS(zpipe::decode(bytes("94 01 02 00 80")), codec_error);
+}

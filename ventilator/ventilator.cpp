@@ -100,7 +100,12 @@ class Ventilator {
     manifest_.acknowledged = acknowledged();
     encode(manifest_, frame_);
     send_frame(to_sink_, frame_, false);
-    next_manifest_ = Clock::now() + manifest_interval;
+    const auto now = Clock::now();
+    next_manifest_ = now + manifest_interval;
+    if (accepted_ || now < next_waiting_line_) return;
+    if (next_waiting_line_ != Clock::time_point{})
+      log_line("still waiting for the sink at " + config_.sink + " to accept the job: is it running?");
+    next_waiting_line_ = now + std::chrono::seconds(10);
   }
 
   void receive_from_workers() {
@@ -378,6 +383,7 @@ class Ventilator {
   std::uint64_t redealt_ = 0;
   std::uint64_t workers_lost_ = 0;
   Clock::time_point next_manifest_{};
+  Clock::time_point next_waiting_line_{};
   Clock::time_point next_expiry_check_{};
   Clock::time_point started_{};
   TaskBatch batch_;

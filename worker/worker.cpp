@@ -54,6 +54,9 @@ class CreditWindow {
     return window_;
   }
   void finished(std::uint32_t frames) { owed_ += frames; }
+  /// Caps growth at doubling per return: a window grows only as fast as
+  /// measurements confirm that tasks stay quick.
+  [[nodiscard]] std::uint32_t at_most_doubled(std::uint32_t wanted) const { return std::min(wanted, 2 * window_); }
 
   /// Returns the credits to hand back now, or 0 to wait for more to gather.
   std::uint32_t to_return(std::uint32_t wanted_window, bool idle) {
@@ -177,7 +180,8 @@ int run_worker(const WorkerConfig& config, const KindRegistry& kinds) {
 
     if (!introduced) continue;
     const bool idle = executor.queued() == 0;
-    if (const auto give = credits.to_return(wanted_window(executor, config.threads), idle); give > 0)
+    if (const auto give = credits.to_return(credits.at_most_doubled(wanted_window(executor, config.threads)), idle);
+        give > 0)
       tell_ventilator(Credit{give});
     else if (Clock::now() - last_sent_to_ventilator >= keepalive_interval)
       tell_ventilator(Credit{0});

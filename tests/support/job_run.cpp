@@ -7,19 +7,19 @@ namespace zpipe::testing {
 
 JobRun::JobRun() : ventilator_endpoint(tcp_endpoint(free_port())), sink_endpoint(tcp_endpoint(free_port())) {}
 
-// A second sink (a restart) logs to sink2.err; all write the same results file.
+// Every sink writes the same results file.
 ChildProcess& JobRun::sink(std::vector<std::string> extra) {
   std::vector<std::string> argv{ZPIPE_SINK, "--bind", sink_endpoint, "--format", "jsonl", "--output",
                                 (dir / "results.jsonl").string()};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  ++sinks_;
-  return start(std::move(argv), sinks_ == 1 ? "sink" : "sink" + std::to_string(sinks_));
+  return start(std::move(argv), "sink");
 }
 
 ChildProcess& JobRun::worker(std::vector<std::string> extra, const std::string& program) {
   std::vector<std::string> argv{program, "--ventilator", ventilator_endpoint, "--sink", sink_endpoint, "--once"};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  return start(std::move(argv), "worker" + std::to_string(++workers_));
+  ++workers_;
+  return start(std::move(argv), "worker");
 }
 
 ChildProcess& JobRun::ventilator(std::vector<std::string> extra) {
@@ -28,7 +28,10 @@ ChildProcess& JobRun::ventilator(std::vector<std::string> extra) {
   return start(std::move(argv), "ventilator");
 }
 
-ChildProcess& JobRun::start(std::vector<std::string> argv, const std::string& name) {
+// The first of a role logs to ROLE.err, a restart or another to ROLE2.err...
+ChildProcess& JobRun::start(std::vector<std::string> argv, const std::string& role) {
+  const int number = ++started_[role];
+  const std::string name = number == 1 ? role : role + std::to_string(number);
   processes_.emplace_back(std::move(argv), dir / (name + ".out"), dir / (name + ".err"));
   return processes_.back();
 }

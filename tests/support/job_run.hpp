@@ -35,10 +35,10 @@ class JobRun {
   std::string sink_endpoint;
 
  private:
-  ChildProcess& start(std::vector<std::string> argv, const std::string& name);
+  ChildProcess& start(std::vector<std::string> argv, const std::string& role);
   std::deque<ChildProcess> processes_;
+  std::map<std::string, int> started_;
   int workers_ = 0;
-  int sinks_ = 0;
 };
 
 struct ResultLine {

@@ -37,7 +37,8 @@ class ChildProcess {
   std::optional<int> exit_code_;
 };
 
-/// A fresh directory under /tmp, removed with everything in it.
+/// A fresh directory under /tmp, removed with everything in it (kept, and
+/// its path printed, when ZPIPE_TEST_KEEP is set: to read a failed test's logs).
 class ScratchDir {
  public:
   ScratchDir();
