@@ -40,7 +40,7 @@ TEST_CASE("a line source yields each line, with or without a final newline") {
   CHECK(tasks[3].payload == Value{std::string("last")});
 }
 
-TEST_CASE("a line longer than the limit becomes one failed task; its neighbours are intact") {
+TEST_CASE("a line longer than the limit becomes one failed task, and its neighbours are intact") {
   auto [length, at_end] = GENERATE(table<std::size_t, bool>({{11, false}, {1000000, false}, {11, true}, {300000, true}}));
   zpipe::testing::ScratchDir dir;
   zpipe::testing::write_file(dir / "in", "x\n" + std::string(length, 'y') + (at_end ? "" : "\nz\n"));

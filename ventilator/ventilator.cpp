@@ -161,7 +161,7 @@ class Ventilator {
     const bool was_isolating = std::exchange(worker.isolating, false);
     const auto ids = in_flight_.release(slot);
     worker.tasks_held = 0;
-    if (ids.empty()) return;
+    if (ids.empty() && !lost) return;
     std::uint64_t failed = 0;
     for (const TaskId id : ids) {
       const std::uint32_t losses = lost ? in_flight_.lost(id) : 0;

@@ -197,6 +197,15 @@ std::span<const msgpack::object> read_array(const msgpack::object& o, std::strin
   return {o.via.array.ptr, o.via.array.size};
 }
 
+// msgpack's map limit only bounds a map's size, so an empty map would pass
+// in a field that is ignored; the protocol has no maps anywhere.
+void reject_maps(const msgpack::object& o) {
+  if (o.type == msgpack::type::MAP) throw codec_error("maps are not part of the protocol");
+  if (o.type != msgpack::type::ARRAY) return;
+  for (const auto& element : std::span<const msgpack::object>(o.via.array.ptr, o.via.array.size))
+    if (element.type == msgpack::type::MAP || element.type == msgpack::type::ARRAY) reject_maps(element);
+}
+
 // The fields of a message after version and type; trailing extras are
 // ignored so that a later minor revision may append fields.
 class Fields {
@@ -206,6 +215,7 @@ class Fields {
     if (fields_.size() < needed)
       throw codec_error(std::string(message) + " needs " + std::to_string(needed) + " fields after the header, got " +
                         std::to_string(fields_.size()));
+    for (const auto& extra : fields_.subspan(needed)) reject_maps(extra);
   }
   const msgpack::object& operator[](std::size_t i) const { return fields_[i]; }
 
@@ -272,6 +282,8 @@ Message read_message(const msgpack::object& top) {
     throw codec_error("protocol version " + std::to_string(version) + " is not supported (this build speaks " +
                       std::to_string(protocol_version) + ")");
   const std::uint64_t type = read_uint(all[1], "message type");
+  if (type < static_cast<std::uint64_t>(MessageType::hello) || type > static_cast<std::uint64_t>(MessageType::hello_again))
+    throw codec_error("unknown message type " + std::to_string(type));
   switch (static_cast<MessageType>(type)) {
     case MessageType::hello: {
       const Fields f(all, "hello", 2);
