@@ -7,7 +7,7 @@ include(CMakePackageConfigHelpers)
 install(TARGETS zpipe_codec zpipe_runtime zpipe_worker EXPORT zpipeTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
-install(TARGETS zpipe-ventilator zpipe-worker zpipe-sink RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS zpipe-ventilator zpipe-worker zpipe-sink zpipe-keygen RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/shared/include/zpipe ${PROJECT_SOURCE_DIR}/worker/include/zpipe
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(FILES ${PROJECT_SOURCE_DIR}/shared/PROTOCOL.md DESTINATION ${CMAKE_INSTALL_DOCDIR})

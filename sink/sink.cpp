@@ -21,7 +21,9 @@
 #include "zpipe/exit_codes.hpp"
 #include "zpipe/log.hpp"
 #include "zpipe/sockets.hpp"
+#include "zpipe/connection_monitor.hpp"
 #include "zpipe/stop_signal.hpp"
+#include "zpipe/zap_authenticator.hpp"
 
 namespace zpipe {
 namespace {
@@ -52,12 +54,19 @@ class Sink {
         progress_(progress_wanted(config.progress)),
         peers_(open_socket(context_, zmq::socket_type::router)) {
     if (!config.journal.empty()) open_journal();
+    if (config.curve.enabled()) {
+      zap_.emplace(context_, config.curve.allow_keys_dir);
+      make_curve_server(peers_, *config.curve.own);
+    } else {
+      check_plaintext_bind(config.bind, config.curve, "bind");
+    }
     const std::string bound = bind_endpoint(peers_, config.bind, "bind");
     log_line("collecting results at " + bound);
   }
 
   int run() {
     while (!stop_requested()) {
+      peer_link_.poll_handshakes();  // logs refused and broken connections
       zmq::pollitem_t items[] = {{peers_.handle(), 0, ZMQ_POLLIN, 0}};
       if (!poll_sockets(items, std::chrono::milliseconds(ledger_ ? 20 : 100))) continue;
       receive();
@@ -276,7 +285,9 @@ class Sink {
   ResultWriter writer_;
   ProgressLine progress_;
   zmq::context_t context_{1};
+  std::optional<ZapAuthenticator> zap_;  // before the socket: it must answer before it binds
   zmq::socket_t peers_;
+  ConnectionMonitor peer_link_{peers_, "sink socket"};
   std::optional<JobLedger> ledger_;
   std::optional<Journal> journal_;
   ResultBatch journaled_;   // the results of one frame that were new

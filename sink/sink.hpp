@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "zpipe/curve.hpp"
+
 namespace zpipe {
 
 enum class OutputFormat { text, jsonl, csv };
@@ -15,6 +17,7 @@ struct SinkConfig {
   std::string output;                          // empty: stdout
   ProgressMode progress = ProgressMode::automatic;
   std::string journal;                         // empty: no journal
+  CurveConfig curve;
 };
 
 /// Parses the command line. Throws usage_error; prints --help and exits 0.

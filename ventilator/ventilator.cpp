@@ -31,6 +31,7 @@
 #include "zpipe/log.hpp"
 #include "zpipe/sockets.hpp"
 #include "zpipe/stop_signal.hpp"
+#include "zpipe/zap_authenticator.hpp"
 
 namespace zpipe {
 namespace {
@@ -58,6 +59,13 @@ class Ventilator {
     manifest_.fingerprint = job_fingerprint(config);
     manifest_.resume = config.resume;
     batch_.kind = config.kind;
+    if (config.curve.enabled()) {
+      zap_.emplace(context_, config.curve.allow_keys_dir);
+      make_curve_server(workers_socket_, *config.curve.own);
+      make_curve_client(to_sink_, *config.curve.own, config.sink_key);
+    } else {
+      check_plaintext_bind(config.bind, config.curve, "bind");
+    }
     const std::string bound = bind_endpoint(workers_socket_, config.bind, "bind");
     connect_endpoint(to_sink_, config.sink, "sink");
     log_line("job " + std::to_string(manifest_.job) + ": workers connect to " + bound + ", sink at " + config.sink);
@@ -66,6 +74,7 @@ class Ventilator {
   int run() {
     started_ = Clock::now();
     while (!stop_requested()) {
+      worker_link_.poll_handshakes();  // logs refused and broken connections
       watch_sink_link();
       send_manifest_when_due();
       zmq::pollitem_t items[] = {{workers_socket_.handle(), 0, ZMQ_POLLIN, 0},
@@ -86,6 +95,8 @@ class Ventilator {
   // A second handshake means the sink restarted or the link came back: the
   // sink must accept the job again and say what it holds before dealing on.
   void watch_sink_link() {
+    if (sink_link_.handshake_failure())
+      throw std::runtime_error("cannot reach the sink: " + *sink_link_.handshake_failure());
     if (sink_link_.poll_handshakes() == 0 || sink_link_.handshakes() == 1) return;
     log_line("link to the sink is back; sending the manifest again");
     accepted_ = false;
@@ -364,9 +375,11 @@ class Ventilator {
   const VentilatorConfig& config_;
   std::unique_ptr<TaskSource> source_;
   zmq::context_t context_{1};
+  std::optional<ZapAuthenticator> zap_;  // before the sockets: it must answer before they bind
   zmq::socket_t workers_socket_;
   zmq::socket_t to_sink_;
   ConnectionMonitor sink_link_;
+  ConnectionMonitor worker_link_{workers_socket_, "worker socket"};
   WorkerPool workers_;
   InFlightTable in_flight_;
   RangeSet not_read_yet_;         // acknowledged by the sink, not read by us yet (resume)

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include "zpipe/curve.hpp"
+
 namespace zpipe {
 
 struct VentilatorConfig {
@@ -22,6 +24,8 @@ struct VentilatorConfig {
   std::chrono::milliseconds worker_timeout{3000};  // silent this long: gone, its tasks dealt again
   std::uint32_t max_attempts = 3;             // a task lost with this many workers fails
   bool resume = false;                        // continue the sink's job of the same input
+  CurveConfig curve;                          // server to workers, client of the sink
+  std::string sink_key;                       // the sink's public key, with curve
 };
 
 /// Parses the command line. Throws usage_error; prints --help and exits 0.

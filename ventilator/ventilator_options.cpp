@@ -26,6 +26,8 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
       ("max-attempts", "Workers a task may be lost with before it is reported failed",
        cxxopts::value<std::string>()->default_value(std::to_string(config.max_attempts)))
       ("resume", "Continue the sink's job of this same input, dealing only what it has no result for");
+  add_curve_options(options, CurveRole::server_and_client);
+  options.add_options("security")("sink-key", "The sink's CURVE public key FILE", cxxopts::value<std::string>());
   const auto parsed = parse_command_line(options, argc, argv);
   if (parsed.count("count") > 0) config.count = number_option<std::uint64_t>(parsed, "count");
   if (parsed.count("input") > 0) config.input = parsed["input"].as<std::string>();
@@ -39,6 +41,8 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
   config.worker_timeout = std::chrono::milliseconds(number_option<std::uint32_t>(parsed, "worker-timeout"));
   config.max_attempts = number_option<std::uint32_t>(parsed, "max-attempts");
   config.resume = parsed.count("resume") > 0;
+  config.curve = curve_options(parsed, CurveRole::server_and_client);
+  config.sink_key = server_key_option(parsed, "sink-key", config.curve);
   if (config.count.has_value() == !config.input.empty())
     throw usage_error("give exactly one of --count N or --input FILE");
   if (config.kind.empty() || config.kind.size() > 256) throw usage_error("--kind must be 1 to 256 bytes");

@@ -95,9 +95,14 @@ int run_worker(const WorkerConfig& config, const KindRegistry& kinds) {
   wake.bind(wake_endpoint);
 
   zmq::socket_t to_ventilator = open_socket(context, zmq::socket_type::dealer, task_link_settings());
-  ConnectionMonitor ventilator_link(to_ventilator, "ventilator link");
-  connect_endpoint(to_ventilator, config.ventilator, "ventilator");
   zmq::socket_t to_sink = open_socket(context, zmq::socket_type::dealer);
+  if (config.curve.enabled()) {
+    make_curve_client(to_ventilator, *config.curve.own, config.ventilator_key);
+    make_curve_client(to_sink, *config.curve.own, config.sink_key);
+  }
+  ConnectionMonitor ventilator_link(to_ventilator, "ventilator link");
+  ConnectionMonitor sink_link(to_sink, "sink link");
+  connect_endpoint(to_ventilator, config.ventilator, "ventilator");
   connect_endpoint(to_sink, config.sink, "sink");
 
   Executor executor(context, kinds, name, config.threads, wake_endpoint);
@@ -134,6 +139,10 @@ int run_worker(const WorkerConfig& config, const KindRegistry& kinds) {
     // A ventilator (a new one, or the old one after a restart) can be told
     // about us only once the handshake with it is complete.
     if (ventilator_link.poll_handshakes() > 0) introduce();
+    sink_link.poll_handshakes();
+    // A refused or mismatched handshake does not mend by waiting: say why and stop.
+    for (const auto* link : {&ventilator_link, &sink_link})
+      if (link->handshake_failure()) return farewell("cannot work: " + *link->handshake_failure(), exit_runtime);
 
     zmq::pollitem_t items[] = {{to_ventilator.handle(), 0, ZMQ_POLLIN, 0},
                                {wake.handle(), 0, ZMQ_POLLIN, 0},
@@ -160,6 +169,9 @@ int run_worker(const WorkerConfig& config, const KindRegistry& kinds) {
           const std::string what = "job " + std::to_string(end->job) + (end->complete ? " is complete" : " was abandoned");
           if (config.once) return farewell(what, exit_ok);
           log_line(what + "; waiting for the next job");
+          // Silent until the next ventilator's handshake: a keep-alive queued
+          // now would reach it before our hello.
+          introduced = false;
         } else {
           throw codec_error("unexpected " + std::string(message_name(message)) + " message");
         }

@@ -17,12 +17,19 @@ WorkerConfig parse_worker_options(int argc, const char* const* argv, std::string
       ("name", "Name of this worker in results and logs (default HOST:PID)", cxxopts::value<std::string>())
       ("threads", "Task loops in this process", cxxopts::value<std::string>()->default_value("1"))
       ("once", "Exit when the first job ends, instead of serving the next one");
+  add_curve_options(options, CurveRole::client);
+  options.add_options("security")("ventilator-key", "The ventilator's CURVE public key FILE",
+                                  cxxopts::value<std::string>())(
+      "sink-key", "The sink's CURVE public key FILE", cxxopts::value<std::string>());
   const auto parsed = parse_command_line(options, argc, argv);
   config.ventilator = parsed["ventilator"].as<std::string>();
   config.sink = parsed["sink"].as<std::string>();
   if (parsed.count("name") > 0) config.name = parsed["name"].as<std::string>();
   config.threads = number_option<unsigned>(parsed, "threads");
   config.once = parsed.count("once") > 0;
+  config.curve = curve_options(parsed, CurveRole::client);
+  config.ventilator_key = server_key_option(parsed, "ventilator-key", config.curve);
+  config.sink_key = server_key_option(parsed, "sink-key", config.curve);
   check_endpoint(config.ventilator, "ventilator");
   check_endpoint(config.sink, "sink");
   if (config.threads < 1 || config.threads > 256) throw usage_error("--threads must be between 1 and 256");

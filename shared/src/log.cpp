@@ -25,8 +25,8 @@ void log_line(std::string_view message) {
   }
 }
 
-RejectionLog::RejectionLog(std::string what, std::uint64_t logged_in_full)
-    : what_(std::move(what)), logged_in_full_(logged_in_full) {}
+RejectionLog::RejectionLog(std::string what, std::uint64_t logged_in_full, std::string verb)
+    : what_(std::move(what)), verb_(std::move(verb)), logged_in_full_(logged_in_full) {}
 
 void RejectionLog::reject(std::string_view reason) {
   ++count_;
@@ -35,9 +35,9 @@ void RejectionLog::reject(std::string_view reason) {
     ++not_shown_;
     return;
   }
-  std::string line = "rejected " + what_ + ": " + std::string(reason);
-  if (not_shown_ > 0) line += " (" + std::to_string(not_shown_) + " more rejections not shown)";
-  line += " [" + std::to_string(count_) + " rejected so far]";
+  std::string line = verb_ + " " + what_ + ": " + std::string(reason);
+  if (not_shown_ > 0) line += " (" + std::to_string(not_shown_) + " more not shown)";
+  line += " [" + std::to_string(count_) + " " + verb_ + " so far]";
   log_line(line);
   not_shown_ = 0;
   last_line_ = now;

@@ -4,9 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <zmq.hpp>
+
+#include "zpipe/log.hpp"
 
 namespace zpipe {
 
@@ -21,17 +24,26 @@ class ConnectionMonitor : private zmq::monitor_t {
 
   [[nodiscard]] std::uint64_t handshakes() const { return handshakes_; }
   [[nodiscard]] std::uint64_t disconnects() const { return disconnects_; }
+  /// Why the last handshake failed (authentication refused, wrong keys or
+  /// mechanism), if one did: what a client cannot recover from by waiting.
+  [[nodiscard]] const std::optional<std::string>& handshake_failure() const { return handshake_failure_; }
 
  private:
   void on_event_handshake_succeeded(const zmq_event_t& event, const char* address) override;
   void on_event_disconnected(const zmq_event_t& event, const char* address) override;
   void on_event_handshake_failed_protocol(const zmq_event_t& event, const char* address) override;
   void on_event_handshake_failed_auth(const zmq_event_t& event, const char* address) override;
+  void on_event_handshake_failed_no_detail(const zmq_event_t& event, const char* address) override;
+  void failed(const std::string& why);
 
   std::string label_;
   std::uint64_t handshakes_ = 0;
   std::uint64_t disconnects_ = 0;
   std::uint32_t new_handshakes_ = 0;
+  std::uint32_t drops_since_handshake_ = 0;
+  std::optional<std::string> handshake_failure_;
+  RejectionLog failures_;
+  RejectionLog disconnect_lines_;
 };
 
 }  // namespace zpipe

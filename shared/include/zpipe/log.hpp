@@ -20,13 +20,15 @@ void log_line(std::string_view message);
 /// then at most one line a second that says how many were not shown.
 class RejectionLog {
  public:
-  explicit RejectionLog(std::string what, std::uint64_t logged_in_full = 10);
+  /// Lines read "VERB WHAT: reason".
+  explicit RejectionLog(std::string what, std::uint64_t logged_in_full = 10, std::string verb = "rejected");
 
   void reject(std::string_view reason);
   [[nodiscard]] std::uint64_t count() const { return count_; }
 
  private:
   std::string what_;
+  std::string verb_;
   std::uint64_t logged_in_full_;
   std::uint64_t count_ = 0;
   std::uint64_t not_shown_ = 0;

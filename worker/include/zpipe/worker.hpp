@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "zpipe/curve.hpp"
 #include "zpipe/value.hpp"
 
 namespace zpipe {
@@ -49,6 +50,9 @@ struct WorkerConfig {
   std::string name;  // empty: HOST:PID
   unsigned threads = 1;
   bool once = false;  // exit when the first job ends, instead of serving the next
+  CurveConfig curve;  // a client of both servers
+  std::string ventilator_key;
+  std::string sink_key;
 };
 
 /// Parses the worker's command line. Throws usage_error; prints --help and

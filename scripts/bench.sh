@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# Measures zpipe's end-to-end throughput for trivial tasks beside the raw
+# ZeroMQ relay (tests/bench/raw_relay.cpp) with frames of the same size, and
+# the peak memory of each program. Every process started here is bounded by
+# `timeout` and gone when it returns.
+set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+usage: scripts/bench.sh [--runs R] [--quick]
+Builds a Release build in build-bench/, then runs jobs of square tasks (sink
+output to /dev/null) with batch 1, 64 and 1024 and 1 and 2 workers, each beside
+zpipe-raw-relay with frames the size of that batch's task frame, and a job ten
+times as long (batch 1024, 2 workers) to show memory stays flat.
+  --runs R   runs per configuration; rates are medians   (default 3)
+  --quick    1 run each, 200000 tasks (long job 2000000)
+Table on stdout, progress on stderr. Exit status: 0 when every run completed,
+whether or not it met its target; 1 when a run failed; 2 usage.
+USAGE
+}
+
+runs=3 tasks=1000000
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --runs) runs=${2:?--runs needs a value}; shift 2 ;;
+    --quick) runs=1 tasks=200000; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+[[ $runs =~ ^[1-9][0-9]?$ ]] || { echo "bench.sh: --runs must be 1 to 99" >&2; exit 2; }
+long_tasks=$((tasks * 10))
+raw_min_messages=100000  # enough frames for a steady rate at batch 1024
+job_limit=60 long_limit=300  # seconds any one program may run
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$root/build-bench
+tmp=$(mktemp -d)
+running=()  # pids of `timeout` processes not yet waited for
+cleanup() {
+  local pid
+  for pid in "${running[@]}"; do kill -TERM -- "-$pid" "$pid" 2>/dev/null || true; done
+  for pid in "${running[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "bench: $*" >&2; }
+
+log "building $build"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >"$tmp/build.log" 2>&1 &&
+  cmake --build "$build" -j"$(nproc)" --target zpipe-sink zpipe-worker zpipe-ventilator zpipe-raw-relay \
+    >>"$tmp/build.log" 2>&1 || { cat "$tmp/build.log" >&2; exit 1; }
+
+# Peak RSS in KiB: GNU time where it is installed, else VmHWM sampled every 50 ms.
+if /usr/bin/time -q -f %M -o /dev/null true 2>/dev/null; then
+  peak_rss=(/usr/bin/time -q -f %M -o)
+else
+  cat >"$tmp/peak-rss" <<'WRAPPER'
+#!/usr/bin/env bash
+# peak-rss FILE COMMAND...: runs COMMAND and writes its last VmHWM (KiB) to FILE.
+out=$1; shift
+"$@" & pid=$! peak=0
+while kill -0 "$pid" 2>/dev/null; do
+  while read -r key value _; do [[ $key == VmHWM: ]] && peak=$value; done <"/proc/$pid/status" 2>/dev/null
+  sleep 0.05
+done
+status=0; wait "$pid" || status=$?
+echo "$peak" >"$out"
+exit "$status"
+WRAPPER
+  chmod +x "$tmp/peak-rss"
+  peak_rss=("$tmp/peak-rss")
+fi
+
+# A base port P with P and P+1 free on loopback (a refused connection says
+# free), below the usual ephemeral range so outgoing connections do not take it.
+free_ports() {
+  local port
+  for _ in $(seq 50); do
+    port=$((20000 + RANDOM % 12000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null &&
+       ! (exec 3<>"/dev/tcp/127.0.0.1/$((port + 1))") 2>/dev/null; then
+      base_port=$port; return
+    fi
+  done
+  echo "bench.sh: found no free port" >&2; exit 1
+}
+
+# start NAME LIMIT COMMAND...: runs COMMAND in the background for at most LIMIT
+# seconds, its stdout, stderr and peak RSS in $run_dir/NAME.{out,err,rss}.
+start() {
+  local name=$1 limit=$2; shift 2
+  timeout -k 2 "$limit" "${peak_rss[@]}" "$run_dir/$name.rss" "$@" \
+    >"$run_dir/$name.out" 2>"$run_dir/$name.err" &
+  started=$!
+  running+=("$started")
+}
+
+# finish PID NAME: waits for a program started here; a failure ends the script.
+finish() {
+  local status=0
+  wait "$1" || status=$?
+  if [[ $status -ne 0 ]]; then
+    log "$2 failed with exit status $status$([[ $status -eq 124 ]] && echo ' (timed out)'):"
+    tail -n 20 "$run_dir/$2.err" >&2
+    exit 1
+  fi
+}
+
+new_run_dir() { run_dir=$(mktemp -d "$tmp/run.XXXXXX"); }
+kib() { tail -n 1 "$run_dir/$1.rss"; }
+
+# zpipe_job TASKS BATCH WORKERS LIMIT: sets rate (tasks/s, the sink's own
+# timing) and vent_kib, sink_kib, worker_kib (the largest worker).
+zpipe_job() {
+  local tasks=$1 batch=$2 workers=$3 limit=$4 sink vent i seconds
+  local -a workers_started=()
+  new_run_dir
+  free_ports
+  start sink "$limit" "$build/sink/zpipe-sink" --bind "tcp://127.0.0.1:$((base_port + 1))" \
+    --output /dev/null --progress never
+  sink=$started
+  for i in $(seq "$workers"); do
+    start "worker$i" "$limit" "$build/worker/zpipe-worker" --ventilator "tcp://127.0.0.1:$base_port" \
+      --sink "tcp://127.0.0.1:$((base_port + 1))" --once --name "worker-$i"
+    workers_started+=("$started")
+  done
+  start ventilator "$limit" "$build/ventilator/zpipe-ventilator" --bind "tcp://127.0.0.1:$base_port" \
+    --sink "tcp://127.0.0.1:$((base_port + 1))" --count "$tasks" --kind square --batch "$batch" \
+    --min-workers "$workers"
+  vent=$started
+  finish "$vent" ventilator
+  finish "$sink" sink
+  for i in $(seq "$workers"); do finish "${workers_started[i - 1]}" "worker$i"; done
+  running=()
+  seconds=$(sed -n 's/.* complete: .* in \([0-9.]*\) s (.*/\1/p' "$run_dir/sink.err")
+  [[ -n $seconds ]] || { log "no summary from the sink:"; cat "$run_dir/sink.err" >&2; exit 1; }
+  rate=$(awk -v n="$tasks" -v s="$seconds" 'BEGIN { printf "%.0f", n / (s > 0 ? s : 0.001) }')
+  vent_kib=$(kib ventilator) sink_kib=$(kib sink) worker_kib=0
+  for i in $(seq "$workers"); do worker_kib=$(( $(kib "worker$i") > worker_kib ? $(kib "worker$i") : worker_kib )); done
+}
+
+# raw_relay MESSAGES BYTES WORKERS: sets rate (messages/s).
+raw_relay() {
+  new_run_dir
+  start relay "$job_limit" "$build/tests/zpipe-raw-relay" --messages "$1" --bytes "$2" --workers "$3"
+  finish "$started" relay
+  running=()
+  rate=$(cat "$run_dir/relay.out")
+}
+
+# Bytes of a `tasks` frame of BATCH square tasks of a job of TASKS (PROTOCOL.md
+# §2-3): [1, 4, job u64, "square", ids, payloads], where task i carries i, so
+# each task costs twice the mean msgpack size of the integers 1..TASKS.
+frame_bytes() {
+  local batch=$1 tasks=$2 int_bytes=0 low=1 high size array
+  for bound in 127:1 255:2 65535:3 4294967295:5; do
+    high=${bound%:*} size=${bound#*:}
+    (( low <= tasks )) || break
+    (( int_bytes += ((tasks < high ? tasks : high) - low + 1) * size, low = high + 1 ))
+  done
+  array=$(( batch < 16 ? 1 : batch < 65536 ? 3 : 5 ))
+  echo $(( 1 + 1 + 1 + 9 + 7 + 2 * array + batch * 2 * int_bytes / tasks ))
+}
+
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+max() { printf '%s\n' "$@" | sort -g | tail -n 1; }
+rate_text() { awk -v r="$1" 'BEGIN { if (r >= 1e6) printf "%.2fM", r / 1e6; else printf "%.0fk", r / 1e3 }'; }
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k * 1024 / 1e6 }'; }
+
+header='%-7s %5s %7s %11s %11s %11s %9s %8s %8s %8s  %s\n'
+rows=()
+for batch in 1 64 1024; do
+  for workers in 1 2; do
+    bytes=$(frame_bytes "$batch" "$tasks")
+    messages=$(( tasks / batch > raw_min_messages ? tasks / batch : raw_min_messages ))
+    zpipe_rates=() raw_rates=() vents=() sinks=() workers_kib=()
+    for run in $(seq "$runs"); do
+      zpipe_job "$tasks" "$batch" "$workers" "$job_limit"
+      zpipe_rates+=("$rate") vents+=("$vent_kib") sinks+=("$sink_kib") workers_kib+=("$worker_kib")
+      raw_relay "$messages" "$bytes" "$workers"
+      raw_rates+=("$rate")
+      log "$workers worker(s), batch $batch, run $run/$runs: zpipe $(rate_text "${zpipe_rates[-1]}") tasks/s," \
+          "raw relay $(rate_text "$rate") messages/s of $bytes B"
+    done
+    zpipe=$(median "${zpipe_rates[@]}") raw=$(median "${raw_rates[@]}")
+    raw_tasks=$((raw * batch))
+    ratio=$(awk -v z="$zpipe" -v r="$raw_tasks" 'BEGIN { printf "%.2f", z / r }')
+    if [[ $batch -eq 1 ]]; then
+      target="zpipe/raw >= 0.5: $(awk -v x="$ratio" 'BEGIN { print (x >= 0.5 ? "ok" : "MISSED") }')"
+    else
+      target=">= 5M tasks/s: $(awk -v z="$zpipe" 'BEGIN { print (z >= 5e6 ? "ok" : "MISSED") }')"
+    fi
+    rows+=("$(printf "$header" "$workers" "$batch" "$bytes" "$(rate_text "$zpipe")" "$(rate_text "$raw")" \
+      "$(rate_text "$raw_tasks")" "$ratio" "$(mb "$(max "${vents[@]}")")" "$(mb "$(max "${sinks[@]}")")" \
+      "$(mb "$(max "${workers_kib[@]}")")" "$target")")
+    [[ $batch -eq 1024 && $workers -eq 2 ]] && short_vent=$(max "${vents[@]}") short_sink=$(max "${sinks[@]}") \
+      short_worker=$(max "${workers_kib[@]}") short_rate=$zpipe
+  done
+done
+
+log "long job: $long_tasks tasks, batch 1024, 2 workers"
+zpipe_job "$long_tasks" 1024 2 "$long_limit"
+flat=$(( vent_kib * 1024 < 50000000 && sink_kib * 1024 < 50000000 ))
+
+echo "zpipe vs raw ZeroMQ relay: $tasks square tasks per job, median of $runs run(s); raw relay frames as large as" \
+     "the task frame, max(tasks/batch, $raw_min_messages) of them; peak RSS in MB, the largest of the runs"
+printf "$header" workers batch frame_B zpipe_t/s raw_msg/s raw_t/s zpipe/raw vent_MB sink_MB worker_MB target
+printf '%s\n' "${rows[@]}"
+echo
+echo "memory over a longer job (batch 1024, 2 workers; one run of $long_tasks tasks)"
+printf '%-9s %11s %8s %8s %8s  %s\n' tasks zpipe_t/s vent_MB sink_MB worker_MB target
+printf '%-9s %11s %8s %8s %8s\n' "$tasks" "$(rate_text "$short_rate")" "$(mb "$short_vent")" "$(mb "$short_sink")" \
+  "$(mb "$short_worker")"
+printf '%-9s %11s %8s %8s %8s  %s\n' "$long_tasks" "$(rate_text "$rate")" "$(mb "$vent_kib")" "$(mb "$sink_kib")" \
+  "$(mb "$worker_kib")" "vent, sink < 50 MB: $( ((flat)) && echo ok || echo MISSED)"
