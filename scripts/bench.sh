@@ -49,9 +49,12 @@ trap 'exit 130' INT TERM
 log() { echo "bench: $*" >&2; }
 
 log "building $build"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >"$tmp/build.log" 2>&1 &&
-  cmake --build "$build" -j"$(nproc)" --target zpipe-sink zpipe-worker zpipe-ventilator zpipe-raw-relay \
-    >>"$tmp/build.log" 2>&1 || { cat "$tmp/build.log" >&2; exit 1; }
+if ! { cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release &&
+       cmake --build "$build" -j"$(nproc)" --target zpipe-sink zpipe-worker zpipe-ventilator zpipe-raw-relay
+     } >"$tmp/build.log" 2>&1; then
+  cat "$tmp/build.log" >&2
+  exit 1
+fi
 
 # Peak RSS in KiB: GNU time where it is installed, else VmHWM sampled every 50 ms.
 if /usr/bin/time -q -f %M -o /dev/null true 2>/dev/null; then
@@ -100,8 +103,10 @@ start() {
 
 # finish PID NAME: waits for a program started here; a failure ends the script.
 finish() {
-  local status=0
+  local status=0 pid kept=()
   wait "$1" || status=$?
+  for pid in "${running[@]}"; do [[ $pid == "$1" ]] || kept+=("$pid"); done
+  running=("${kept[@]}")
   if [[ $status -ne 0 ]]; then
     log "$2 failed with exit status $status$([[ $status -eq 124 ]] && echo ' (timed out)'):"
     tail -n 20 "$run_dir/$2.err" >&2
@@ -109,37 +114,59 @@ finish() {
   fi
 }
 
+# await_listening PORT: returns once a socket listens on PORT (from
+# /proc/net/tcp, so nothing connects to it); gives up after 10 s.
+await_listening() {
+  local hex
+  hex=$(printf ':%04X' "$1")
+  for _ in $(seq 1000); do
+    awk -v port="$hex" '$4 == "0A" && substr($2, length($2) - 4) == port { found = 1 } END { exit !found }' \
+      /proc/net/tcp && return
+    sleep 0.01
+  done
+  log "nothing listens on port $1 after 10 s:"
+  tail -n 5 "$run_dir"/*.err >&2
+  exit 1
+}
+
 new_run_dir() { run_dir=$(mktemp -d "$tmp/run.XXXXXX"); }
 kib() { tail -n 1 "$run_dir/$1.rss"; }
 
 # zpipe_job TASKS BATCH WORKERS LIMIT: sets rate (tasks/s, the sink's own
-# timing) and vent_kib, sink_kib, worker_kib (the largest worker).
+# timing) and vent_kib, sink_kib, worker_kib (the largest worker). The sink's
+# clock starts when it accepts the job, so the workers start only once the
+# ventilator listens: a worker whose first connect is refused retries 100 ms
+# later, and that wait would count as work.
 zpipe_job() {
-  local tasks=$1 batch=$2 workers=$3 limit=$4 sink vent i seconds
+  local tasks=$1 batch=$2 workers=$3 limit=$4 sink vent i seconds worker
   local -a workers_started=()
   new_run_dir
   free_ports
   start sink "$limit" "$build/sink/zpipe-sink" --bind "tcp://127.0.0.1:$((base_port + 1))" \
     --output /dev/null --progress never
   sink=$started
+  await_listening $((base_port + 1))
+  start ventilator "$limit" "$build/ventilator/zpipe-ventilator" --bind "tcp://127.0.0.1:$base_port" \
+    --sink "tcp://127.0.0.1:$((base_port + 1))" --count "$tasks" --kind square --batch "$batch" \
+    --min-workers "$workers"
+  vent=$started
+  await_listening "$base_port"
   for i in $(seq "$workers"); do
     start "worker$i" "$limit" "$build/worker/zpipe-worker" --ventilator "tcp://127.0.0.1:$base_port" \
       --sink "tcp://127.0.0.1:$((base_port + 1))" --once --name "worker-$i"
     workers_started+=("$started")
   done
-  start ventilator "$limit" "$build/ventilator/zpipe-ventilator" --bind "tcp://127.0.0.1:$base_port" \
-    --sink "tcp://127.0.0.1:$((base_port + 1))" --count "$tasks" --kind square --batch "$batch" \
-    --min-workers "$workers"
-  vent=$started
   finish "$vent" ventilator
   finish "$sink" sink
   for i in $(seq "$workers"); do finish "${workers_started[i - 1]}" "worker$i"; done
-  running=()
   seconds=$(sed -n 's/.* complete: .* in \([0-9.]*\) s (.*/\1/p' "$run_dir/sink.err")
   [[ -n $seconds ]] || { log "no summary from the sink:"; cat "$run_dir/sink.err" >&2; exit 1; }
   rate=$(awk -v n="$tasks" -v s="$seconds" 'BEGIN { printf "%.0f", n / (s > 0 ? s : 0.001) }')
   vent_kib=$(kib ventilator) sink_kib=$(kib sink) worker_kib=0
-  for i in $(seq "$workers"); do worker_kib=$(( $(kib "worker$i") > worker_kib ? $(kib "worker$i") : worker_kib )); done
+  for i in $(seq "$workers"); do
+    worker=$(kib "worker$i")
+    if (( worker > worker_kib )); then worker_kib=$worker; fi
+  done
 }
 
 # raw_relay MESSAGES BYTES WORKERS: sets rate (messages/s).
@@ -147,7 +174,6 @@ raw_relay() {
   new_run_dir
   start relay "$job_limit" "$build/tests/zpipe-raw-relay" --messages "$1" --bytes "$2" --workers "$3"
   finish "$started" relay
-  running=()
   rate=$(cat "$run_dir/relay.out")
 }
 
@@ -155,7 +181,7 @@ raw_relay() {
 # §2-3): [1, 4, job u64, "square", ids, payloads], where task i carries i, so
 # each task costs twice the mean msgpack size of the integers 1..TASKS.
 frame_bytes() {
-  local batch=$1 tasks=$2 int_bytes=0 low=1 high size array
+  local batch=$1 tasks=$2 int_bytes=0 low=1 bound high size array
   for bound in 127:1 255:2 65535:3 4294967295:5; do
     high=${bound%:*} size=${bound#*:}
     (( low <= tasks )) || break
@@ -170,7 +196,7 @@ max() { printf '%s\n' "$@" | sort -g | tail -n 1; }
 rate_text() { awk -v r="$1" 'BEGIN { if (r >= 1e6) printf "%.2fM", r / 1e6; else printf "%.0fk", r / 1e3 }'; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k * 1024 / 1e6 }'; }
 
-header='%-7s %5s %7s %11s %11s %11s %9s %8s %8s %8s  %s\n'
+row() { printf '%-7s %5s %7s %11s %11s %11s %9s %8s %8s %9s  %s\n' "$@"; }
 rows=()
 for batch in 1 64 1024; do
   for workers in 1 2; do
@@ -193,11 +219,13 @@ for batch in 1 64 1024; do
     else
       target=">= 5M tasks/s: $(awk -v z="$zpipe" 'BEGIN { print (z >= 5e6 ? "ok" : "MISSED") }')"
     fi
-    rows+=("$(printf "$header" "$workers" "$batch" "$bytes" "$(rate_text "$zpipe")" "$(rate_text "$raw")" \
+    rows+=("$(row "$workers" "$batch" "$bytes" "$(rate_text "$zpipe")" "$(rate_text "$raw")" \
       "$(rate_text "$raw_tasks")" "$ratio" "$(mb "$(max "${vents[@]}")")" "$(mb "$(max "${sinks[@]}")")" \
       "$(mb "$(max "${workers_kib[@]}")")" "$target")")
-    [[ $batch -eq 1024 && $workers -eq 2 ]] && short_vent=$(max "${vents[@]}") short_sink=$(max "${sinks[@]}") \
-      short_worker=$(max "${workers_kib[@]}") short_rate=$zpipe
+    if [[ $batch -eq 1024 && $workers -eq 2 ]]; then
+      short_vent=$(max "${vents[@]}") short_sink=$(max "${sinks[@]}") short_worker=$(max "${workers_kib[@]}")
+      short_rate=$zpipe
+    fi
   done
 done
 
@@ -207,7 +235,7 @@ flat=$(( vent_kib * 1024 < 50000000 && sink_kib * 1024 < 50000000 ))
 
 echo "zpipe vs raw ZeroMQ relay: $tasks square tasks per job, median of $runs run(s); raw relay frames as large as" \
      "the task frame, max(tasks/batch, $raw_min_messages) of them; peak RSS in MB, the largest of the runs"
-printf "$header" workers batch frame_B zpipe_t/s raw_msg/s raw_t/s zpipe/raw vent_MB sink_MB worker_MB target
+row workers batch frame_B zpipe_t/s raw_msg/s raw_t/s zpipe/raw vent_MB sink_MB worker_MB target
 printf '%s\n' "${rows[@]}"
 echo
 echo "memory over a longer job (batch 1024, 2 workers; one run of $long_tasks tasks)"

@@ -100,7 +100,7 @@ TEST_CASE("an input file is a job of one task per line") {
   CHECK(by_id.at(5).result == "144");
 }
 
-TEST_CASE("a line too long to be a task fails alone; the rest of the job completes") {
+TEST_CASE("a line too long to be a task fails alone and the rest of the job completes") {
   JobRun run;
   zpipe::testing::write_file(run.dir / "tasks.txt", "2\n" + std::string(1024 * 1024 + 1, '7') + "\n5\n");
   auto& sink = run.sink();
@@ -196,7 +196,7 @@ TEST_CASE("garbage frames sent to the sink during a job are counted and dropped"
   CHECK_THAT(run.log("sink"), Catch::Contains("frames rejected: 100"));
 }
 
-TEST_CASE("garbage frames sent to a worker are counted and dropped; it keeps working") {
+TEST_CASE("garbage frames sent to a worker are counted and dropped, and it keeps working") {
   // The test plays the ventilator: it binds where the worker connects, waits
   // for its hello, and sends garbage before and between real task frames.
   zpipe::testing::ScratchDir dir;

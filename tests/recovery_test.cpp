@@ -87,7 +87,7 @@ TEST_CASE("tasks longer than the redelivery delay complete once, never dealt aga
   CHECK_THAT(run.log("ventilator"), Catch::Contains("0 dealt again") && Catch::Contains("(0 lost)"));
 }
 
-TEST_CASE("a poison task fails after the attempt cap; the rest of the job completes") {
+TEST_CASE("a poison task fails after the attempt cap and the rest of the job completes") {
   JobRun run;
   std::string lines;
   for (int i = 1; i <= 40; ++i) lines += std::to_string(i) + "\n";

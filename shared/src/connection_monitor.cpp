@@ -50,7 +50,7 @@ void ConnectionMonitor::on_event_disconnected(const zmq_event_t&, const char* ad
   disconnect_lines_.reject(address);
   if (++drops_since_handshake_ >= 3 && handshakes_ == 0)
     failed("the peer at " + std::string(address) +
-           " closes every connection during the handshake: is its public key the one this program was given?");
+           " closes every connection during the handshake: most likely this program has the wrong public key for it");
 }
 
 void ConnectionMonitor::on_event_handshake_failed_protocol(const zmq_event_t& event, const char* address) {
@@ -73,7 +73,8 @@ void ConnectionMonitor::on_event_handshake_failed_auth(const zmq_event_t& event,
 }
 
 void ConnectionMonitor::on_event_handshake_failed_no_detail(const zmq_event_t&, const char* address) {
-  failed("handshake with " + std::string(address) + " failed (no detail; wrong server key?)");
+  failed("handshake with " + std::string(address) +
+         " failed without a reason from the peer: most likely this program has the wrong public key for it");
 }
 
 }  // namespace zpipe

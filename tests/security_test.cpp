@@ -1,0 +1,181 @@
+// Nobody in without an allowed key: the authorization matrix against both
+// servers through the real binaries, revocation, raw garbage on the ports,
+// key files that are wrong, and plaintext binds reachable from other hosts.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <thread>
+
+#include "support/job_run.hpp"
+#include "zpipe/curve.hpp"
+
+using namespace zpipe::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Keys for the sink, the ventilator and a few workers; allow-lists that
+// admit the ventilator and the workers named in `allowed`.
+struct KeyRing {
+  explicit KeyRing(const fs::path& where) : dir(where) {
+    for (const char* name : {"sink", "ventilator", "good", "good2", "stranger"})
+      zpipe::write_curve_key_pair((dir / name).string(), zpipe::generate_curve_key_pair());
+    fs::create_directories(dir / "ventilator-allows");
+    fs::create_directories(dir / "sink-allows");
+    for (const char* name : {"good", "good2"}) {
+      fs::copy_file(dir / (std::string(name) + ".pub"), dir / "ventilator-allows" / (std::string(name) + ".pub"));
+      fs::copy_file(dir / (std::string(name) + ".pub"), dir / "sink-allows" / (std::string(name) + ".pub"));
+    }
+    fs::copy_file(dir / "ventilator.pub", dir / "sink-allows" / "ventilator.pub");
+  }
+  std::string key(const std::string& name) const { return (dir / (name + ".key")).string(); }
+  std::string pub(const std::string& name) const { return (dir / (name + ".pub")).string(); }
+
+  std::vector<std::string> sink() const {
+    return {"--curve-secret", key("sink"), "--allow-keys", (dir / "sink-allows").string()};
+  }
+  std::vector<std::string> ventilator() const {
+    return {"--curve-secret", key("ventilator"), "--allow-keys", (dir / "ventilator-allows").string(), "--sink-key",
+            pub("sink")};
+  }
+  std::vector<std::string> worker(const std::string& name, const std::string& ventilator_key = "ventilator",
+                                  const std::string& sink_key = "sink") const {
+    return {"--name", name, "--curve-secret", key(name), "--ventilator-key", pub(ventilator_key), "--sink-key", pub(sink_key)};
+  }
+  fs::path dir;
+};
+
+std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// Writes raw bytes to a TCP endpoint of this host, as an attacker would.
+void send_raw(const std::string& endpoint, const std::string& bytes) {
+  const int port = std::stoi(endpoint.substr(endpoint.rfind(':') + 1));
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  CHECK(::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
+  std::this_thread::sleep_for(200ms);
+  ::close(fd);
+}
+
+}  // namespace
+
+TEST_CASE("with keys, only allowed workers take part, and every refused one exits and says why") {
+  JobRun run;
+  const KeyRing keys(run.dir.path());
+  auto& sink = run.sink(keys.sink());
+  auto& good = run.worker(keys.worker("good"));
+  auto& stranger = run.worker(keys.worker("stranger"));               // key in no allow-list
+  auto& plaintext = run.worker({"--name", "plaintext"});               // no key at all
+  auto& fooled = run.worker(keys.worker("good2", "stranger", "stranger"));  // right key, wrong server keys
+  auto& ventilator = run.ventilator(std::vector<std::string>{"--count", "2000", "--kind", "spin", "--batch", "4"} +
+                                    keys.ventilator());
+
+  REQUIRE(sink.wait_for(job_limit) == 0);
+  REQUIRE(ventilator.wait_for(10s) == 0);
+  REQUIRE(good.wait_for(10s) == 0);
+  for (auto [worker, log, reason] : {std::tuple{&stranger, "worker2", "refused authentication"},
+                                     std::tuple{&plaintext, "worker3", "handshake"},
+                                     std::tuple{&fooled, "worker4", "wrong public key for it"}}) {
+    INFO(log);
+    REQUIRE(worker->wait_for(10s) == 3);
+    CHECK_THAT(run.log(log), Catch::Contains("cannot work") && Catch::Contains(reason));
+  }
+  for (const auto& [id, result] : every_task_once(run.results(), 2000)) REQUIRE(result.worker == "good");
+  CHECK_THAT(run.log("sink") + run.log("ventilator"), Catch::Contains("is not in the allow-list"));
+  CHECK_THAT(run.log("sink") + run.log("ventilator"), Catch::Contains("one side uses CURVE keys and the other does not"));
+  CHECK_THAT(run.log("sink"), Catch::Contains("frames rejected: 0"));
+}
+
+TEST_CASE("a key removed from the allow-list is refused from then on, without a restart") {
+  JobRun run;
+  const KeyRing keys(run.dir.path());
+  std::string lines;
+  for (int i = 0; i < 300; ++i) lines += "20\n";  // 6 s for one worker: outlasts the revocation
+  write_file(run.dir / "tasks.txt", lines);
+  auto& sink = run.sink(keys.sink());
+  run.worker(keys.worker("good"));
+  auto& ventilator = run.ventilator(
+      std::vector<std::string>{"--input", (run.dir / "tasks.txt").string(), "--kind", "sleep"} + keys.ventilator());
+  REQUIRE(eventually([&] { return run.results().size() >= 3; }, 20s));
+  fs::remove(keys.dir / "ventilator-allows" / "good2.pub");
+  fs::remove(keys.dir / "sink-allows" / "good2.pub");
+  REQUIRE(eventually([&] { return run.log("ventilator").find("changed: 1 client key") != std::string::npos; }, 5s));
+  auto& revoked = run.worker(keys.worker("good2"));
+  REQUIRE(revoked.wait_for(20s) == 3);
+  CHECK_THAT(run.log("worker2"), Catch::Contains("refused authentication"));
+  REQUIRE(sink.wait_for(job_limit) == 0);
+  REQUIRE(ventilator.wait_for(10s) == 0);
+  for (const auto& [id, result] : every_task_once(run.results(), 300)) REQUIRE(result.worker == "good");
+}
+
+TEST_CASE("raw TCP garbage and a CURVE greeting followed by garbage do not disturb a job") {
+  JobRun run;
+  const KeyRing keys(run.dir.path());
+  auto& sink = run.sink(keys.sink());
+  run.worker(keys.worker("good"));
+  auto& ventilator = run.ventilator(std::vector<std::string>{"--count", "2000", "--kind", "spin"} + keys.ventilator());
+  REQUIRE(eventually([&] { return !run.results().empty(); }, 20s));
+
+  std::string greeting("\xff\0\0\0\0\0\0\0\x01\x7f\x03\x00", 12);
+  greeting += std::string("CURVE") + std::string(15, '\0') + std::string(1, '\0') + std::string(31, '\0');
+  for (const auto& endpoint : {run.sink_endpoint, run.ventilator_endpoint}) {
+    send_raw(endpoint, "GET / HTTP/1.1\r\nHost: zpipe\r\n\r\n");
+    send_raw(endpoint, greeting + std::string(300, '\x42'));
+  }
+  REQUIRE(sink.wait_for(job_limit) == 0);
+  REQUIRE(ventilator.wait_for(10s) == 0);
+  every_task_once(run.results(), 2000);
+  // libzmq drops such connections without a handshake event; they are
+  // counted and logged as lost connections.
+  CHECK_THAT(run.log("sink"), Catch::Contains("lost connection on the sink socket"));
+  CHECK_THAT(run.log("ventilator"), Catch::Contains("lost connection on the worker socket"));
+}
+
+TEST_CASE("key files that are missing, malformed or readable by others are refused with what to do") {
+  ScratchDir dir;
+  zpipe::write_curve_key_pair((dir / "k").string(), zpipe::generate_curve_key_pair());
+  struct stat status {};
+  REQUIRE(::stat((dir / "k.key").c_str(), &status) == 0);
+  CHECK((status.st_mode & 0777) == 0600);
+  CHECK_THROWS_WITH(zpipe::write_curve_key_pair((dir / "k").string(), zpipe::generate_curve_key_pair()),
+                    Catch::Contains("exists already"));
+
+  write_file(dir / "bad.key", "not a key\n");
+  ::chmod((dir / "bad.key").c_str(), 0600);
+  write_file(dir / "open.key", read_file(dir / "k.key"));
+  ::chmod((dir / "open.key").c_str(), 0644);
+  auto [file, message] = GENERATE(table<std::string, std::string>({
+      {"absent.key", "No such file"},
+      {"bad.key", "does not hold a CURVE secret key"},
+      {"open.key", "chmod 600"},
+  }));
+  ChildProcess sink({ZPIPE_SINK, "--curve-secret", (dir / file).string(), "--allow-keys", dir.path().string()},
+                    dir / "out", dir / "err");
+  REQUIRE(sink.wait_for(10s) == 2);
+  CHECK_THAT(read_file(dir / "err"), Catch::Contains(message) && Catch::Contains("--curve-secret"));
+}
+
+TEST_CASE("plaintext on an address other hosts can reach: a loud warning, or with --require-curve an error") {
+  ScratchDir dir;
+  const std::string endpoint = "tcp://0.0.0.0:" + std::to_string(free_port());
+  {
+    ChildProcess sink({ZPIPE_SINK, "--bind", endpoint}, dir / "out", dir / "err");
+    REQUIRE(eventually([&] { return read_file(dir / "err").find("collecting") != std::string::npos; }, 10s));
+    CHECK_THAT(read_file(dir / "err"), Catch::Contains("WARNING") && Catch::Contains("WITHOUT encryption"));
+  }
+  ChildProcess strict({ZPIPE_SINK, "--bind", endpoint, "--require-curve"}, dir / "out", dir / "err");
+  REQUIRE(strict.wait_for(10s) == 2);
+  CHECK_THAT(read_file(dir / "err"), Catch::Contains("--require-curve"));
+}
