@@ -1,4 +1,5 @@
 // The worker's command line.
+#include "exec_kind.hpp"
 #include "zpipe/command_line.hpp"
 #include "zpipe/log.hpp"
 #include "zpipe/sockets.hpp"
@@ -17,6 +18,9 @@ WorkerConfig parse_worker_options(int argc, const char* const* argv, std::string
       ("name", "Name of this worker in results and logs (default HOST:PID)", cxxopts::value<std::string>())
       ("threads", "Task loops in this process", cxxopts::value<std::string>()->default_value("1"))
       ("once", "Exit when the first job ends, instead of serving the next one");
+  options.add_options("exec")("allow-exec", "Run tasks of kind exec: the payload is a shell command line")(
+      "allow-exec-without-curve", "Allow exec even without CURVE keys (anyone who reaches the ventilator could run commands)")(
+      "exec-timeout", "Seconds an exec task may run before it is killed", cxxopts::value<std::string>()->default_value("60"));
   add_curve_options(options, CurveRole::client);
   options.add_options("security")("ventilator-key", "The ventilator's CURVE public key FILE",
                                   cxxopts::value<std::string>())(
@@ -30,6 +34,12 @@ WorkerConfig parse_worker_options(int argc, const char* const* argv, std::string
   config.curve = curve_options(parsed, CurveRole::client);
   config.ventilator_key = server_key_option(parsed, "ventilator-key", config.curve);
   config.sink_key = server_key_option(parsed, "sink-key", config.curve);
+  config.allow_exec = parsed.count("allow-exec") > 0;
+  config.exec_timeout = std::chrono::seconds(number_option<std::uint32_t>(parsed, "exec-timeout"));
+  if (config.allow_exec && !config.curve.enabled() && parsed.count("allow-exec-without-curve") == 0)
+    throw usage_error("--allow-exec without CURVE keys would let anyone who can reach the ventilator run commands here: "
+                      "add --curve-secret (with --ventilator-key and --sink-key), or --allow-exec-without-curve to force it");
+  if (config.exec_timeout.count() == 0) throw usage_error("--exec-timeout must be at least 1 second");
   check_endpoint(config.ventilator, "ventilator");
   check_endpoint(config.sink, "sink");
   if (config.threads < 1 || config.threads > 256) throw usage_error("--threads must be between 1 and 256");
@@ -42,7 +52,9 @@ int worker_main(int argc, const char* const* argv, const KindRegistry& kinds, st
   try {
     const WorkerConfig config = parse_worker_options(argc, argv, program);
     install_stop_signals();
-    return run_worker(config, kinds);
+    KindRegistry with_exec = kinds;
+    with_exec.add("exec", config.allow_exec ? exec_kind(ExecLimits{config.exec_timeout}) : refused_exec_kind());
+    return run_worker(config, with_exec);
   } catch (const usage_error& e) {
     log_line(std::string(e.what()) + " (see --help)");
     return exit_usage;

@@ -11,6 +11,7 @@
 //   }
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <string>
@@ -50,6 +51,8 @@ struct WorkerConfig {
   std::string name;  // empty: HOST:PID
   unsigned threads = 1;
   bool once = false;  // exit when the first job ends, instead of serving the next
+  bool allow_exec = false;  // run "exec" tasks: shell command lines
+  std::chrono::milliseconds exec_timeout{60'000};
   CurveConfig curve;  // a client of both servers
   std::string ventilator_key;
   std::string sink_key;

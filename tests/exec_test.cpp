@@ -1,0 +1,46 @@
+// Shell-command tasks: they run, report non-zero exits and time-outs with
+// their reasons, and are refused unless the worker allows them.
+#include <catch2/catch.hpp>
+
+#include "support/job_run.hpp"
+
+using namespace zpipe::testing;
+
+TEST_CASE("exec tasks run, and failures and time-outs come back with their reason") {
+  JobRun run;
+  write_file(run.dir / "commands.txt",
+             "echo hello\n"
+             "printf '%s' \"$((6 * 7))\"\n"
+             "echo oops >&2; exit 3\n"
+             "sleep 30\n"
+             "yes | head -n 3\n");
+  auto& sink = run.sink();
+  run.worker({"--allow-exec", "--allow-exec-without-curve", "--exec-timeout", "1", "--threads", "2"});
+  auto& ventilator = run.ventilator({"--input", (run.dir / "commands.txt").string(), "--kind", "exec"});
+  REQUIRE(sink.wait_for(job_limit) == 1);
+  REQUIRE(ventilator.wait_for(10s) == 0);
+  const auto by_id = every_task_once(run.results(), 5);
+  CHECK(by_id.at(1).result == R"("hello\n")");
+  CHECK(by_id.at(2).result == R"("42")");
+  CHECK_THAT(by_id.at(3).error, Catch::Contains("exit status 3") && Catch::Contains("oops"));
+  CHECK_THAT(by_id.at(4).error, Catch::Contains("timed out after 1000 ms"));
+  CHECK(by_id.at(5).result == R"("y\ny\ny\n")");  // SIGPIPE is back to default in the command
+}
+
+TEST_CASE("exec tasks are refused by a worker started without --allow-exec") {
+  JobRun run;
+  write_file(run.dir / "commands.txt", "touch " + (run.dir / "should-not-exist").string() + "\n");
+  auto& sink = run.sink();
+  run.worker();
+  run.ventilator({"--input", (run.dir / "commands.txt").string(), "--kind", "exec"});
+  REQUIRE(sink.wait_for(job_limit) == 1);
+  CHECK_THAT(every_task_once(run.results(), 1).at(1).error, Catch::Contains("not started with --allow-exec"));
+  CHECK_FALSE(std::filesystem::exists(run.dir / "should-not-exist"));
+}
+
+TEST_CASE("a worker refuses --allow-exec without CURVE keys unless forced") {
+  ScratchDir dir;
+  ChildProcess worker({ZPIPE_WORKER, "--allow-exec"}, dir / "out", dir / "err");
+  REQUIRE(worker.wait_for(10s) == 2);
+  CHECK_THAT(read_file(dir / "err"), Catch::Contains("--allow-exec-without-curve"));
+}
