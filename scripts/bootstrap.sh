@@ -7,13 +7,15 @@ usage() {
   cat <<'USAGE'
 usage: scripts/bootstrap.sh
 Installs what zpipe needs from Debian's archive (g++, cmake, libzmq3-dev,
-cppzmq-dev, libmsgpack-cxx-dev, libcxxopts-dev, catch2). Does nothing when
+cppzmq-dev, libmsgpack-cxx-dev, libcxxopts-dev, catch2; clang for fuzzing;
+iproute2 for the multi-host test). Does nothing when
 everything is installed already. Needs root or sudo when something is missing.
 USAGE
 }
 [[ ${1:-} == -h || ${1:-} == --help ]] && { usage; exit 0; }
 
-packages=(g++ cmake make pkg-config libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libcxxopts-dev catch2)
+packages=(g++ cmake make pkg-config libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libcxxopts-dev catch2
+          clang libclang-rt-14-dev iproute2)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

@@ -1,21 +1,42 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds with warnings as errors, and runs every
-# test: unit tests, tests through the real binaries, the package test.
+# Installs what is missing, then runs every test three ways: the normal build
+# with warnings as errors; the whole suite again under AddressSanitizer and
+# UndefinedBehaviorSanitizer; and each fuzz target for a short while.
 set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-usage: scripts/test.sh [ctest arguments...]
-Builds in build-test/ and runs ctest there; extra arguments go to ctest
-(for example -R codec to run only the codec tests).
+usage: scripts/test.sh [--quick] [ctest arguments...]
+  --quick   the normal build's tests only (no sanitizers, no fuzzing)
+Builds in build-test/, build-sanitize/ and build-fuzz/. Extra arguments go to
+ctest, for example -R codec to run only the codec tests.
 USAGE
 }
+quick=false
 [[ ${1:-} == -h || ${1:-} == --help ]] && { usage; exit 0; }
+[[ ${1:-} == --quick ]] && { quick=true; shift; }
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/bootstrap.sh"
-build=$root/build-test
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZPIPE_WARNINGS_AS_ERRORS=ON >/dev/null
-cmake --build "$build" -j"$(nproc)"
-cd "$build"
-ctest --output-on-failure -j"$(nproc)" --timeout 300 "$@"
+jobs=$(nproc)
+
+run_suite() {  # BUILD_DIR, cmake options...
+  local build=$1; shift
+  cmake -S "$root" -B "$build" -DZPIPE_WARNINGS_AS_ERRORS=ON "$@" >/dev/null
+  cmake --build "$build" -j"$jobs"
+  (cd "$build" && ctest --output-on-failure -j"$jobs" --timeout 300 "${ctest_args[@]}")
+}
+ctest_args=("$@")
+
+echo "== tests" >&2
+run_suite "$root/build-test" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+$quick && exit 0
+
+echo "== tests under AddressSanitizer and UndefinedBehaviorSanitizer" >&2
+# Any report ends the program with status 86, which no test expects.
+export ASAN_OPTIONS=exitcode=86:detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:exitcode=86:print_stacktrace=1
+run_suite "$root/build-sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZPIPE_SANITIZE=ON
+unset ASAN_OPTIONS UBSAN_OPTIONS
+
+echo "== fuzzing" >&2
+"$root/scripts/fuzz.sh" --seconds 20
