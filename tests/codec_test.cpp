@@ -404,11 +404,8 @@ TEST_CASE("frames the encoder never writes still decode when they are valid") {
 
 TEST_CASE("the test vectors here are those of PROTOCOL.md") {
   const auto spec = read_protocol_md();
-  if (!spec) {
-    WARN("shared/PROTOCOL.md not found beside " __FILE__ "; not compared");
-    return;
-  }
-  const auto section = spec->find("## 10. Test vectors");
+  REQUIRE(spec.has_value());
+  const auto section = spec->find(". Test vectors\n");
   REQUIRE(section != std::string::npos);
   const std::string vectors_section = spec->substr(section);
 
