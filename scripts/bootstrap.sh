@@ -1,33 +1,49 @@
 #!/usr/bin/env bash
-# Installs the Debian packages zpipe needs to build and test, and only those
-# that are missing: run it as often as you like.
+# Installs the Debian packages zpipe needs, and only those that are missing:
+# run it as often as you like.
 set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-usage: scripts/bootstrap.sh
-Installs what zpipe needs from Debian's archive (g++, cmake, libzmq3-dev,
-cppzmq-dev, libmsgpack-cxx-dev, libcxxopts-dev, catch2; clang for fuzzing;
-iproute2 for the multi-host test). Does nothing when
-everything is installed already. Needs root or sudo when something is missing.
+usage: scripts/bootstrap.sh [--for-tests]
+Installs what zpipe needs to build from Debian's archive (g++, cmake,
+libzmq3-dev, cppzmq-dev, libmsgpack-cxx-dev, libcxxopts-dev). With
+--for-tests, also what the tests use: catch2, clang (fuzzing), iproute2
+(the multi-host test) and, if it can, tshark (the capture test). Does nothing
+when everything is installed. Needs root or sudo when something is missing.
 USAGE
 }
-[[ ${1:-} == -h || ${1:-} == --help ]] && { usage; exit 0; }
+packages=(g++ cmake make pkg-config libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libcxxopts-dev catch2)
+optional=()  # without these, the tests that need them are skipped
+case ${1:-} in
+  -h|--help) usage; exit 0 ;;
+  --for-tests) packages+=(clang libclang-rt-14-dev iproute2); optional+=(tshark) ;;
+  "") ;;
+  *) echo "bootstrap.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+esac
 
-packages=(g++ cmake make pkg-config libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libcxxopts-dev catch2
-          clang libclang-rt-14-dev iproute2)
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
-done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+missing=() missing_optional=()
+for package in "${packages[@]}"; do installed "$package" || missing+=("$package"); done
+for package in "${optional[@]}"; do installed "$package" || missing_optional+=("$package"); done
+[[ ${#missing[@]} -eq 0 && ${#missing_optional[@]} -eq 0 ]] && exit 0
 
-echo "bootstrap: installing ${missing[*]}" >&2
 as_root=()
 if [[ $(id -u) -ne 0 ]]; then
-  command -v sudo >/dev/null || { echo "bootstrap: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+  if ! command -v sudo >/dev/null; then
+    [[ ${#missing[@]} -eq 0 ]] && { echo "bootstrap: not installing ${missing_optional[*]} (needs root)" >&2; exit 0; }
+    echo "bootstrap: need root or sudo to install ${missing[*]}" >&2
+    exit 1
+  fi
   as_root=(sudo)
 fi
+echo "bootstrap: installing ${missing[*]} ${missing_optional[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 "${as_root[@]}" apt-get update -qq
-"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+if [[ ${#missing[@]} -gt 0 ]]; then
+  "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+if [[ ${#missing_optional[@]} -gt 0 ]]; then
+  "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing_optional[@]}" >&2 ||
+    echo "bootstrap: could not install ${missing_optional[*]}; the tests that need it will be skipped" >&2
+fi

@@ -17,7 +17,7 @@ quick=false
 [[ ${1:-} == --quick ]] && { quick=true; shift; }
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-"$root/scripts/bootstrap.sh"
+"$root/scripts/bootstrap.sh" --for-tests
 jobs=$(nproc)
 
 run_suite() {  # BUILD_DIR, cmake options...
