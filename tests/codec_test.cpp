@@ -790,3 +790,33 @@ TEST_CASE("an empty map is rejected even in a field that would be ignored") {
   // msgpack's map limit of 0 pairs lets a map of 0 pairs through.
   REQUIRE_THROWS_AS(zpipe::decode(bytes("94 01 02 00 80")), codec_error);
 }
+
+TEST_CASE("a frame may hold at most 4 values per item plus 64, whatever its shape") {
+  // max_items 10: at most 104 values. [1, 2, 0, [[0 x 10] x 9]] holds 104;
+  // [1, 2, 0, [[0 x 9] x 10]] holds 105. msgpack would allocate an object
+  // for each value, so the count is checked before it runs.
+  const zpipe::DecodeLimits limits{16 * 1024 * 1024, 10, 1024};
+  const auto frame = [](int arrays, int each) {
+    std::string bytes("\x94\x01\x02\x00", 4);
+    bytes.push_back(static_cast<char>(0x90 | arrays));
+    for (int i = 0; i < arrays; ++i) {
+      bytes.push_back(static_cast<char>(0x90 | each));
+      bytes.append(static_cast<std::size_t>(each), '\0');
+    }
+    return bytes;
+  };
+  CHECK(zpipe::decode(frame(9, 10), limits) == zpipe::Message{zpipe::Credit{0}});
+  CHECK_THROWS_WITH(zpipe::decode(frame(10, 9), limits), Catch::Contains("more values than any message may"));
+}
+
+TEST_CASE("a 16 MiB frame of one-byte values is refused before it is unpacked") {
+  // [1, 2, 0, [[0 x 65535] x 255]]: 16.7 million values, about 400 MB of
+  // msgpack objects had it been unpacked.
+  std::string bytes("\x94\x01\x02\x00\xdc\x00\xff", 7);
+  for (int i = 0; i < 255; ++i) {
+    bytes.append("\xdc\xff\xff", 3);
+    bytes.append(65535, '\0');
+  }
+  REQUIRE(bytes.size() < zpipe::DecodeLimits{}.max_frame_bytes);
+  CHECK_THROWS_WITH(zpipe::decode(bytes), Catch::Contains("more values than any message may"));
+}

@@ -320,6 +320,73 @@ Message read_message(const msgpack::object& top) {
   throw codec_error("unknown message type " + std::to_string(type));
 }
 
+// Counts the values in a frame without allocating anything, so that a frame
+// of millions of one-byte values is refused before msgpack allocates an
+// object (24 bytes) for each. Returns false past `most` values, or when the
+// frame declares more values than it has bytes.
+bool within_value_count(std::string_view frame, std::uint64_t most) {
+  const auto byte = [&](std::size_t at) { return static_cast<unsigned char>(frame[at]); };
+  const auto big_endian = [&](std::size_t at, int bytes) {
+    std::uint64_t number = 0;
+    for (int i = 0; i < bytes; ++i) number = number << 8 | byte(at + static_cast<std::size_t>(i));
+    return number;
+  };
+  std::uint64_t pending = 1;  // values still to read
+  std::uint64_t seen = 0;
+  std::size_t at = 0;
+  while (pending > 0) {
+    if (at >= frame.size() || ++seen > most || pending > frame.size() - at) return seen <= most;
+    --pending;
+    const unsigned char head = byte(at++);
+    std::uint64_t skip = 0;     // bytes of payload after the header
+    std::uint64_t children = 0;  // values inside this one
+    int length_bytes = 0;
+    if (head <= 0x7f || head >= 0xe0 || (head >= 0xc0 && head <= 0xc3)) {
+    } else if (head >= 0xa0 && head <= 0xbf) {
+      skip = head & 0x1f;
+    } else if (head >= 0x90 && head <= 0x9f) {
+      children = head & 0x0f;
+    } else if (head >= 0x80 && head <= 0x8f) {
+      children = 2 * (head & 0x0f);
+    } else {
+      switch (head) {
+        case 0xcc: case 0xd0: skip = 1; break;
+        case 0xcd: case 0xd1: skip = 2; break;
+        case 0xca: case 0xce: case 0xd2: skip = 4; break;
+        case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
+        case 0xd4: skip = 2; break;
+        case 0xd5: skip = 3; break;
+        case 0xd6: skip = 5; break;
+        case 0xd7: skip = 9; break;
+        case 0xd8: skip = 17; break;
+        case 0xc4: case 0xd9: length_bytes = 1; break;
+        case 0xc5: case 0xda: length_bytes = 2; break;
+        case 0xc6: case 0xdb: length_bytes = 4; break;
+        case 0xc7: length_bytes = 1; skip = 1; break;
+        case 0xc8: length_bytes = 2; skip = 1; break;
+        case 0xc9: length_bytes = 4; skip = 1; break;
+        case 0xdc: children = 0; length_bytes = -2; break;
+        case 0xdd: children = 0; length_bytes = -4; break;
+        case 0xde: length_bytes = -2; children = 1; break;
+        case 0xdf: length_bytes = -4; children = 1; break;
+        default: return true;  // reserved byte: msgpack reports it
+      }
+    }
+    if (length_bytes != 0) {
+      const int width = length_bytes < 0 ? -length_bytes : length_bytes;
+      if (frame.size() - at < static_cast<std::size_t>(width)) return true;  // truncated: msgpack reports it
+      const std::uint64_t length = big_endian(at, width);
+      at += static_cast<std::size_t>(width);
+      if (length_bytes > 0) skip += length;
+      else children = children == 1 ? 2 * length : length;
+    }
+    if (skip > frame.size() - at) return true;  // truncated: msgpack reports it
+    at += static_cast<std::size_t>(skip);
+    pending += children;
+  }
+  return true;
+}
+
 // Strings are copied out of the frame while walking it, so msgpack may point
 // into the frame instead of copying every string into its zone first.
 bool reference_strings(msgpack::type::object_type, std::size_t, void*) { return true; }
@@ -358,6 +425,9 @@ Message decode(std::string_view frame, const DecodeLimits& limits) {
   if (frame.size() > limits.max_frame_bytes)
     throw codec_error("frame of " + std::to_string(frame.size()) + " bytes exceeds the limit of " +
                       std::to_string(limits.max_frame_bytes));
+  // Every item of a frame takes at most 3 values (a result: id, ok, value).
+  if (!within_value_count(frame, 4 * static_cast<std::uint64_t>(limits.max_items) + 64))
+    throw codec_error("frame holds more values than any message may (" + std::to_string(4 * limits.max_items + 64) + ")");
   // Depth 3 is the deepest any message nests: frame / ack ranges / range.
   const msgpack::unpack_limit bounds(limits.max_items, 0, limits.max_string_bytes, limits.max_string_bytes, 0, 3);
   try {
