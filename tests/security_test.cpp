@@ -12,7 +12,9 @@
 #include <thread>
 
 #include "support/job_run.hpp"
+#include "zpipe/connection_monitor.hpp"
 #include "zpipe/curve.hpp"
+#include "zpipe/sockets.hpp"
 
 using namespace zpipe::testing;
 namespace fs = std::filesystem;
@@ -178,4 +180,29 @@ TEST_CASE("plaintext on an address other hosts can reach: a loud warning, or wit
   ChildProcess strict({ZPIPE_SINK, "--bind", endpoint, "--require-curve"}, dir / "out", dir / "err");
   REQUIRE(strict.wait_for(10s) == 2);
   CHECK_THAT(read_file(dir / "err"), Catch::Contains("--require-curve"));
+}
+
+TEST_CASE("a CURVE server whose authenticator is not running refuses every client: it fails closed") {
+  // No ZapAuthenticator in this context: nothing answers ZAP requests.
+  zmq::context_t context;
+  const auto server_keys = zpipe::generate_curve_key_pair();
+  zmq::socket_t server = zpipe::open_socket(context, zmq::socket_type::router);
+  zpipe::make_curve_server(server, server_keys);
+  const std::string endpoint = zpipe::bind_endpoint(server, "tcp://127.0.0.1:*", "bind");
+  zmq::socket_t client = zpipe::open_socket(context, zmq::socket_type::dealer);
+  zpipe::make_curve_client(client, zpipe::generate_curve_key_pair(), server_keys.public_key);
+  zpipe::ConnectionMonitor link(client, "client link");
+  client.connect(endpoint);
+  REQUIRE(zpipe::send_frame(client, "let me in", false));
+
+  std::vector<zmq::message_t> parts;
+  std::size_t received = 0;
+  const bool refused = eventually([&] {
+    link.poll_handshakes();
+    received += zpipe::receive_parts(server, parts);
+    return link.handshake_failure().has_value();
+  }, 10s);
+  CHECK(refused);
+  CHECK(link.handshakes() == 0);
+  CHECK(received == 0);
 }
