@@ -143,7 +143,7 @@ zpipe_job() {
   new_run_dir
   free_ports
   start sink "$limit" "$build/sink/zpipe-sink" --bind "tcp://127.0.0.1:$((base_port + 1))" \
-    --output /dev/null --progress never
+    --output /dev/null --progress never "${sink_extra[@]}"
   sink=$started
   await_listening $((base_port + 1))
   start ventilator "$limit" "$build/ventilator/zpipe-ventilator" --bind "tcp://127.0.0.1:$base_port" \
@@ -167,6 +167,44 @@ zpipe_job() {
     worker=$(kib "worker$i")
     if (( worker > worker_kib )); then worker_kib=$worker; fi
   done
+}
+
+sink_extra=()  # more sink options for zpipe_job
+
+# death_to_done TIMEOUT_MS: a job of 40 sleep tasks of 50 ms on two workers;
+# one is killed 0.5 s in. What the other can do alone is done well before the
+# loss is noticed, so the job ends when the dead worker's tasks are done
+# elsewhere. Sets detected_s and done_s: seconds from the kill.
+death_to_done() {
+  local sink vent survivor victim_name="victim-$$-$RANDOM" killed_at
+  new_run_dir
+  free_ports
+  for _ in $(seq 40); do echo 50; done >"$run_dir/tasks.txt"
+  start sink "$job_limit" "$build/sink/zpipe-sink" --bind "tcp://127.0.0.1:$((base_port + 1))" --output /dev/null
+  sink=$started
+  await_listening $((base_port + 1))
+  start ventilator "$job_limit" "$build/ventilator/zpipe-ventilator" --bind "tcp://127.0.0.1:$base_port" \
+    --sink "tcp://127.0.0.1:$((base_port + 1))" --input "$run_dir/tasks.txt" --kind sleep --min-workers 2 \
+    --worker-timeout "$1"
+  vent=$started
+  await_listening "$base_port"
+  start victim "$job_limit" "$build/worker/zpipe-worker" --ventilator "tcp://127.0.0.1:$base_port" \
+    --sink "tcp://127.0.0.1:$((base_port + 1))" --once --name "$victim_name"
+  start survivor "$job_limit" "$build/worker/zpipe-worker" --ventilator "tcp://127.0.0.1:$base_port" \
+    --sink "tcp://127.0.0.1:$((base_port + 1))" --once --name survivor
+  survivor=$started
+  sleep 0.5
+  pkill -9 -f -- "--name $victim_name"
+  killed_at=$(date +%s.%N) detected_s=''
+  while kill -0 "$vent" 2>/dev/null; do
+    [[ -z $detected_s ]] && grep -q "$victim_name is silent" "$run_dir/ventilator.err" &&
+      detected_s=$(awk -v a="$killed_at" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+    sleep 0.01
+  done
+  done_s=$(awk -v a="$killed_at" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+  finish "$vent" ventilator
+  finish "$sink" sink
+  finish "$survivor" survivor
 }
 
 # raw_relay MESSAGES BYTES WORKERS: sets rate (messages/s).
@@ -229,6 +267,22 @@ for batch in 1 64 1024; do
   done
 done
 
+log "cost of the protocol: sink --journal, batch 1024, 2 workers"
+journal_rates=()
+for run in $(seq "$runs"); do
+  sink_extra=(--journal "$tmp/journal-$run")
+  zpipe_job "$tasks" 1024 2 "$job_limit"
+  journal_rates+=("$rate")
+  sink_extra=()
+done
+journal=$(median "${journal_rates[@]}")
+log "time from a worker's death to its tasks done elsewhere"
+death_rows=()
+for timeout_ms in 3000 1000; do
+  death_to_done "$timeout_ms"
+  death_rows+=("$(printf '%-16s %12s %12s' "$timeout_ms" "$detected_s" "$done_s")")
+done
+
 log "long job: $long_tasks tasks, batch 1024, 2 workers"
 zpipe_job "$long_tasks" 1024 2 "$long_limit"
 flat=$(( vent_kib * 1024 < 50000000 && sink_kib * 1024 < 50000000 ))
@@ -244,3 +298,15 @@ printf '%-9s %11s %8s %8s %8s\n' "$tasks" "$(rate_text "$short_rate")" "$(mb "$s
   "$(mb "$short_worker")"
 printf '%-9s %11s %8s %8s %8s  %s\n' "$long_tasks" "$(rate_text "$rate")" "$(mb "$vent_kib")" "$(mb "$sink_kib")" \
   "$(mb "$worker_kib")" "vent, sink < 50 MB: $( ((flat)) && echo ok || echo MISSED)"
+echo
+echo "cost of the protocol (batch 1024, 2 workers, median of $runs run(s)): acknowledgements and redelivery are"
+echo "always on, so every rate above includes them; the journal adds durability (fsync every 50 ms)"
+printf '%-34s %11s %9s  %s\n' sink zpipe_t/s vs_above target
+printf '%-34s %11s %9s\n' "acknowledging (as above)" "$(rate_text "$short_rate")" 1.00
+printf '%-34s %11s %9s  %s\n' "acknowledging after fsync (--journal)" "$(rate_text "$journal")" \
+  "$(awk -v j="$journal" -v s="$short_rate" 'BEGIN { printf "%.2f", j / s }')" \
+  ">= 0.8: $(awk -v j="$journal" -v s="$short_rate" 'BEGIN { print (j >= 0.8 * s ? "ok" : "MISSED") }')"
+echo
+echo "a worker killed mid-job: seconds from the kill until the loss is noticed, and until its tasks are done elsewhere"
+printf '%-16s %12s %12s\n' --worker-timeout detected_s done_s
+printf '%s\n' "${death_rows[@]}"
