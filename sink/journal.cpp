@@ -92,7 +92,9 @@ void Journal::append(const ResultBatch& results) {
   append_frame(frame_);
 }
 
-void Journal::append_frame(const std::string& frame) {
+void Journal::append_encoded(std::string_view results_frame) { append_frame(results_frame); }
+
+void Journal::append_frame(std::string_view frame) {
   if (pending_.empty()) oldest_pending_ = std::chrono::steady_clock::now();
   const auto length = static_cast<std::uint32_t>(frame.size());
   for (int i = 0; i < 4; ++i) pending_.push_back(static_cast<char>(length >> (8 * i) & 0xff));

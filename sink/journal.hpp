@@ -14,6 +14,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "zpipe/messages.hpp"
 
@@ -31,6 +32,8 @@ class Journal {
 
   void append(const JobManifest& manifest);
   void append(const ResultBatch& results);
+  /// Appends a results frame as it came off the wire.
+  void append_encoded(std::string_view results_frame);
 
   /// True when unsynced records are older than the sync interval.
   [[nodiscard]] bool sync_due() const;
@@ -38,7 +41,7 @@ class Journal {
   void sync();
 
  private:
-  void append_frame(const std::string& frame);
+  void append_frame(std::string_view frame);
 
   std::string path_;
   int fd_ = -1;

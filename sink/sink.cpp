@@ -207,13 +207,23 @@ class Sink {
                         (ledger_ ? ", not this sink's job " + std::to_string(job_) : " before any job manifest"));
     std::uint64_t recorded = 0;
     AckRanges& acks = journal_ ? unsynced_acks_ : pending_acks_;
+    // The journal keeps only new results. Usually every result is new, and
+    // the frame as received is the record; the new ones are copied out only
+    // from the first result that is not.
+    bool all_new = true;
     journaled_.results.clear();
-    for (const Result& result : batch.results) {
-      switch (ledger_->record(result.id, result.ok)) {
+    for (std::size_t i = 0; i < batch.results.size(); ++i) {
+      const Result& result = batch.results[i];
+      const auto outcome = ledger_->record(result.id, result.ok);
+      if (outcome != JobLedger::Outcome::recorded && all_new) {
+        all_new = false;
+        if (journal_) journaled_.results.assign(batch.results.begin(), batch.results.begin() + static_cast<std::ptrdiff_t>(i));
+      }
+      switch (outcome) {
         case JobLedger::Outcome::recorded:
           writer_.write(result, batch.worker);
           acks.add(result.id);
-          if (journal_) journaled_.results.push_back(result);
+          if (journal_ && !all_new) journaled_.results.push_back(result);
           ++recorded;
           break;
         case JobLedger::Outcome::duplicate:
@@ -228,12 +238,16 @@ class Sink {
     }
     if (recorded == 0) return;
     tasks_by_worker_[batch.worker] += recorded;
-    if (journal_) {
-      journaled_.job = job_;
-      journaled_.worker = batch.worker;
-      journal_->append(journaled_);
+    if (!journal_) return;
+    if (all_new) {
+      journal_->append_encoded(view(parts_[1]));
+      return;
     }
+    journaled_.job = job_;
+    journaled_.worker = batch.worker;
+    journal_->append(journaled_);
   }
+
 
   // A restarted sink can complete a job from the results workers still had
   // queued before the ventilator is back in touch; it waits a little for the

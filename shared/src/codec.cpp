@@ -430,13 +430,21 @@ Message decode(std::string_view frame, const DecodeLimits& limits) {
     throw codec_error("frame holds more values than any message may (" + std::to_string(4 * limits.max_items + 64) + ")");
   // Depth 3 is the deepest any message nests: frame / ack ranges / range.
   const msgpack::unpack_limit bounds(limits.max_items, 0, limits.max_string_bytes, limits.max_string_bytes, 0, 3);
+  // One zone per thread, cleared after each frame: clearing keeps its first
+  // chunk, so decoding a small frame allocates nothing, and frees the rest,
+  // so a large frame's memory is not kept.
+  thread_local msgpack::zone zone;
+  struct ClearAfter {
+    ~ClearAfter() { zone.clear(); }
+  } clear_after;
   try {
     std::size_t offset = 0;
-    msgpack::object_handle handle;
-    msgpack::unpack(handle, frame.data(), frame.size(), offset, reference_strings, nullptr, bounds);
+    bool referenced = false;
+    const msgpack::object top =
+        msgpack::unpack(zone, frame.data(), frame.size(), offset, referenced, reference_strings, nullptr, bounds);
     if (offset != frame.size())
       throw codec_error(std::to_string(frame.size() - offset) + " trailing bytes after the message");
-    return read_message(handle.get());
+    return read_message(top);
   } catch (const codec_error&) {
     throw;
   } catch (const msgpack::insufficient_bytes&) {

@@ -28,6 +28,9 @@ void ConnectionMonitor::failed(const std::string& why) {
 }
 
 std::uint32_t ConnectionMonitor::poll_handshakes() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_look_) return 0;
+  next_look_ = now + std::chrono::milliseconds(5);
   while (check_event(0)) {
   }
   const std::uint32_t count = new_handshakes_;

@@ -3,6 +3,7 @@
 // really become reachable, not merely TCP-connected (libzmq#4736).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -18,8 +19,10 @@ class ConnectionMonitor : private zmq::monitor_t {
   /// Starts monitoring `socket`; `label` names the link in log lines.
   ConnectionMonitor(zmq::socket_t& socket, std::string label);
 
-  /// Handles every event that is waiting, without blocking. Returns the
-  /// number of handshakes that succeeded since the last call.
+  /// Handles every event that is waiting, without blocking, at most every
+  /// few milliseconds (each look is a system call, and busy loops call this
+  /// often). Returns the number of handshakes that succeeded since the last
+  /// look.
   std::uint32_t poll_handshakes();
 
   [[nodiscard]] std::uint64_t handshakes() const { return handshakes_; }
@@ -41,6 +44,7 @@ class ConnectionMonitor : private zmq::monitor_t {
   std::uint64_t disconnects_ = 0;
   std::uint32_t new_handshakes_ = 0;
   std::uint32_t drops_since_handshake_ = 0;
+  std::chrono::steady_clock::time_point next_look_{};
   std::optional<std::string> handshake_failure_;
   RejectionLog failures_;
   RejectionLog disconnect_lines_;
