@@ -2,6 +2,7 @@
 #include "executor.hpp"
 
 #include <chrono>
+#include <iterator>
 
 #include "zpipe/codec.hpp"
 #include "zpipe/log.hpp"
@@ -45,7 +46,7 @@ Result run_task(const TaskFunction* function, const std::string& kind, const Tas
 
 Executor::Executor(zmq::context_t& context, const KindRegistry& kinds, std::string worker_name, unsigned threads,
                    const std::string& wake_endpoint)
-    : kinds_(kinds), worker_name_(std::move(worker_name)) {
+    : kinds_(kinds), worker_name_(std::move(worker_name)), thread_count_(threads) {
   for (unsigned i = 0; i < threads; ++i) {
     zmq::socket_t wake(context, zmq::socket_type::push);
     wake.set(zmq::sockopt::linger, 0);
@@ -63,12 +64,15 @@ Executor::~Executor() {
   for (auto& thread : threads_) thread.join();
 }
 
-void Executor::submit(zmq::message_t task_frame) {
+void Executor::submit(std::vector<zmq::message_t>& task_frames) {
+  if (task_frames.empty()) return;
   {
     std::lock_guard lock(inbox_mutex_);
-    inbox_.push_back(std::move(task_frame));
+    for (auto& frame : task_frames) inbox_.push_back(std::move(frame));
   }
-  inbox_ready_.notify_one();
+  task_frames.clear();
+  if (thread_count_ == 1) inbox_ready_.notify_one();
+  else inbox_ready_.notify_all();
 }
 
 void Executor::drop_queued() {
@@ -123,9 +127,12 @@ void Executor::compute_loop(zmq::socket_t wake) {
       std::unique_lock lock(inbox_mutex_);
       inbox_ready_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping_ || !inbox_.empty(); });
       if (stopping_) return;
-      // Take everything queued: one pass over many tiny frames yields one
-      // result frame, which is what keeps batch-1 jobs fast.
-      work.swap(inbox_);
+      // Take this thread's share of what is queued: one pass over many tiny
+      // frames yields one result frame, which keeps batch-1 jobs fast, and
+      // the other threads get the rest.
+      const std::size_t share = (inbox_.size() + thread_count_ - 1) / thread_count_;
+      std::move(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(share), std::back_inserter(work));
+      inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(share));
     }
     if (work.empty()) continue;
     const auto started = std::chrono::steady_clock::now();

@@ -35,7 +35,9 @@ class Executor {
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
-  void submit(zmq::message_t task_frame);
+  /// Queues task frames (and empties `task_frames`): one lock and one
+  /// wake-up for a whole burst.
+  void submit(std::vector<zmq::message_t>& task_frames);
   /// Drops frames not yet started (the job they belong to has ended).
   void drop_queued();
   /// Moves out what has finished since the last call.
@@ -54,6 +56,7 @@ class Executor {
 
   const KindRegistry& kinds_;
   const std::string worker_name_;
+  const std::size_t thread_count_;
 
   mutable std::mutex inbox_mutex_;
   std::condition_variable inbox_ready_;

@@ -110,6 +110,7 @@ int run_worker(const WorkerConfig& config, const KindRegistry& kinds) {
   RejectionLog rejections("message from the ventilator");
   std::deque<FinishedWork> unsent;  // results the sink's queue has no room for yet
   std::vector<zmq::message_t> parts;
+  std::vector<zmq::message_t> incoming;  // task frames of one burst
   std::string frame;
   auto last_sent_to_ventilator = Clock::now();
   std::uint64_t jobs_ended = 0;
@@ -130,6 +131,7 @@ int run_worker(const WorkerConfig& config, const KindRegistry& kinds) {
   // Tasks still queued belong to whatever the ventilator knew of us before;
   // it deals them again, so they are dropped here.
   const auto introduce = [&] {
+    incoming.clear();
     executor.drop_queued();
     tell_ventilator(Hello{name, credits.reset()});
     introduced = true;
@@ -154,7 +156,7 @@ int run_worker(const WorkerConfig& config, const KindRegistry& kinds) {
     while (const std::size_t count = receive_parts(to_ventilator, parts)) {
       const std::string_view body = view(parts[0]);
       if (count == 1 && peek_type(body) == MessageType::tasks) {
-        executor.submit(std::move(parts[0]));
+        incoming.push_back(std::move(parts[0]));
         continue;
       }
       try {
@@ -165,6 +167,7 @@ int run_worker(const WorkerConfig& config, const KindRegistry& kinds) {
           introduce();
         } else if (const auto* end = std::get_if<JobEnd>(&message)) {
           ++jobs_ended;
+          incoming.clear();
           executor.drop_queued();
           const std::string what = "job " + std::to_string(end->job) + (end->complete ? " is complete" : " was abandoned");
           if (config.once) return farewell(what, exit_ok);
@@ -180,6 +183,7 @@ int run_worker(const WorkerConfig& config, const KindRegistry& kinds) {
       }
     }
 
+    executor.submit(incoming);
     while (receive_parts(wake, parts) > 0) {
     }
     for (auto& work : executor.take_finished()) unsent.push_back(std::move(work));

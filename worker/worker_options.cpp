@@ -1,6 +1,7 @@
 // The worker's command line.
 #include "exec_kind.hpp"
 #include "zpipe/command_line.hpp"
+#include "zpipe/guarded_main.hpp"
 #include "zpipe/log.hpp"
 #include "zpipe/sockets.hpp"
 #include "zpipe/stop_signal.hpp"
@@ -48,20 +49,13 @@ WorkerConfig parse_worker_options(int argc, const char* const* argv, std::string
 }
 
 int worker_main(int argc, const char* const* argv, const KindRegistry& kinds, std::string_view program) {
-  set_log_role(program);
-  try {
+  return guarded_main(program, [&] {
     const WorkerConfig config = parse_worker_options(argc, argv, program);
     install_stop_signals();
     KindRegistry with_exec = kinds;
     with_exec.add("exec", config.allow_exec ? exec_kind(ExecLimits{config.exec_timeout}) : refused_exec_kind());
     return run_worker(config, with_exec);
-  } catch (const usage_error& e) {
-    log_line(std::string(e.what()) + " (see --help)");
-    return exit_usage;
-  } catch (const std::exception& e) {
-    log_line(e.what());
-    return exit_runtime;
-  }
+  });
 }
 
 }  // namespace zpipe
