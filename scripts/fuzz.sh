@@ -30,8 +30,16 @@ cmake --build "$build" -j"$(nproc)" --target zpipe-fuzz-decode zpipe-fuzz-journa
 for target in decode journal; do
   corpus=$(mktemp -d)
   cp "$root/tests/fuzz/corpus/$target"/* "$corpus/"
-  echo "fuzz: $target for ${seconds} s" >&2
-  (cd "$build" && ASAN_OPTIONS=detect_leaks=0 "./tests/fuzz/zpipe-fuzz-$target" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 \
-    -detect_leaks=0 -print_final_stats=1 "$corpus" 2>&1 | grep -E "^(Done|stat::number_of_executed_units|==|SUMMARY|artifact)" >&2)
+  log=$build/fuzz-$target.log
+  echo "fuzz: $target for ${seconds} s (log in $log)" >&2
+  status=0
+  (cd "$build" && ASAN_OPTIONS=detect_leaks=0 "./tests/fuzz/zpipe-fuzz-$target" -max_total_time="$seconds" \
+    -max_len=65536 -rss_limit_mb=2048 -detect_leaks=0 -print_final_stats=1 "$corpus" >"$log" 2>&1) || status=$?
   rm -rf "$corpus"
+  if [[ $status -ne 0 ]]; then
+    echo "fuzz: $target failed with exit status $status; the end of its log:" >&2
+    tail -n 40 "$log" >&2
+    exit 1
+  fi
+  grep -E "^(Done|stat::number_of_executed_units)" "$log" >&2
 done

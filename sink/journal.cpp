@@ -43,6 +43,16 @@ void write_all(int fd, std::string_view bytes, const std::string& path) {
 Journal::Journal(const std::string& path, const std::function<void(const Message&)>& replay) : path_(path) {
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd_ < 0) throw std::runtime_error("cannot open --journal " + path + ": " + std::strerror(errno));
+  try {
+    replay_records(replay);
+  } catch (...) {
+    ::close(fd_);  // no destructor runs for a constructor that throws
+    throw;
+  }
+}
+
+void Journal::replay_records(const std::function<void(const Message&)>& replay) {
+  const std::string& path = path_;
   const std::string content = read_all(fd_, path);
   std::size_t at = 0;
   std::uint64_t records = 0;

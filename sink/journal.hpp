@@ -41,6 +41,7 @@ class Journal {
   void sync();
 
  private:
+  void replay_records(const std::function<void(const Message&)>& replay);
   void append_frame(std::string_view frame);
 
   std::string path_;
