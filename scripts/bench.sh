@@ -7,28 +7,31 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-usage: scripts/bench.sh [--runs R] [--quick]
+usage: scripts/bench.sh [--runs R] [--tasks N] [--quick]
 Builds a Release build in build-bench/, then runs jobs of square tasks (sink
 output to /dev/null) with batch 1, 64 and 1024 and 1 and 2 workers, each beside
 zpipe-raw-relay with frames the size of that batch's task frame, and a job ten
 times as long (batch 1024, 2 workers) to show memory stays flat.
   --runs R   runs per configuration; rates are medians   (default 3)
+  --tasks N  tasks per job                                (default 3000000)
   --quick    1 run each, 200000 tasks (long job 2000000)
 Table on stdout, progress on stderr. Exit status: 0 when every run completed,
 whether or not it met its target; 1 when a run failed; 2 usage.
 USAGE
 }
 
-runs=3 tasks=1000000
+runs=3 tasks=3000000
 while [[ $# -gt 0 ]]; do
   case $1 in
     --runs) runs=${2:?--runs needs a value}; shift 2 ;;
+    --tasks) tasks=${2:?--tasks needs a value}; shift 2 ;;
     --quick) runs=1 tasks=200000; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 [[ $runs =~ ^[1-9][0-9]?$ ]] || { echo "bench.sh: --runs must be 1 to 99" >&2; exit 2; }
+[[ $tasks =~ ^[1-9][0-9]{3,8}$ ]] || { echo "bench.sh: --tasks must be 1000 to 999999999" >&2; exit 2; }
 long_tasks=$((tasks * 10))
 raw_min_messages=100000  # enough frames for a steady rate at batch 1024
 job_limit=60 long_limit=300  # seconds any one program may run

@@ -43,12 +43,12 @@ JobLedger::Outcome JobLedger::record(TaskId id, bool ok) {
   return Outcome::recorded;
 }
 
-void AckRanges::add(TaskId id) {
-  if (!ranges_.empty() && ranges_.back().second + 1 == id) {
-    ranges_.back().second = id;
+void AckRanges::add(TaskId first, TaskId last) {
+  if (!ranges_.empty() && ranges_.back().second + 1 == first) {
+    ranges_.back().second = last;
     return;
   }
-  ranges_.emplace_back(id, id);
+  ranges_.emplace_back(first, last);
 }
 
 std::vector<std::pair<TaskId, TaskId>> AckRanges::take() {

@@ -51,7 +51,8 @@ class JobLedger {
 /// Task ids gathered as inclusive ranges, for the next ack message.
 class AckRanges {
  public:
-  void add(TaskId id);
+  void add(TaskId id) { add(id, id); }
+  void add(TaskId first, TaskId last);
   [[nodiscard]] bool empty() const { return ranges_.empty(); }
   [[nodiscard]] std::size_t size() const { return ranges_.size(); }
   /// Moves the ranges out.

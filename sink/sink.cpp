@@ -125,13 +125,8 @@ class Sink {
     ventilator_ = peer;
     sync_journal();
     send_to(peers_, peer, frame_);
-    auto held = ledger_->done_ranges();
-    for (std::size_t at = 0; at < held.size(); at += ack_ranges_at_most) {
-      const auto end = held.begin() + static_cast<std::ptrdiff_t>(std::min(held.size(), at + ack_ranges_at_most));
-      encode(Ack{job_, {held.begin() + static_cast<std::ptrdiff_t>(at), end}}, frame_);
-      send_to(peers_, peer, frame_);
-    }
     pending_acks_.take();
+    send_acks(ledger_->done_ranges());
   }
 
   // Why a manifest cannot be taken, or nullopt when it can.
@@ -197,8 +192,7 @@ class Sink {
   void sync_journal() {
     if (!journal_) return;
     journal_->sync();
-    for (const auto& [first, last] : unsynced_acks_.take())
-      for (TaskId id = first; id <= last; ++id) pending_acks_.add(id);
+    for (const auto& [first, last] : unsynced_acks_.take()) pending_acks_.add(first, last);
   }
 
   void take_results(const ResultBatch& batch) {
@@ -263,9 +257,24 @@ class Sink {
   void send_acks_when_due(bool now = false) {
     if (pending_acks_.empty() || ventilator_.empty()) return;
     if (!now && pending_acks_.size() < ack_ranges_at_most && Clock::now() - last_ack_ < ack_interval) return;
-    encode(Ack{job_, pending_acks_.take()}, frame_);
-    send_to(peers_, ventilator_, frame_);
+    send_acks(pending_acks_.take());
     last_ack_ = Clock::now();
+  }
+
+  // Sends `ranges` to the ventilator in frames of at most ack_ranges_at_most
+  // ranges, the most a decoder takes. What its queue has no room for stays
+  // pending: a lost ack would leave its tasks in flight for ever. (A ventilator
+  // that disconnected comes back as a new peer and is sent every ack anyway.)
+  void send_acks(const std::vector<std::pair<TaskId, TaskId>>& ranges) {
+    for (std::size_t at = 0; at < ranges.size(); at += ack_ranges_at_most) {
+      const auto first = ranges.begin() + static_cast<std::ptrdiff_t>(at);
+      const auto end = ranges.begin() + static_cast<std::ptrdiff_t>(std::min(ranges.size(), at + ack_ranges_at_most));
+      encode(Ack{job_, {first, end}}, frame_);
+      if (!send_to(peers_, ventilator_, frame_)) {
+        for (auto unsent = first; unsent != ranges.end(); ++unsent) pending_acks_.add(unsent->first, unsent->second);
+        return;
+      }
+    }
   }
 
   double seconds() const { return std::chrono::duration<double>(Clock::now() - started_).count(); }

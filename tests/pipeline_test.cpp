@@ -49,6 +49,21 @@ TEST_CASE("three workers share a job and all exit when it ends") {
   for (auto* worker : workers) REQUIRE(worker->wait_for(10s) == 0);
 }
 
+TEST_CASE("acknowledgements of many scattered ids fit in frames the ventilator takes") {
+  // Batch 1 dealt in turn to two workers: each results frame holds every
+  // other id, so each result is an ack range of its own, tens of thousands
+  // of them arriving at the sink in one burst.
+  JobRun run;
+  auto& sink = run.sink();
+  run.worker({"--name", "w1"});
+  run.worker({"--name", "w2"});
+  auto& ventilator = run.ventilator({"--count", "400000", "--batch", "1", "--min-workers", "2"});
+  REQUIRE(sink.wait_for(job_limit) == 0);
+  REQUIRE(ventilator.wait_for(10s) == 0);
+  CHECK_THAT(run.log("ventilator"), Catch::Contains("rejected 0 worker and 0 sink message(s)"));
+  every_task_once(run.results(), 400000);
+}
+
 TEST_CASE("the three programs can start in any order") {
   auto order = GENERATE(std::string("SWV"), std::string("SVW"), std::string("WSV"), std::string("WVS"),
                         std::string("VSW"), std::string("VWS"));

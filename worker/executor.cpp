@@ -131,8 +131,12 @@ void Executor::compute_loop(zmq::socket_t wake) {
       // frames yields one result frame, which keeps batch-1 jobs fast, and
       // the other threads get the rest.
       const std::size_t share = (inbox_.size() + thread_count_ - 1) / thread_count_;
-      std::move(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(share), std::back_inserter(work));
-      inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(share));
+      if (share == inbox_.size()) {
+        work.swap(inbox_);
+      } else {
+        std::move(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(share), std::back_inserter(work));
+        inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(share));
+      }
     }
     if (work.empty()) continue;
     const auto started = std::chrono::steady_clock::now();

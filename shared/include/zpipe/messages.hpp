@@ -33,7 +33,7 @@ enum class MessageType : std::uint8_t {
 /// The most task frames one worker may hold or be owed (hello.window plus
 /// credits). A ventilator caps grants at this; task sockets queue more than
 /// this, so credits, not high-water marks, bound what is in flight.
-inline constexpr std::uint32_t max_window_frames = 4096;
+inline constexpr std::uint32_t max_window_frames = 65536;
 
 using JobId = std::uint64_t;
 using TaskId = std::uint64_t;
