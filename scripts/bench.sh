@@ -303,7 +303,7 @@ printf '%-9s %11s %8s %8s %8s  %s\n' "$long_tasks" "$(rate_text "$rate")" "$(mb 
   "$(mb "$worker_kib")" "vent, sink < 50 MB: $( ((flat)) && echo ok || echo MISSED)"
 echo
 echo "cost of the protocol (batch 1024, 2 workers, median of $runs run(s)): acknowledgements and redelivery are"
-echo "always on, so every rate above includes them; the journal adds durability (fsync every 50 ms)"
+echo "always on, so every rate above includes them; the journal adds durability (fsync every 20 ms)"
 printf '%-34s %11s %9s  %s\n' sink zpipe_t/s vs_above target
 printf '%-34s %11s %9s\n' "acknowledging (as above)" "$(rate_text "$short_rate")" 1.00
 printf '%-34s %11s %9s  %s\n' "acknowledging after fsync (--journal)" "$(rate_text "$journal")" \

@@ -14,7 +14,7 @@
 namespace zpipe {
 namespace {
 
-constexpr auto sync_interval = std::chrono::milliseconds(50);
+constexpr auto sync_interval = std::chrono::milliseconds(20);
 constexpr std::size_t sync_at_bytes = 8 * 1024 * 1024;
 
 std::string read_all(int fd, const std::string& path) {
