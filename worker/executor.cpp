@@ -71,8 +71,7 @@ void Executor::submit(std::vector<zmq::message_t>& task_frames) {
     for (auto& frame : task_frames) inbox_.push_back(std::move(frame));
   }
   task_frames.clear();
-  if (thread_count_ == 1) inbox_ready_.notify_one();
-  else inbox_ready_.notify_all();
+  inbox_ready_.notify_all();
 }
 
 void Executor::drop_queued() {
