@@ -80,18 +80,10 @@ WRAPPER
   peak_rss=("$tmp/peak-rss")
 fi
 
-# A base port P with P and P+1 free on loopback (a refused connection says
-# free), below the usual ephemeral range so outgoing connections do not take it.
-free_ports() {
-  local port
-  for _ in $(seq 50); do
-    port=$((20000 + RANDOM % 12000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null &&
-       ! (exec 3<>"/dev/tcp/127.0.0.1/$((port + 1))") 2>/dev/null; then
-      base_port=$port; return
-    fi
-  done
-  echo "bench.sh: found no free port" >&2; exit 1
+source "$root/scripts/lib/free_port.sh"
+pick_ports() {  # sets vent_port and sink_port
+  vent_port=$(free_port) && sink_port=$(free_port) && [[ $vent_port != "$sink_port" ]] ||
+    { echo "bench.sh: found no free port" >&2; exit 1; }
 }
 
 # start NAME LIMIT COMMAND...: runs COMMAND in the background for at most LIMIT
@@ -144,19 +136,19 @@ zpipe_job() {
   local tasks=$1 batch=$2 workers=$3 limit=$4 sink vent i seconds worker
   local -a workers_started=()
   new_run_dir
-  free_ports
-  start sink "$limit" "$build/sink/zpipe-sink" --bind "tcp://127.0.0.1:$((base_port + 1))" \
+  pick_ports
+  start sink "$limit" "$build/sink/zpipe-sink" --bind "tcp://127.0.0.1:$sink_port" \
     --output /dev/null --progress never "${sink_extra[@]}"
   sink=$started
-  await_listening $((base_port + 1))
-  start ventilator "$limit" "$build/ventilator/zpipe-ventilator" --bind "tcp://127.0.0.1:$base_port" \
-    --sink "tcp://127.0.0.1:$((base_port + 1))" --count "$tasks" --kind square --batch "$batch" \
+  await_listening $sink_port
+  start ventilator "$limit" "$build/ventilator/zpipe-ventilator" --bind "tcp://127.0.0.1:$vent_port" \
+    --sink "tcp://127.0.0.1:$sink_port" --count "$tasks" --kind square --batch "$batch" \
     --min-workers "$workers"
   vent=$started
-  await_listening "$base_port"
+  await_listening "$vent_port"
   for i in $(seq "$workers"); do
-    start "worker$i" "$limit" "$build/worker/zpipe-worker" --ventilator "tcp://127.0.0.1:$base_port" \
-      --sink "tcp://127.0.0.1:$((base_port + 1))" --once --name "worker-$i"
+    start "worker$i" "$limit" "$build/worker/zpipe-worker" --ventilator "tcp://127.0.0.1:$vent_port" \
+      --sink "tcp://127.0.0.1:$sink_port" --once --name "worker-$i"
     workers_started+=("$started")
   done
   finish "$vent" ventilator
@@ -181,20 +173,20 @@ sink_extra=()  # more sink options for zpipe_job
 death_to_done() {
   local sink vent survivor victim_name="victim-$$-$RANDOM" killed_at
   new_run_dir
-  free_ports
+  pick_ports
   for _ in $(seq 40); do echo 50; done >"$run_dir/tasks.txt"
-  start sink "$job_limit" "$build/sink/zpipe-sink" --bind "tcp://127.0.0.1:$((base_port + 1))" --output /dev/null
+  start sink "$job_limit" "$build/sink/zpipe-sink" --bind "tcp://127.0.0.1:$sink_port" --output /dev/null
   sink=$started
-  await_listening $((base_port + 1))
-  start ventilator "$job_limit" "$build/ventilator/zpipe-ventilator" --bind "tcp://127.0.0.1:$base_port" \
-    --sink "tcp://127.0.0.1:$((base_port + 1))" --input "$run_dir/tasks.txt" --kind sleep --min-workers 2 \
+  await_listening $sink_port
+  start ventilator "$job_limit" "$build/ventilator/zpipe-ventilator" --bind "tcp://127.0.0.1:$vent_port" \
+    --sink "tcp://127.0.0.1:$sink_port" --input "$run_dir/tasks.txt" --kind sleep --min-workers 2 \
     --worker-timeout "$1"
   vent=$started
-  await_listening "$base_port"
-  start victim "$job_limit" "$build/worker/zpipe-worker" --ventilator "tcp://127.0.0.1:$base_port" \
-    --sink "tcp://127.0.0.1:$((base_port + 1))" --once --name "$victim_name"
-  start survivor "$job_limit" "$build/worker/zpipe-worker" --ventilator "tcp://127.0.0.1:$base_port" \
-    --sink "tcp://127.0.0.1:$((base_port + 1))" --once --name survivor
+  await_listening "$vent_port"
+  start victim "$job_limit" "$build/worker/zpipe-worker" --ventilator "tcp://127.0.0.1:$vent_port" \
+    --sink "tcp://127.0.0.1:$sink_port" --once --name "$victim_name"
+  start survivor "$job_limit" "$build/worker/zpipe-worker" --ventilator "tcp://127.0.0.1:$vent_port" \
+    --sink "tcp://127.0.0.1:$sink_port" --once --name survivor
   survivor=$started
   sleep 0.5
   pkill -9 -f -- "--name $victim_name"

@@ -36,17 +36,10 @@ build=$root/build
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j"$(nproc)" --target zpipe-sink zpipe-worker zpipe-ventilator >/dev/null
 
-# A loopback port nobody listens on: a refused connection says it is free.
-free_port() {
-  local port
-  for _ in $(seq 50); do
-    port=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
-  done
-  echo "run.sh: found no free port" >&2; exit 3
-}
-ventilator_endpoint=tcp://127.0.0.1:$(free_port)
-sink_endpoint=tcp://127.0.0.1:$(free_port)
+source "$root/scripts/lib/free_port.sh"
+ventilator_port=$(free_port) && sink_port=$(free_port) || { echo "run.sh: found no free port" >&2; exit 3; }
+ventilator_endpoint=tcp://127.0.0.1:$ventilator_port
+sink_endpoint=tcp://127.0.0.1:$sink_port
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done; }

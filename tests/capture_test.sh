@@ -16,14 +16,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  local port
-  for _ in $(seq 50); do
-    port=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
-  done
-  echo "FAILED: no free port" >&2; exit 1
-}
+source "$(dirname "$0")/../scripts/lib/free_port.sh"
 
 marker="zpipe-marker-$$-$RANDOM"
 printf '%s\n' "$marker" "$marker" >"$scratch/tasks.txt"
@@ -37,7 +30,7 @@ cp worker.pub ventilator-allows/
 # appears in the raw capture.
 capture_job() {  # MODE (plain|curve)
   local v s sink_keys=() ventilator_keys=() worker_keys=()
-  v=$(free_port) s=$(free_port)
+  v=$(free_port) && s=$(free_port) || { echo "FAILED: no free port" >&2; exit 1; }
   if [[ $1 == curve ]]; then
     sink_keys=(--curve-secret sink.key --allow-keys sink-allows)
     ventilator_keys=(--curve-secret ventilator.key --allow-keys ventilator-allows --sink-key sink.pub)
