@@ -242,7 +242,6 @@ class Sink {
     journal_->append(journaled_);
   }
 
-
   // A restarted sink can complete a job from the results workers still had
   // queued before the ventilator is back in touch; it waits a little for the
   // ventilator's manifest, answered with every ack, so that the ventilator

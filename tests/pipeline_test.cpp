@@ -17,7 +17,6 @@
 using namespace std::chrono_literals;
 using namespace zpipe::testing;
 
-
 TEST_CASE("one worker: every task is printed once with its square") {
   JobRun run;
   auto& sink = run.sink();
