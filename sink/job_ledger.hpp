@@ -36,6 +36,7 @@ class JobLedger {
   [[nodiscard]] std::uint64_t failed() const { return failed_; }
   [[nodiscard]] bool complete() const { return total_ && completed() == *total_; }
   [[nodiscard]] bool has(TaskId id) const;
+  [[nodiscard]] std::size_t memory_bytes() const { return bits_.capacity() * sizeof(std::uint64_t); }
   /// Every id with a result, as inclusive ranges in increasing order.
   [[nodiscard]] std::vector<std::pair<TaskId, TaskId>> done_ranges() const;
 
@@ -55,6 +56,7 @@ class AckRanges {
   void add(TaskId first, TaskId last);
   [[nodiscard]] bool empty() const { return ranges_.empty(); }
   [[nodiscard]] std::size_t size() const { return ranges_.size(); }
+  [[nodiscard]] const std::vector<std::pair<TaskId, TaskId>>& ranges() const { return ranges_; }
   /// Moves the ranges out.
   std::vector<std::pair<TaskId, TaskId>> take();
 

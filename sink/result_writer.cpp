@@ -1,18 +1,10 @@
 // See result_writer.hpp.
 #include "result_writer.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <charconv>
-#include <cstring>
-#include <stdexcept>
 
 namespace zpipe {
 namespace {
-
-constexpr std::size_t flush_at_bytes = 256 * 1024;
 
 void append_integer(std::string& out, std::uint64_t number) {
   char digits[24];
@@ -98,23 +90,8 @@ void append_value_text(std::string& out, const Value& value) {
 
 }  // namespace
 
-ResultWriter::ResultWriter(OutputFormat format, const std::string& path)
-    : format_(format), fd_(STDOUT_FILENO), owned_(!path.empty()) {
-  if (owned_) {
-    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw std::runtime_error("cannot create --output " + path + ": " + std::strerror(errno));
-  }
-  buffer_.reserve(flush_at_bytes + 64 * 1024);
+ResultWriter::ResultWriter(OutputFormat format) : format_(format) {
   if (format_ == OutputFormat::csv) buffer_.append("task_id,status,result,error,worker\n");
-}
-
-ResultWriter::~ResultWriter() {
-  try {
-    flush();
-  } catch (const std::exception&) {
-    // Already reported by the flush that failed first.
-  }
-  if (owned_) ::close(fd_);
 }
 
 void ResultWriter::write(const Result& result, std::string_view worker) {
@@ -123,7 +100,6 @@ void ResultWriter::write(const Result& result, std::string_view worker) {
     case OutputFormat::jsonl: write_jsonl(result, worker); break;
     case OutputFormat::csv: write_csv(result, worker); break;
   }
-  if (buffer_.size() >= flush_at_bytes) flush();
 }
 
 void ResultWriter::write_text(const Result& result, std::string_view) {
@@ -155,20 +131,6 @@ void ResultWriter::write_csv(const Result& result, std::string_view worker) {
   buffer_.push_back(',');
   append_csv_field(buffer_, worker);
   buffer_.push_back('\n');
-}
-
-void ResultWriter::flush() {
-  std::string_view rest = buffer_;
-  while (!rest.empty()) {
-    const ssize_t written = ::write(fd_, rest.data(), rest.size());
-    if (written < 0 && errno == EINTR) continue;
-    if (written <= 0) {
-      buffer_.clear();
-      throw std::runtime_error(std::string("cannot write results: ") + std::strerror(errno));
-    }
-    rest.remove_prefix(static_cast<std::size_t>(written));
-  }
-  buffer_.clear();
 }
 
 }  // namespace zpipe

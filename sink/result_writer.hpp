@@ -1,5 +1,5 @@
-// Formats completed tasks as text, JSON lines or CSV into a buffer, and
-// writes the buffer out in large pieces: the sink's hot path.
+// Formats completed tasks as text, JSON lines or CSV into a buffer that the
+// caller writes out in large pieces: the sink's hot path, free of I/O.
 #pragma once
 
 #include <string>
@@ -12,16 +12,13 @@ namespace zpipe {
 
 class ResultWriter {
  public:
-  /// Writes to `path`, or to stdout when it is empty. Throws
-  /// std::runtime_error when the file cannot be created.
-  ResultWriter(OutputFormat format, const std::string& path);
-  ~ResultWriter();
-  ResultWriter(const ResultWriter&) = delete;
-  ResultWriter& operator=(const ResultWriter&) = delete;
+  /// Starts with the format's header, if it has one (csv).
+  explicit ResultWriter(OutputFormat format);
 
+  /// Appends one result's line to the buffer.
   void write(const Result& result, std::string_view worker);
-  /// Writes out what is buffered. Throws std::runtime_error on a write error.
-  void flush();
+  /// The formatted lines not yet taken; the caller clears it once written.
+  [[nodiscard]] std::string& buffer() { return buffer_; }
 
  private:
   void write_text(const Result& result, std::string_view worker);
@@ -29,8 +26,6 @@ class ResultWriter {
   void write_csv(const Result& result, std::string_view worker);
 
   OutputFormat format_;
-  int fd_;
-  bool owned_;
   std::string buffer_;
 };
 

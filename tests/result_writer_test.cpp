@@ -3,7 +3,6 @@
 #include <catch2/catch.hpp>
 
 #include "result_writer.hpp"
-#include "support/process.hpp"
 
 using zpipe::OutputFormat;
 using zpipe::Result;
@@ -11,12 +10,9 @@ using zpipe::Value;
 
 namespace {
 std::string written(OutputFormat format, const std::vector<Result>& results, const std::string& worker = "w:1") {
-  zpipe::testing::ScratchDir dir;
-  {
-    zpipe::ResultWriter writer(format, (dir / "out").string());
-    for (const auto& result : results) writer.write(result, worker);
-  }
-  return zpipe::testing::read_file(dir / "out");
+  zpipe::ResultWriter writer(format);
+  for (const auto& result : results) writer.write(result, worker);
+  return writer.buffer();
 }
 }  // namespace
 

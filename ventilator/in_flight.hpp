@@ -1,6 +1,10 @@
 // Every task the ventilator has read but the sink has not acknowledged, in
 // id order. Ids are dense, so the table is a deque indexed by id - base; its
 // length is bounded by --max-in-flight, which bounds the ventilator's memory.
+//
+// Each task is in exactly one state, so no path can deal a task that is held,
+// failed or done: the queues of tasks to deal may hold stale ids, and the
+// state decides whether a popped id is still to be dealt.
 #pragma once
 
 #include <cstdint>
@@ -17,40 +21,58 @@ class InFlightTable {
   using Holder = std::uint32_t;
   static constexpr Holder no_holder = ~Holder{0};
 
-  /// Adds the next task and returns its id (1, 2, ...).
+  enum class State : std::uint8_t {
+    waiting,  // to be dealt
+    held,     // dealt to a worker, no result acknowledged yet
+    failed,   // given up on; its failure was reported to the sink, which has not acknowledged it
+    done,     // acknowledged by the sink
+  };
+
+  /// Adds the next task (waiting) and returns its id (1, 2, ...).
   TaskId add(Value payload);
-  void assign(TaskId id, Holder holder) { entries_[id - base_].holder = holder; }
+
+  void hold(TaskId id, Holder holder);
+  /// Gives up on a waiting task: `reason` replaces its payload.
+  void fail(TaskId id, std::string reason);
   /// Counts that a worker holding the task was lost; returns the count.
-  std::uint32_t lost(TaskId id) { return ++entries_[id - base_].losses; }
+  std::uint32_t lost(TaskId id) { return ++entry(id).losses; }
 
-  /// Takes the pending tasks `holder` held away from it and returns their
-  /// ids, oldest first.
+  /// Every task `holder` held becomes waiting; returns their ids, oldest first.
   std::vector<TaskId> release(Holder holder);
-  /// Takes every pending task from whoever holds it; returns their ids.
+  /// Every held task becomes waiting; returns the ids of all waiting tasks.
   std::vector<TaskId> release_all();
-  [[nodiscard]] const Value& payload(TaskId id) const { return entries_[id - base_].payload; }
-  /// True while `id` has been read and not acknowledged.
-  [[nodiscard]] bool pending(TaskId id) const {
-    return id >= base_ && id < next_id_ && !entries_[id - base_].done;
-  }
+  /// The ids of failed tasks whose failure the sink has not acknowledged.
+  [[nodiscard]] std::vector<TaskId> failed_ids() const;
 
-  /// Marks [first, last] as done; ids outside the table are ignored. Calls
+  /// Marks [first, last] done; ids outside the table are ignored. Calls
   /// released(holder) for each task newly done that a worker held.
   template <class Released>
   void acknowledge(TaskId first, TaskId last, Released released) {
     first = first < base_ ? base_ : first;
     last = last >= next_id_ ? next_id_ - 1 : last;
     for (TaskId id = first; id <= last && first <= last; ++id) {
-      Entry& entry = entries_[id - base_];
-      if (entry.done) continue;
-      if (entry.holder != no_holder) released(entry.holder);
-      entry = Entry{Value{}, no_holder, entry.losses, true};
+      Entry& task = entries_[id - base_];
+      if (task.state == State::done) continue;
+      if (task.state == State::held) released(task.holder);
+      task = Entry{Value{}, no_holder, task.losses, State::done, false};
       --unacknowledged_;
     }
-    while (!entries_.empty() && entries_.front().done) {
+    while (!entries_.empty() && entries_.front().state == State::done) {
       entries_.pop_front();
       ++base_;
     }
+  }
+
+  [[nodiscard]] bool known(TaskId id) const { return id >= base_ && id < next_id_; }
+  /// The state of a task read; a task no longer in the table is done.
+  [[nodiscard]] State state(TaskId id) const { return known(id) ? entries_[id - base_].state : State::done; }
+  [[nodiscard]] const Value& payload(TaskId id) const { return entries_[id - base_].payload; }
+  [[nodiscard]] std::uint32_t losses(TaskId id) const { return entries_[id - base_].losses; }
+  /// Whether the id sits in one of the caller's queues of tasks to deal;
+  /// set and cleared by the caller so an id is queued at most once.
+  [[nodiscard]] bool queued(TaskId id) const { return known(id) && entries_[id - base_].queued; }
+  void set_queued(TaskId id, bool queued) {
+    if (known(id)) entry(id).queued = queued;
   }
 
   /// Tasks read and not yet acknowledged, plus acknowledged ones behind an
@@ -64,8 +86,11 @@ class InFlightTable {
     Value payload;
     Holder holder = no_holder;
     std::uint32_t losses = 0;
-    bool done = false;
+    State state = State::waiting;
+    bool queued = false;
   };
+  Entry& entry(TaskId id) { return entries_[id - base_]; }
+
   std::deque<Entry> entries_;
   TaskId base_ = 1;  // id of entries_.front()
   TaskId next_id_ = 1;

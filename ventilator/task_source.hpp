@@ -31,6 +31,8 @@ class TaskSource {
   [[nodiscard]] virtual int input_fd() const { return -1; }
   /// The job's size when known before reading (a count).
   [[nodiscard]] virtual std::optional<std::uint64_t> known_total() const { return std::nullopt; }
+  /// The job's fingerprint (see fingerprint.hpp) once it is known.
+  [[nodiscard]] virtual std::optional<std::string> fingerprint() const { return std::nullopt; }
 };
 
 /// Tasks 1..count with payloads 1..count.

@@ -3,46 +3,64 @@
 
 #include <algorithm>
 
+#include "zpipe/log.hpp"
 #include "zpipe/messages.hpp"
 
 namespace zpipe {
 
-std::uint32_t WorkerPool::hello(const std::string& routing_id, std::string name, std::uint32_t window,
+std::uint32_t WorkerPool::hello(const std::string& routing_id, std::string_view name, std::uint32_t window,
                                  Clock::time_point now) {
   const std::uint32_t credits = std::min(window, max_window_frames);
-  auto [found, added] = by_routing_id_.emplace(routing_id, static_cast<std::uint32_t>(workers_.size()));
-  if (added) workers_.push_back(WorkerState{routing_id, {}, 0, 0, 0, false, false, now});
-  WorkerState& worker = workers_[found->second];
-  if (worker.alive) total_weight_ -= worker.weight;
-  worker.name = std::move(name);
-  worker.credits = credits;
-  worker.weight = std::max(credits, 1u);
-  worker.last_heard = now;
-  if (!worker.alive) ++alive_;
-  worker.alive = true;
+  std::uint32_t slot = 0;
+  if (const auto known = by_routing_id_.find(routing_id); known != by_routing_id_.end()) {
+    slot = known->second;
+    total_weight_ -= workers_[slot].weight;
+  } else {
+    if (free_slots_.empty()) {
+      slot = static_cast<std::uint32_t>(workers_.size());
+      workers_.emplace_back();
+    } else {
+      slot = free_slots_.back();
+      free_slots_.pop_back();
+    }
+    by_routing_id_.emplace(routing_id, slot);
+  }
+  WorkerState& worker = workers_[slot];
+  worker = WorkerState{routing_id, printable(name, max_name_bytes), credits, std::max(credits, 1u), 0, true,
+                       false, now};
   total_weight_ += worker.weight;
-  return found->second;
+  return slot;
 }
 
 bool WorkerPool::credit(const std::string& routing_id, std::uint32_t frames, Clock::time_point now) {
   const auto found = by_routing_id_.find(routing_id);
-  if (found == by_routing_id_.end() || !workers_[found->second].alive) return false;
+  if (found == by_routing_id_.end()) return false;
   WorkerState& worker = workers_[found->second];
   worker.credits = std::min(worker.credits + std::min(frames, max_window_frames), max_window_frames);
   worker.last_heard = now;
   return true;
 }
 
-std::vector<std::uint32_t> WorkerPool::expire(Clock::time_point now, std::chrono::milliseconds timeout) {
+std::optional<std::uint32_t> WorkerPool::find(std::string_view routing_id) const {
+  const auto found = by_routing_id_.find(std::string(routing_id));
+  if (found == by_routing_id_.end()) return std::nullopt;
+  return found->second;
+}
+
+void WorkerPool::remove(std::uint32_t slot) {
+  WorkerState& worker = workers_[slot];
+  if (!worker.alive) return;
+  by_routing_id_.erase(worker.routing_id);
+  total_weight_ -= worker.weight;
+  worker = WorkerState{};
+  free_slots_.push_back(slot);
+}
+
+std::vector<std::uint32_t> WorkerPool::silent(Clock::time_point now, std::chrono::milliseconds timeout) const {
   std::vector<std::uint32_t> gone;
-  for (auto& worker : workers_) {
-    if (!worker.alive || now - worker.last_heard < timeout) continue;
-    worker.alive = false;
-    worker.credits = 0;
-    --alive_;
-    total_weight_ -= worker.weight;
-    gone.push_back(slot_of(worker));
-  }
+  for (const auto& [routing_id, slot] : by_routing_id_)
+    if (now - workers_[slot].last_heard >= timeout) gone.push_back(slot);
+  std::sort(gone.begin(), gone.end());  // a deterministic order, whatever the hash map's
   return gone;
 }
 

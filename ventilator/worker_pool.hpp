@@ -1,13 +1,15 @@
 // The workers the ventilator knows, by ROUTER routing id: the credits each
 // has granted (task frames it may still be sent), the tasks it holds, and
-// when it was last heard from. A worker's slot never changes, so tasks can
-// name their holder by slot; a worker taken for gone keeps its slot, dead.
+// when it was last heard from. Credits live here and nowhere else. Tasks
+// name their holder by slot; a worker that is gone frees its slot for the
+// next one, so memory follows the workers connected, not all that ever were.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -15,11 +17,11 @@ namespace zpipe {
 
 struct WorkerState {
   std::string routing_id;
-  std::string name;
+  std::string name;              // as the worker gave it, capped and made printable
   std::uint32_t credits = 0;
   std::uint32_t weight = 1;      // its first window: proportional to its threads
   std::uint64_t tasks_held = 0;  // dealt to it and not yet acknowledged
-  bool alive = true;
+  bool alive = false;
   bool isolating = false;        // runs one suspect task alone: is dealt nothing else
   std::chrono::steady_clock::time_point last_heard;
 };
@@ -27,15 +29,23 @@ struct WorkerState {
 class WorkerPool {
  public:
   using Clock = std::chrono::steady_clock;
+  /// Worker names are cut to this many bytes in logs and summaries.
+  static constexpr std::size_t max_name_bytes = 64;
 
-  /// A worker said hello: (re)sets its credits to its window and brings it
-  /// back if it was taken for gone. Returns its slot.
-  std::uint32_t hello(const std::string& routing_id, std::string name, std::uint32_t window, Clock::time_point now);
+  /// A worker said hello: its credits become its window. A worker already
+  /// known keeps its slot (the caller first takes back what it held).
+  /// Returns its slot.
+  std::uint32_t hello(const std::string& routing_id, std::string_view name, std::uint32_t window,
+                      Clock::time_point now);
   /// Adds credits. Returns false when no live worker has that routing id.
   bool credit(const std::string& routing_id, std::uint32_t frames, Clock::time_point now);
+  /// The slot of a live worker, if there is one with that routing id.
+  [[nodiscard]] std::optional<std::uint32_t> find(std::string_view routing_id) const;
+  /// Forgets a worker; its slot may be reused. The caller has taken back its tasks.
+  void remove(std::uint32_t slot);
 
-  /// Marks workers not heard from for `timeout` as gone; returns their slots.
-  std::vector<std::uint32_t> expire(Clock::time_point now, std::chrono::milliseconds timeout);
+  /// Live workers not heard from for `timeout`.
+  [[nodiscard]] std::vector<std::uint32_t> silent(Clock::time_point now, std::chrono::milliseconds timeout) const;
 
   /// The next live worker, in turn, with a credit and fewer tasks than its
   /// share of `remaining` tasks (no limit while that is unknown); nullptr
@@ -48,14 +58,15 @@ class WorkerPool {
   [[nodiscard]] std::uint32_t slot_of(const WorkerState& worker) const {
     return static_cast<std::uint32_t>(&worker - workers_.data());
   }
-  [[nodiscard]] std::size_t alive() const { return alive_; }
-  [[nodiscard]] const std::vector<WorkerState>& all() const { return workers_; }
+  [[nodiscard]] std::size_t alive() const { return by_routing_id_.size(); }
+  /// Every slot, live or free (skip those not alive).
+  [[nodiscard]] const std::vector<WorkerState>& slots() const { return workers_; }
 
  private:
   std::vector<WorkerState> workers_;
+  std::vector<std::uint32_t> free_slots_;
   std::unordered_map<std::string, std::uint32_t> by_routing_id_;
   std::size_t turn_ = 0;
-  std::size_t alive_ = 0;
   std::uint64_t total_weight_ = 0;  // of live workers
 };
 

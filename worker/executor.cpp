@@ -64,19 +64,21 @@ Executor::~Executor() {
   for (auto& thread : threads_) thread.join();
 }
 
-void Executor::submit(std::vector<zmq::message_t>& task_frames) {
+void Executor::submit(std::vector<zmq::message_t>& task_frames, std::uint64_t epoch) {
   if (task_frames.empty()) return;
   {
     std::lock_guard lock(inbox_mutex_);
-    for (auto& frame : task_frames) inbox_.push_back(std::move(frame));
+    for (auto& frame : task_frames) inbox_.push_back(QueuedFrame{std::move(frame), epoch});
   }
   task_frames.clear();
   inbox_ready_.notify_all();
 }
 
-void Executor::drop_queued() {
+std::size_t Executor::drop_queued() {
   std::lock_guard lock(inbox_mutex_);
+  const std::size_t dropped = inbox_.size();
   inbox_.clear();
+  return dropped;
 }
 
 std::vector<FinishedWork> Executor::take_finished() {
@@ -105,7 +107,7 @@ void Executor::finish(FinishedWork work, zmq::socket_t& wake) {
 
 void Executor::compute_loop(zmq::socket_t wake) {
   RejectionLog rejections("task frame from the ventilator");
-  std::deque<zmq::message_t> work;
+  std::deque<QueuedFrame> work;
   ResultBatch results;
   results.worker = worker_name_;
   std::size_t result_bytes = 0;
@@ -116,7 +118,7 @@ void Executor::compute_loop(zmq::socket_t wake) {
   const auto flush = [&] {
     if (!results.results.empty()) encode(results, pending.results_frame);
     if (!pending.results_frame.empty() || pending.task_frames > 0) finish(std::move(pending), wake);
-    pending = FinishedWork{};
+    pending = FinishedWork{{}, 0, pending.epoch};
     results.results.clear();
     result_bytes = 0;
   };
@@ -140,7 +142,11 @@ void Executor::compute_loop(zmq::socket_t wake) {
     if (work.empty()) continue;
     const auto started = std::chrono::steady_clock::now();
     const auto frames = static_cast<std::uint32_t>(work.size());
-    for (auto& frame : work) {
+    for (auto& [frame, epoch] : work) {
+      if (epoch != pending.epoch) {
+        flush();
+        pending.epoch = epoch;
+      }
       TaskBatch batch;
       try {
         auto message = decode(view(frame));

@@ -23,6 +23,7 @@ namespace zpipe {
 struct FinishedWork {
   std::string results_frame;  // empty when every frame was rejected
   std::uint32_t task_frames = 0;
+  std::uint64_t epoch = 0;    // of the task frames (see WorkerCore)
 };
 
 class Executor {
@@ -35,11 +36,12 @@ class Executor {
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
-  /// Queues task frames (and empties `task_frames`): one lock and one
-  /// wake-up for a whole burst.
-  void submit(std::vector<zmq::message_t>& task_frames);
-  /// Drops frames not yet started (the job they belong to has ended).
-  void drop_queued();
+  /// Queues task frames of `epoch` (and empties `task_frames`): one lock
+  /// and one wake-up for a whole burst.
+  void submit(std::vector<zmq::message_t>& task_frames, std::uint64_t epoch);
+  /// Drops frames not yet started; returns how many. Frames a thread has
+  /// taken already finish, under their own epoch.
+  std::size_t drop_queued();
   /// Moves out what has finished since the last call.
   [[nodiscard]] std::vector<FinishedWork> take_finished();
 
@@ -60,7 +62,11 @@ class Executor {
 
   mutable std::mutex inbox_mutex_;
   std::condition_variable inbox_ready_;
-  std::deque<zmq::message_t> inbox_;
+  struct QueuedFrame {
+    zmq::message_t frame;
+    std::uint64_t epoch = 0;
+  };
+  std::deque<QueuedFrame> inbox_;
   bool stopping_ = false;
 
   std::mutex outbox_mutex_;

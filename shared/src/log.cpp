@@ -11,6 +11,14 @@ std::string& role() {
 }
 }  // namespace
 
+std::string printable(std::string_view text, std::size_t max_bytes) {
+  std::string shown(text.substr(0, max_bytes));
+  for (char& c : shown)
+    if (c < 0x20 || c > 0x7e) c = '?';
+  if (text.size() > max_bytes) shown += "...";
+  return shown;
+}
+
 void set_log_role(std::string_view name) { role() = std::string(name); }
 
 void log_line(std::string_view message) {

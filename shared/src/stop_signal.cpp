@@ -6,7 +6,11 @@
 namespace zpipe {
 namespace {
 volatile std::sig_atomic_t received = 0;
-extern "C" void record_signal(int signal) { received = signal; }
+volatile std::sig_atomic_t count = 0;
+extern "C" void record_signal(int signal) {
+  received = signal;
+  count = count + 1;
+}
 }  // namespace
 
 void install_stop_signals() {
@@ -20,5 +24,7 @@ void install_stop_signals() {
 }
 
 int stop_signal() { return received; }
+
+int stop_signals_received() { return count; }
 
 }  // namespace zpipe

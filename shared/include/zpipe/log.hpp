@@ -16,6 +16,10 @@ void set_log_role(std::string_view role);
 /// several threads or processes sharing a terminal do not interleave.
 void log_line(std::string_view message);
 
+/// `text` cut to `max_bytes`, with anything but printable ASCII shown as
+/// '?': safe to put a name a peer chose into a log line or a summary.
+[[nodiscard]] std::string printable(std::string_view text, std::size_t max_bytes);
+
 /// Counts rejected frames or inputs and logs them: the first few in full,
 /// then at most one line a second that says how many were not shown.
 class RejectionLog {

@@ -13,4 +13,7 @@ void install_stop_signals();
 
 [[nodiscard]] inline bool stop_requested() { return stop_signal() != 0; }
 
+/// How many stop signals have arrived: a second one means "stop now".
+[[nodiscard]] int stop_signals_received();
+
 }  // namespace zpipe

@@ -1,0 +1,393 @@
+// See sink_core.hpp.
+#include "sink_core.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "zpipe/codec.hpp"
+#include "zpipe/exit_codes.hpp"
+#include "zpipe/log.hpp"
+
+namespace zpipe {
+namespace {
+
+constexpr std::size_t worker_name_bytes = 64;
+constexpr std::uint64_t rejected_results_logged = 10;
+
+std::string rate_text(std::uint64_t tasks, double seconds) {
+  char text[64];
+  const double rate = seconds > 0 ? static_cast<double>(tasks) / seconds : 0;
+  if (rate >= 1e6) std::snprintf(text, sizeof text, "%.2fM tasks/s", rate / 1e6);
+  else std::snprintf(text, sizeof text, "%.0f tasks/s", rate);
+  return text;
+}
+
+using Ranges = std::vector<std::pair<TaskId, TaskId>>;
+
+// `ranges` (ascending, disjoint) without any id of `holes`.
+Ranges subtract(const Ranges& ranges, Ranges holes) {
+  std::sort(holes.begin(), holes.end());
+  Ranges left;
+  auto hole = holes.begin();
+  for (auto [first, last] : ranges) {
+    while (hole != holes.end() && hole->second < first) ++hole;
+    for (auto cut = hole; cut != holes.end() && cut->first <= last && first <= last; ++cut) {
+      if (cut->first > first) left.emplace_back(first, cut->first - 1);
+      first = std::max(first, cut->second + 1);
+      if (cut->second >= last) first = last + 1;
+    }
+    if (first <= last) left.emplace_back(first, last);
+  }
+  return left;
+}
+
+}  // namespace
+
+SinkCore::SinkCore(SinkSettings settings, SinkEffects& effects, TimePoint now)
+    : settings_(settings), effects_(effects), writer_(settings.format), started_(now) {}
+
+void SinkCore::replay(const Message& record) {
+  if (const auto* manifest = std::get_if<JobManifest>(&record)) {
+    if (!ledger_) {
+      job_ = manifest->job;
+      kind_ = manifest->kind;
+      fingerprint_ = manifest->fingerprint;
+      ledger_.emplace(manifest->total);
+      return;
+    }
+    if (manifest->total && !ledger_->total()) ledger_->set_total(*manifest->total);
+    if (fingerprint_.empty()) fingerprint_ = manifest->fingerprint;
+  } else if (const auto* results = std::get_if<ResultBatch>(&record)) {
+    if (!ledger_) return;
+    std::uint64_t recorded = 0;
+    for (const Result& result : results->results) {
+      if (ledger_->record(result.id, result.ok) != JobLedger::Outcome::recorded) continue;
+      ++recorded;
+      if (settings_.rewrite_output) writer_.write(result, results->worker);
+    }
+    replayed_ += recorded;
+    count_worker(results->worker, recorded);
+    write_output_when_due(false);
+  }
+}
+
+void SinkCore::replay_done(TimePoint now) {
+  started_ = now;
+  write_output_when_due(true);
+  if (!ledger_) return;
+  effects_.log("journal: taking up job " + std::to_string(job_) + " with " + std::to_string(replayed_) +
+               " result(s) " +
+               (settings_.rewrite_output ? "written again to the output" : "already printed by an earlier sink"));
+}
+
+void SinkCore::frame(const std::string& peer, std::string_view raw, const Message& message, TimePoint now) {
+  if (const auto* results = std::get_if<ResultBatch>(&message)) take_results(*results, raw, now);
+  else if (const auto* manifest = std::get_if<JobManifest>(&message)) take_manifest(peer, *manifest, now);
+  else if (const auto* end = std::get_if<JobEnd>(&message)) take_job_end(peer, *end, now);
+  else throw codec_error("unexpected " + std::string(message_name(message)) + " message");
+}
+
+void SinkCore::take_manifest(const std::string& peer, const JobManifest& manifest, TimePoint now) {
+  if (const auto refusal = refusal_of(manifest)) {
+    encode(JobRefused{manifest.job, *refusal}, frame_);
+    effects_.send(peer, frame_);
+    return;
+  }
+  if (!ledger_) {
+    start_job(manifest);
+  } else {
+    bool changed = false;
+    if (manifest.total && !ledger_->total()) {
+      if (!ledger_->set_total(*manifest.total))
+        throw codec_error("job total " + std::to_string(*manifest.total) + " is below task ids already done");
+      changed = true;
+    }
+    // An input read from a pipe has its fingerprint only once it is all read.
+    if (fingerprint_.empty() && !manifest.fingerprint.empty() && manifest.job == job_) {
+      fingerprint_ = manifest.fingerprint;
+      changed = true;
+    }
+    if (changed && settings_.journal) journal(current_manifest());
+  }
+  encode(JobAccepted{job_, ledger_->total(), ledger_->completed()}, frame_);
+  effects_.send(peer, frame_);
+  if (peer == ventilator_) return;
+  // A ventilator new to us (the first, or one that restarted) learns all the
+  // sink holds durably, so it deals none of that again; the rest is
+  // acknowledged as the journal syncs it.
+  ventilator_ = peer;
+  Ranges not_durable = pending_acks_.take();
+  for (const auto& chunk : unsynced_)
+    for (const auto& range : chunk.acks.ranges()) not_durable.push_back(range);
+  for (const auto& range : unsealed_acks_.ranges()) not_durable.push_back(range);
+  if (!settings_.journal) not_durable.clear();
+  send_acks(subtract(ledger_->done_ranges(), not_durable));
+  last_ack_ = now;
+}
+
+// Why a manifest cannot be taken, or nullopt when it can.
+std::optional<std::string> SinkCore::refusal_of(const JobManifest& manifest) const {
+  if (!ledger_) {
+    if (manifest.acknowledged == 0) return std::nullopt;
+    return "the ventilator has " + std::to_string(manifest.acknowledged) +
+           " result(s) acknowledged by an earlier sink and this sink has none: restart the sink with that sink's "
+           "--journal, or start the job afresh";
+  }
+  if (manifest.job == job_) return std::nullopt;
+  const bool same_input = !fingerprint_.empty() && manifest.fingerprint == fingerprint_;
+  if (manifest.resume && same_input) return std::nullopt;
+  if (manifest.resume)
+    return "this sink holds job " + std::to_string(job_) + " of another input (fingerprint " + fingerprint_ +
+           ", yours is " + manifest.fingerprint +
+           "): the input changed since that job started, so it cannot be resumed; start a new job, with a new sink "
+           "or journal";
+  return "this sink is collecting job " + std::to_string(job_) +
+         (same_input ? " of this same input; add --resume to continue it" : "; start another sink for another job");
+}
+
+void SinkCore::start_job(const JobManifest& manifest) {
+  job_ = manifest.job;
+  kind_ = manifest.kind;
+  fingerprint_ = manifest.fingerprint;
+  ledger_.emplace(manifest.total);
+  effects_.log("job " + std::to_string(job_) + " (" + printable(manifest.kind, worker_name_bytes) + ", " +
+               (manifest.total ? std::to_string(*manifest.total) + " tasks" : "size not known yet") + ") started");
+  if (settings_.journal) journal(current_manifest());
+}
+
+JobManifest SinkCore::current_manifest() const {
+  return JobManifest{job_, kind_, ledger_->total(), fingerprint_, false, 0};
+}
+
+void SinkCore::journal(std::string_view frame) {
+  effects_.journal_append(frame);
+  ++appended_;
+}
+
+void SinkCore::journal(const Message& message) {
+  encode(message, frame_);
+  journal(frame_);
+}
+
+void SinkCore::take_results(const ResultBatch& batch, std::string_view raw, TimePoint) {
+  if (!ledger_ || batch.job != job_)
+    throw codec_error("results for job " + std::to_string(batch.job) +
+                      (ledger_ ? ", not this sink's job " + std::to_string(job_) : " before any job manifest"));
+  if (phase_ != Phase::collecting) return;  // the job is over; anything now is a duplicate
+  std::uint64_t recorded = 0;
+  AckRanges& acks = settings_.journal ? unsealed_acks_ : pending_acks_;
+  // The journal keeps only new results. Usually every result is new, and
+  // the frame as received is the record; the new ones are copied out only
+  // from the first result that is not.
+  bool all_new = true;
+  journaled_.results.clear();
+  for (std::size_t i = 0; i < batch.results.size(); ++i) {
+    const Result& result = batch.results[i];
+    const auto outcome = ledger_->record(result.id, result.ok);
+    if (outcome != JobLedger::Outcome::recorded && all_new) {
+      all_new = false;
+      if (settings_.journal)
+        journaled_.results.assign(batch.results.begin(), batch.results.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+    switch (outcome) {
+      case JobLedger::Outcome::recorded:
+        writer_.write(result, batch.worker);
+        acks.add(result.id);
+        if (settings_.journal && !all_new) journaled_.results.push_back(result);
+        ++recorded;
+        break;
+      case JobLedger::Outcome::duplicate:
+        ++duplicates_;
+        // Acknowledged again: the ventilator may have missed the first ack.
+        acks.add(result.id);
+        break;
+      case JobLedger::Outcome::out_of_range:
+        if (++rejected_results_ <= rejected_results_logged)
+          effects_.log("rejected a result: task id " + std::to_string(result.id) + " is outside the job");
+        break;
+    }
+  }
+  if (recorded == 0) return;
+  count_worker(batch.worker, recorded);
+  if (!settings_.journal) {
+    write_output_when_due(false);
+    return;
+  }
+  if (all_new) {
+    journal(raw);
+    return;
+  }
+  journaled_.job = job_;
+  journaled_.worker = batch.worker;
+  journal(journaled_);
+}
+
+void SinkCore::count_worker(std::string_view worker, std::uint64_t tasks) {
+  if (tasks == 0) return;
+  const std::string name = printable(worker, worker_name_bytes);
+  if (auto known = tasks_by_worker_.find(name); known != tasks_by_worker_.end()) known->second += tasks;
+  else if (tasks_by_worker_.size() < named_workers_at_most) tasks_by_worker_.emplace(name, tasks);
+  else tasks_by_other_workers_ += tasks;
+}
+
+void SinkCore::take_job_end(const std::string& peer, const JobEnd& end, TimePoint now) {
+  if (!ledger_ || end.job != job_) throw codec_error("job_end for job " + std::to_string(end.job) + ", not this sink's");
+  if (phase_ != Phase::collecting) return;
+  if (end.complete && !ledger_->complete())
+    throw codec_error("job_end says the job is complete, but " + std::to_string(ledger_->completed()) + " of " +
+                      (ledger_->total() ? std::to_string(*ledger_->total()) : "?") + " results are here");
+  closing_peer_ = peer;
+  if (!end.complete) effects_.log("the ventilator cancelled job " + std::to_string(job_));
+  close(end.complete ? (ledger_->failed() == 0 ? exit_ok : exit_tasks_failed) : exit_cancelled, now);
+}
+
+void SinkCore::stop(TimePoint now) {
+  if (phase_ == Phase::done) return;
+  if (phase_ == Phase::closing) {  // a second signal: what is not durable yet is not printed
+    phase_ = Phase::done;
+    exit_status_ = exit_interrupted;
+    return;
+  }
+  if (ledger_ && ledger_->complete()) {
+    effects_.log("stopped by signal while waiting for the ventilator to end the job; every result is here");
+    close(ledger_->failed() == 0 ? exit_ok : exit_tasks_failed, now);
+    return;
+  }
+  close(exit_interrupted, now);
+}
+
+void SinkCore::close(int status, TimePoint now) {
+  phase_ = Phase::closing;
+  closing_status_ = status;
+  seal(now);
+  finish_when_synced();
+}
+
+// Everything received is durable and written: answer job_end and stop.
+void SinkCore::finish_when_synced() {
+  if (phase_ != Phase::closing || synced_ < appended_ || !unsynced_.empty()) return;
+  write_output_when_due(true);
+  if (!pending_acks_.empty() && !ventilator_.empty()) send_acks(pending_acks_.take());
+  if (!closing_peer_.empty()) {
+    encode(JobEnd{job_, closing_status_ != exit_cancelled}, frame_);
+    effects_.send(closing_peer_, frame_);
+  }
+  phase_ = Phase::done;
+  exit_status_ = closing_status_;
+}
+
+// Output and acks gathered since the last seal wait for the journal to hold
+// every record appended so far; one sync at a time is asked for, and what
+// arrives meanwhile waits for the next (group commit).
+void SinkCore::seal(TimePoint) {
+  if (!settings_.journal) return;
+  const bool unsealed = !writer_.buffer().empty() || !unsealed_acks_.empty();
+  if (unsealed) {
+    Unsynced chunk;
+    chunk.sequence = appended_;
+    chunk.output.swap(writer_.buffer());
+    chunk.acks = std::move(unsealed_acks_);
+    unsealed_acks_ = AckRanges{};
+    unsynced_.push_back(std::move(chunk));
+  }
+  if (appended_ > sync_requested_) {
+    sync_requested_ = appended_;
+    effects_.journal_sync();
+  }
+}
+
+void SinkCore::journal_synced(std::uint64_t sequence, TimePoint now) {
+  synced_ = std::max(synced_, sequence);
+  while (!unsynced_.empty() && unsynced_.front().sequence <= synced_) {
+    Unsynced& chunk = unsynced_.front();
+    if (!chunk.output.empty()) effects_.write_output(chunk.output);
+    for (const auto& [first, last] : chunk.acks.ranges()) pending_acks_.add(first, last);
+    unsynced_.pop_front();
+  }
+  send_acks_when_due(now, false);
+  finish_when_synced();
+}
+
+void SinkCore::tick(TimePoint now) {
+  if (phase_ == Phase::done) return;
+  if (settings_.journal) {
+    // One sync in flight at a time; a seal with nothing new to sync releases
+    // its chunk when the sync in flight completes.
+    if (sync_requested_ == synced_) seal(now);
+    if (synced_ == appended_ && !unsynced_.empty()) journal_synced(synced_, now);
+  } else {
+    write_output_when_due(true);
+  }
+  send_acks_when_due(now, false);
+  finish_when_synced();
+}
+
+// With a journal, the buffer holds only results replayed from it, which are
+// durable: live results are sealed into chunks before they may be written.
+void SinkCore::write_output_when_due(bool now_anyway) {
+  std::string& buffer = writer_.buffer();
+  if (buffer.empty() || (!now_anyway && buffer.size() < output_flush_bytes)) return;
+  effects_.write_output(buffer);
+  buffer.clear();
+}
+
+void SinkCore::send_acks_when_due(TimePoint now, bool now_anyway) {
+  if (pending_acks_.empty() || ventilator_.empty()) return;
+  if (!now_anyway && pending_acks_.size() < ack_ranges_at_most && now - last_ack_ < ack_interval) return;
+  send_acks(pending_acks_.take());
+  last_ack_ = now;
+}
+
+// Sends `ranges` to the ventilator in frames of at most ack_ranges_at_most
+// ranges. What its queue has no room for stays pending: a lost ack would
+// leave its tasks in flight for ever. (A ventilator that disconnected comes
+// back as a new peer and is sent every ack anyway.)
+void SinkCore::send_acks(const std::vector<std::pair<TaskId, TaskId>>& ranges) {
+  for (std::size_t at = 0; at < ranges.size(); at += ack_ranges_at_most) {
+    const auto first = ranges.begin() + static_cast<std::ptrdiff_t>(at);
+    const auto end = ranges.begin() + static_cast<std::ptrdiff_t>(std::min(ranges.size(), at + ack_ranges_at_most));
+    encode(Ack{job_, {first, end}}, frame_);
+    if (!effects_.send(ventilator_, frame_)) {
+      for (auto unsent = first; unsent != ranges.end(); ++unsent) pending_acks_.add(unsent->first, unsent->second);
+      return;
+    }
+  }
+}
+
+SinkCore::TimePoint SinkCore::next_deadline() const {
+  if (phase_ == Phase::done || pending_acks_.empty() || ventilator_.empty()) return TimePoint::max();
+  return last_ack_ + ack_interval;
+}
+
+std::size_t SinkCore::held_bytes() const {
+  std::size_t bytes = writer_.buffer().size() + unsealed_acks_.size() * 16;
+  for (const auto& chunk : unsynced_) bytes += chunk.output.size() + chunk.acks.size() * 16;
+  return bytes + pending_acks_.size() * 16;
+}
+
+std::vector<std::string> SinkCore::summary(double seconds, std::uint64_t frames_rejected) const {
+  std::vector<std::string> lines;
+  if (!ledger_) {
+    lines.push_back("stopped by signal before any job arrived");
+    return lines;
+  }
+  char seconds_text[32];
+  std::snprintf(seconds_text, sizeof seconds_text, "%.3f s", seconds);
+  const std::string total = ledger_->total() ? std::to_string(*ledger_->total()) : "?";
+  const std::string how = exit_status_ == exit_cancelled    ? "job " + std::to_string(job_) + " cancelled: "
+                          : exit_status_ == exit_interrupted ? "stopped by signal; job " + std::to_string(job_) + ": "
+                                                             : "job " + std::to_string(job_) + " complete: ";
+  lines.push_back(how + std::to_string(ledger_->completed()) + " of " + total + " tasks, " +
+                  std::to_string(ledger_->ok()) + " ok, " + std::to_string(ledger_->failed()) + " failed, in " +
+                  seconds_text + " (" + rate_text(ledger_->completed() - replayed_, seconds) + ")");
+  lines.push_back("duplicates dropped: " + std::to_string(duplicates_) +
+                  ", frames rejected: " + std::to_string(frames_rejected + rejected_results_));
+  std::string per_worker;
+  for (const auto& [worker, tasks] : tasks_by_worker_)
+    per_worker += (per_worker.empty() ? "" : ", ") + worker + " " + std::to_string(tasks);
+  if (tasks_by_other_workers_ > 0) per_worker += ", other workers " + std::to_string(tasks_by_other_workers_);
+  lines.push_back("tasks per worker: " + (per_worker.empty() ? std::string("none") : per_worker));
+  return lines;
+}
+
+}  // namespace zpipe

@@ -1,0 +1,148 @@
+// The sink's side of the job protocol as a state machine with no I/O: the
+// program (sink.cpp) and the simulator (tests/sim/) feed it frames, journal
+// syncs and timer ticks with the time they happened, and it answers through
+// SinkEffects. Time is never read here.
+//
+// With a journal, a result is acknowledged and printed only once the journal
+// holds it durably, so nothing acknowledged is lost in a crash and a
+// restarted sink never prints an id twice. The sink finishes when the
+// ventilator says the job is over (job_end), which it says only once it has
+// every ack: then the sink answers job_end and exits.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "job_ledger.hpp"
+#include "result_writer.hpp"
+#include "sink.hpp"
+#include "zpipe/messages.hpp"
+
+namespace zpipe {
+
+class SinkEffects {
+ public:
+  virtual ~SinkEffects() = default;
+  /// Queues a frame for `peer`. Returns false when it is gone or its queue is full.
+  virtual bool send(std::string_view peer, std::string_view frame) = 0;
+  /// Writes formatted result lines to the output.
+  virtual void write_output(std::string_view bytes) = 0;
+  /// Appends a record to the journal; records are numbered 1, 2, ... in order.
+  virtual void journal_append(std::string_view frame) = 0;
+  /// Asks for every record appended so far to be made durable; answered,
+  /// later, by SinkCore::journal_synced.
+  virtual void journal_sync() = 0;
+  virtual void log(std::string_view line) = 0;
+};
+
+struct SinkSettings {
+  OutputFormat format = OutputFormat::text;
+  bool journal = false;
+  /// Results replayed from the journal are written to the output again (it
+  /// is a file, rewritten from the journal); with stdout they were printed
+  /// by the sink before this one.
+  bool rewrite_output = false;
+};
+
+class SinkCore {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using TimePoint = Clock::time_point;
+
+  static constexpr std::chrono::milliseconds ack_interval{20};
+  static constexpr std::chrono::milliseconds sync_interval{20};
+  static constexpr std::size_t ack_ranges_at_most = 4096;  // per frame: what a decoder takes
+  static constexpr std::size_t output_flush_bytes = 256 * 1024;
+  /// Distinct worker names counted for the summary; the rest are summed.
+  static constexpr std::size_t named_workers_at_most = 1024;
+
+  SinkCore(SinkSettings settings, SinkEffects& effects, TimePoint now);
+
+  /// A record of the journal, in order, before any frame.
+  void replay(const Message& record);
+  /// Replay is over; logs what was taken up.
+  void replay_done(TimePoint now);
+
+  /// A frame from `peer` (a worker or the ventilator). Throws codec_error
+  /// for one that cannot be taken (the caller counts and logs it).
+  void frame(const std::string& peer, std::string_view raw, const Message& message, TimePoint now);
+  /// Every journal record up to `sequence` is durable.
+  void journal_synced(std::uint64_t sequence, TimePoint now);
+  /// Sends acks and writes output that are due, syncs the journal when due.
+  void tick(TimePoint now);
+  /// SIGINT or SIGTERM.
+  void stop(TimePoint now);
+
+  [[nodiscard]] TimePoint next_deadline() const;
+  [[nodiscard]] std::optional<int> exit_status() const { return exit_status_; }
+  [[nodiscard]] bool has_job() const { return ledger_.has_value(); }
+  [[nodiscard]] std::uint64_t completed() const { return ledger_ ? ledger_->completed() : 0; }
+  [[nodiscard]] std::optional<std::uint64_t> total() const { return ledger_ ? ledger_->total() : std::nullopt; }
+  [[nodiscard]] std::uint64_t duplicates() const { return duplicates_; }
+  [[nodiscard]] std::size_t ledger_bytes() const { return ledger_ ? ledger_->memory_bytes() : 0; }
+  /// Bytes held for output or acks until the journal syncs.
+  [[nodiscard]] std::size_t held_bytes() const;
+  /// The closing lines: how the job went, duplicates and rejections, tasks per worker.
+  [[nodiscard]] std::vector<std::string> summary(double seconds, std::uint64_t frames_rejected) const;
+
+ private:
+  enum class Phase { collecting, closing, done };
+
+  void take_results(const ResultBatch& batch, std::string_view raw, TimePoint now);
+  void take_manifest(const std::string& peer, const JobManifest& manifest, TimePoint now);
+  void take_job_end(const std::string& peer, const JobEnd& end, TimePoint now);
+  [[nodiscard]] std::optional<std::string> refusal_of(const JobManifest& manifest) const;
+  void start_job(const JobManifest& manifest);
+  void journal(std::string_view frame);
+  void journal(const Message& message);
+  [[nodiscard]] JobManifest current_manifest() const;
+  void count_worker(std::string_view worker, std::uint64_t tasks);
+  void seal(TimePoint now);
+  void send_acks(const std::vector<std::pair<TaskId, TaskId>>& ranges);
+  void send_acks_when_due(TimePoint now, bool now_anyway);
+  void write_output_when_due(bool now_anyway);
+  void close(int status, TimePoint now);
+  void finish_when_synced();
+
+  SinkSettings settings_;
+  SinkEffects& effects_;
+  Phase phase_ = Phase::collecting;
+  std::optional<JobLedger> ledger_;
+  JobId job_ = 0;
+  std::string kind_;
+  std::string fingerprint_;
+  std::string ventilator_;  // the peer that sent the manifest last
+  ResultWriter writer_;
+  // With a journal: output and acks of records not yet durable, sealed into
+  // chunks at each sync request and released when the journal says so.
+  struct Unsynced {
+    std::uint64_t sequence = 0;  // durable once the journal has synced this record
+    std::string output;
+    AckRanges acks;
+  };
+  std::deque<Unsynced> unsynced_;
+  std::uint64_t appended_ = 0;
+  std::uint64_t synced_ = 0;
+  std::uint64_t sync_requested_ = 0;
+  AckRanges pending_acks_;
+  TimePoint last_ack_{};
+  TimePoint started_;
+  std::uint64_t duplicates_ = 0;
+  std::uint64_t replayed_ = 0;
+  std::uint64_t rejected_results_ = 0;
+  AckRanges unsealed_acks_;
+  std::map<std::string, std::uint64_t, std::less<>> tasks_by_worker_;
+  std::uint64_t tasks_by_other_workers_ = 0;
+  ResultBatch journaled_;  // the results of one frame that were new
+  std::string closing_peer_;
+  int closing_status_ = 0;
+  std::optional<int> exit_status_;
+  std::string frame_;
+};
+
+}  // namespace zpipe

@@ -1,0 +1,441 @@
+// See ventilator_core.hpp.
+#include "ventilator_core.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "zpipe/codec.hpp"
+#include "zpipe/exit_codes.hpp"
+#include "zpipe/log.hpp"
+
+namespace zpipe {
+namespace {
+
+constexpr auto expiry_check_interval = std::chrono::milliseconds(100);
+constexpr auto hello_again_interval = std::chrono::seconds(1);
+constexpr std::size_t hello_again_peers_at_most = 4096;
+// Failures reported to the sink in one frame, well inside max_items.
+constexpr std::size_t failures_per_frame = 4096;
+
+}  // namespace
+
+VentilatorCore::VentilatorCore(VentilatorSettings settings, std::unique_ptr<TaskSource> source,
+                               VentilatorEffects& effects, TimePoint now)
+    : settings_(std::move(settings)), source_(std::move(source)), effects_(effects), started_(now) {
+  manifest_.job = settings_.job;
+  manifest_.kind = settings_.kind;
+  manifest_.total = source_->known_total();
+  manifest_.fingerprint = source_->fingerprint().value_or("");
+  manifest_.resume = settings_.resume;
+  batch_.kind = settings_.kind;
+  next_send_ = now;
+  next_waiting_line_ = now + waiting_line_interval;
+  next_expiry_check_ = now + expiry_check_interval;
+}
+
+void VentilatorCore::worker_frame(const std::string& peer, const Message& message, TimePoint now) {
+  if (const auto* hello = std::get_if<Hello>(&message)) take_hello(peer, *hello, now);
+  else if (const auto* credit = std::get_if<Credit>(&message)) take_credit(peer, *credit, now);
+  else throw codec_error("unexpected " + std::string(message_name(message)) + " message from a worker");
+}
+
+void VentilatorCore::take_hello(const std::string& peer, const Hello& hello, TimePoint now) {
+  if (phase_ == Phase::ending || phase_ == Phase::cancelling || phase_ == Phase::done) {
+    // A worker that joins a job that is over is told so at once.
+    tell_worker(peer, JobEnd{manifest_.job, end_complete_});
+    return;
+  }
+  const auto known = workers_.find(peer);
+  // A hello from a worker we know means it dropped what it held.
+  if (known) take_back(*known, "said hello again", false);
+  workers_.hello(peer, hello.worker, hello.window, now);
+  hello_again_sent_.erase(peer);
+  if (!known)
+    effects_.log("worker " + printable(hello.worker, WorkerPool::max_name_bytes) + " joined (" +
+                 std::to_string(workers_.alive()) + " now)");
+}
+
+void VentilatorCore::take_credit(const std::string& peer, const Credit& credit, TimePoint now) {
+  if (workers_.credit(peer, credit.batches, now)) return;
+  // A worker we took for gone, one of a ventilator before us, or one that has
+  // not yet heard the job is over: told again at most once a second, so a
+  // stream of credits does not become a stream of answers.
+  if (hello_again_sent_.size() >= hello_again_peers_at_most) hello_again_sent_.clear();
+  auto [sent, first] = hello_again_sent_.try_emplace(peer, now);
+  if (!first && now - sent->second < hello_again_interval) return;
+  sent->second = now;
+  if (phase_ == Phase::ending || phase_ == Phase::cancelling || phase_ == Phase::done)
+    tell_worker(peer, JobEnd{manifest_.job, end_complete_});
+  else
+    tell_worker(peer, HelloAgain{});
+}
+
+void VentilatorCore::worker_gone(const std::string& peer, TimePoint) {
+  hello_again_sent_.erase(peer);
+  const auto slot = workers_.find(peer);
+  if (!slot) return;
+  ++workers_lost_;
+  drop_worker(*slot, "closed its connection", true);
+}
+
+void VentilatorCore::drop_worker(std::uint32_t slot, std::string_view why, bool lost) {
+  take_back(slot, why, lost);
+  workers_.remove(slot);
+}
+
+// Deals a worker's tasks again. When the worker was lost (not merely
+// reset), each of its tasks counts a loss. A loss in a shared backlog may
+// not be the task's fault, so a task one loss short of --max-attempts is a
+// suspect: it is dealt alone to an idle worker, and only a loss there can
+// fail it. That fails a poison task without failing its neighbours.
+void VentilatorCore::take_back(std::uint32_t slot, std::string_view why, bool lost) {
+  WorkerState& worker = workers_.at(slot);
+  const bool was_isolating = std::exchange(worker.isolating, false);
+  const auto ids = in_flight_.release(slot);
+  worker.tasks_held = 0;
+  if (ids.empty() && !lost) return;
+  std::uint64_t failed = 0;
+  for (const TaskId id : ids) {
+    const std::uint32_t losses = lost ? in_flight_.lost(id) : in_flight_.losses(id);
+    if (lost && was_isolating && losses >= settings_.max_attempts) {
+      ++failed;
+      fail_task(id, "lost with " + std::to_string(losses) + " workers, the last of which (" + worker.name + ", " +
+                        std::string(why) + ") ran it alone; not tried again");
+    } else {
+      queue(id);
+    }
+  }
+  redealt_ += ids.size() - failed;
+  effects_.log("worker " + worker.name + " " + std::string(why) + ": dealing its " +
+               std::to_string(ids.size() - failed) + " task(s) again" +
+               (failed > 0 ? ", " + std::to_string(failed) + " failed after too many attempts" : ""));
+  send_failures();
+}
+
+void VentilatorCore::queue(TaskId id) {
+  if (in_flight_.state(id) != InFlightTable::State::waiting || in_flight_.queued(id)) return;
+  in_flight_.set_queued(id, true);
+  const std::uint32_t losses = in_flight_.losses(id);
+  if (losses > 0 && losses + 1 >= settings_.max_attempts) suspects_.push_back(id);
+  else to_redeal_.push_back(id);
+}
+
+void VentilatorCore::sink_connected(TimePoint now) {
+  next_send_ = now;
+  if (++sink_handshakes_ == 1 || phase_ != Phase::dealing) return;
+  // A new handshake means the sink restarted or the link came back: what
+  // was on its way may be lost, so the sink must accept the job again and
+  // say what it holds before dealing goes on.
+  effects_.log("link to the sink is back; sending the manifest again");
+  accepted_ = false;
+  redeal_after_sync_ = true;
+}
+
+void VentilatorCore::sink_frame(const Message& message, TimePoint now) {
+  if (const auto* accepted = std::get_if<JobAccepted>(&message)) take_acceptance(*accepted);
+  else if (const auto* refused = std::get_if<JobRefused>(&message))
+    throw std::runtime_error("the sink refused job " + std::to_string(refused->job) + ": " + refused->reason);
+  else if (const auto* ack = std::get_if<Ack>(&message)) take_ack(*ack);
+  else if (const auto* end = std::get_if<JobEnd>(&message)) take_job_end(*end);
+  else throw codec_error("unexpected " + std::string(message_name(message)) + " message from the sink");
+  (void)now;
+}
+
+void VentilatorCore::take_acceptance(const JobAccepted& accepted) {
+  if (accepted.job != manifest_.job) {
+    if (!settings_.resume || accepted_ || phase_ != Phase::waiting_for_sink)
+      throw codec_error("job_accepted for another job");
+    effects_.log("resuming the sink's job " + std::to_string(accepted.job) + ": it holds " +
+                 std::to_string(accepted.completed) + " result(s)");
+    manifest_.job = accepted.job;
+  } else if (!accepted_ && phase_ == Phase::waiting_for_sink) {
+    effects_.log("sink accepted the job");
+  }
+  accepted_ = true;
+  sink_total_ = accepted.total;
+  sink_holds_ = accepted.completed;
+  if (phase_ == Phase::waiting_for_sink) phase_ = Phase::dealing;
+}
+
+void VentilatorCore::take_ack(const Ack& ack) {
+  if (ack.job != manifest_.job) throw codec_error("ack for another job");
+  const TaskId read = in_flight_.read();
+  for (auto [first, last] : ack.ranges) {
+    if (first <= read)
+      in_flight_.acknowledge(first, std::min(last, read), [&](InFlightTable::Holder holder) {
+        WorkerState& worker = workers_.at(holder);
+        if (--worker.tasks_held == 0) worker.isolating = false;
+      });
+    if (last > read) not_read_yet_.add(std::max(first, read + 1), last);
+  }
+}
+
+void VentilatorCore::take_job_end(const JobEnd& end) {
+  if (end.job != manifest_.job) throw codec_error("job_end for another job");
+  if (phase_ == Phase::ending && end.complete) {
+    finish(exit_ok);
+  } else if (phase_ == Phase::cancelling) {
+    effects_.log("the sink has taken note that the job is cancelled");
+    finish(exit_interrupted);
+  } else {
+    throw codec_error("job_end from the sink before the job ended");
+  }
+}
+
+void VentilatorCore::stop(TimePoint now) {
+  if (phase_ == Phase::done) return;
+  if (phase_ == Phase::cancelling) {
+    effects_.log("second stop signal: exiting without the sink's confirmation");
+    finish(exit_interrupted);
+    return;
+  }
+  if (phase_ == Phase::ending) {
+    effects_.log("stopped while waiting for the sink to confirm the end of the job; every result was acknowledged");
+    finish(exit_ok);
+    return;
+  }
+  effects_.log("stop signal: cancelling the job (a second signal exits at once)");
+  begin_end(false, now);
+  // A sink that never took the job has nothing to confirm.
+  if (!accepted_ && sink_holds_ == 0 && !dealing_started_) finish(exit_interrupted);
+}
+
+std::uint64_t VentilatorCore::acknowledged() const {
+  return in_flight_.read() - in_flight_.unacknowledged() + not_read_yet_.count() - skipped_;
+}
+
+bool VentilatorCore::all_acknowledged() const {
+  return accepted_ && manifest_.total && sink_total_ == manifest_.total && acknowledged() >= *manifest_.total;
+}
+
+// Deals only once the sink has said what it holds, so nothing it has is
+// dealt again on a resume or after it restarted.
+bool VentilatorCore::ready_to_deal() {
+  if (!accepted_ || acknowledged() < sink_holds_) return false;
+  if (redeal_after_sync_) {
+    redeal_after_sync_ = false;
+    for (const auto& worker : workers_.slots()) {
+      if (!worker.alive) continue;
+      WorkerState& state = workers_.at(workers_.slot_of(worker));
+      state.tasks_held = 0;
+      state.isolating = false;
+    }
+    const auto ids = in_flight_.release_all();
+    for (const TaskId id : ids) queue(id);
+    if (!ids.empty()) effects_.log("dealing " + std::to_string(ids.size()) + " unacknowledged task(s) again");
+    // Failures the last sink may not have kept are reported again.
+    for (const TaskId id : in_flight_.failed_ids()) {
+      failures_.results.push_back(Result{id, false, in_flight_.payload(id)});
+      if (failures_.results.size() >= failures_per_frame) send_failures();
+    }
+    send_failures();
+  }
+  if (dealing_started_) return true;
+  if (workers_.alive() < settings_.min_workers) return false;
+  dealing_started_ = true;
+  effects_.log("dealing to " + std::to_string(workers_.alive()) + " worker(s)");
+  return true;
+}
+
+// Deals each suspect task alone to a worker that holds nothing else.
+void VentilatorCore::deal_suspects() {
+  while (!suspects_.empty()) {
+    const TaskId id = suspects_.front();
+    if (in_flight_.state(id) != InFlightTable::State::waiting) {
+      suspects_.pop_front();
+      in_flight_.set_queued(id, false);
+      continue;
+    }
+    WorkerState* worker = workers_.idle_worker();
+    if (worker == nullptr) return;
+    const std::uint32_t slot = workers_.slot_of(*worker);
+    suspects_.pop_front();
+    in_flight_.set_queued(id, false);
+    batch_.tasks.assign(1, Task{id, in_flight_.payload(id)});
+    encode(batch_, frame_);
+    if (!effects_.send_to_worker(worker->routing_id, frame_)) {
+      queue(id);
+      ++workers_lost_;
+      drop_worker(slot, "cannot be sent its task (its connection closed)", true);
+      continue;
+    }
+    in_flight_.hold(id, slot);
+    worker->tasks_held = 1;
+    worker->isolating = true;
+    --worker->credits;
+  }
+}
+
+// Fills batch_ with tasks to deal again first, then new ones. Returns false
+// when there is nothing to deal.
+bool VentilatorCore::fill_batch() {
+  batch_.tasks.clear();
+  while (batch_.tasks.size() < settings_.batch && !to_redeal_.empty()) {
+    const TaskId id = to_redeal_.front();
+    to_redeal_.pop_front();
+    in_flight_.set_queued(id, false);
+    if (in_flight_.state(id) == InFlightTable::State::waiting) batch_.tasks.push_back(Task{id, in_flight_.payload(id)});
+  }
+  while (batch_.tasks.size() < settings_.batch && in_flight_.span() < settings_.max_in_flight) {
+    auto task = source_->next();
+    if (!task) {
+      waiting_for_input_ = !source_->exhausted();
+      break;
+    }
+    const TaskId id = in_flight_.add(task->payload);
+    if (not_read_yet_.take(id)) {
+      ++skipped_;
+      in_flight_.acknowledge(id, id, [](InFlightTable::Holder) {});
+    } else if (!task->error.empty()) {
+      fail_task(id, std::move(task->error));
+    } else {
+      batch_.tasks.push_back(Task{id, std::move(task->payload)});
+    }
+  }
+  return !batch_.tasks.empty();
+}
+
+// Fills one frame per worker with credit, in turn, until credits, tasks
+// or room in the in-flight table run out.
+void VentilatorCore::deal() {
+  waiting_for_input_ = false;
+  batch_.job = manifest_.job;
+  deal_suspects();
+  while (WorkerState* worker = workers_.next_to_deal(remaining_tasks())) {
+    const std::uint32_t slot = workers_.slot_of(*worker);
+    if (!fill_batch()) break;
+    encode(batch_, frame_);
+    if (!effects_.send_to_worker(worker->routing_id, frame_)) {
+      for (const Task& task : batch_.tasks) queue(task.id);
+      ++workers_lost_;
+      drop_worker(slot, "cannot be sent its tasks (its connection closed)", true);
+      continue;
+    }
+    for (const Task& task : batch_.tasks) in_flight_.hold(task.id, slot);
+    worker->tasks_held += batch_.tasks.size();
+    --worker->credits;
+  }
+  send_failures();
+}
+
+// A task the ventilator gives up on (a line too long to send, a task lost
+// with too many workers) is reported to the sink as failed, so the job
+// still completes and says why.
+void VentilatorCore::fail_task(TaskId id, std::string reason) {
+  failures_.results.push_back(Result{id, false, reason});
+  in_flight_.fail(id, std::move(reason));
+  if (failures_.results.size() >= failures_per_frame) send_failures();
+}
+
+void VentilatorCore::send_failures() {
+  if (failures_.results.empty()) return;
+  failures_.job = manifest_.job;
+  failures_.worker = "ventilator";
+  encode(failures_, frame_);
+  effects_.send_to_sink(frame_);
+  failures_.results.clear();
+}
+
+std::optional<std::uint64_t> VentilatorCore::remaining_tasks() const {
+  if (!manifest_.total) return std::nullopt;
+  return *manifest_.total - std::min(*manifest_.total, acknowledged());
+}
+
+void VentilatorCore::send_manifest_when_due(TimePoint now) {
+  if (source_->exhausted() && !manifest_.total) manifest_.total = in_flight_.read();
+  if (source_->exhausted() && manifest_.fingerprint.empty()) manifest_.fingerprint = source_->fingerprint().value_or("");
+  const bool sink_needs_it = !accepted_ || (manifest_.total && sink_total_ != manifest_.total);
+  if (!sink_needs_it || now < next_send_) return;
+  manifest_.acknowledged = acknowledged();
+  encode(manifest_, frame_);
+  effects_.send_to_sink(frame_);
+  next_send_ = now + resend_interval;
+  if (accepted_ || now < next_waiting_line_) return;
+  effects_.log("still waiting for the sink at " + settings_.sink_name + " to accept the job: is it running?");
+  next_waiting_line_ = now + waiting_line_interval;
+}
+
+void VentilatorCore::begin_end(bool complete, TimePoint now) {
+  phase_ = complete ? Phase::ending : Phase::cancelling;
+  end_complete_ = complete;
+  for (const auto& worker : workers_.slots())
+    if (worker.alive) tell_worker(worker.routing_id, JobEnd{manifest_.job, complete});
+  next_send_ = now;
+  next_waiting_line_ = now + waiting_line_interval;
+  give_up_at_ = now + cancel_wait;
+  send_end_when_due(now);
+}
+
+// job_end goes to the sink until it answers with job_end: only then has it
+// surely had every ack, and only then may it exit.
+void VentilatorCore::send_end_when_due(TimePoint now) {
+  if (now < next_send_) return;
+  encode(JobEnd{manifest_.job, end_complete_}, frame_);
+  effects_.send_to_sink(frame_);
+  next_send_ = now + resend_interval;
+  if (now < next_waiting_line_) return;
+  effects_.log("waiting for the sink at " + settings_.sink_name + " to confirm the end of job " +
+               std::to_string(manifest_.job));
+  next_waiting_line_ = now + waiting_line_interval;
+}
+
+void VentilatorCore::tick(TimePoint now) {
+  switch (phase_) {
+    case Phase::done: return;
+    case Phase::cancelling:
+      send_end_when_due(now);
+      if (now >= give_up_at_) {
+        effects_.log("the sink did not confirm the cancellation within " + std::to_string(cancel_wait.count()) +
+                     " ms; exiting");
+        finish(exit_interrupted);
+      }
+      return;
+    case Phase::ending: send_end_when_due(now); return;
+    case Phase::waiting_for_sink:
+    case Phase::dealing: break;
+  }
+  if (now >= next_expiry_check_) {
+    next_expiry_check_ = now + expiry_check_interval;
+    for (const auto slot : workers_.silent(now, settings_.worker_timeout)) {
+      ++workers_lost_;
+      drop_worker(slot, "is silent for " + std::to_string(settings_.worker_timeout.count()) + " ms; taken for gone",
+                  true);
+    }
+  }
+  send_manifest_when_due(now);
+  if (ready_to_deal()) deal();
+  if (all_acknowledged()) begin_end(true, now);
+}
+
+VentilatorCore::TimePoint VentilatorCore::next_deadline() const {
+  if (phase_ == Phase::done) return TimePoint::max();
+  TimePoint deadline = next_send_;
+  if (phase_ == Phase::cancelling) deadline = std::min(deadline, give_up_at_);
+  if (phase_ == Phase::waiting_for_sink || phase_ == Phase::dealing) {
+    const bool manifest_due = !accepted_ || (manifest_.total && sink_total_ != manifest_.total) ||
+                              (source_->exhausted() && !manifest_.total);
+    if (!manifest_due) deadline = TimePoint::max();
+    if (workers_.alive() > 0) deadline = std::min(deadline, next_expiry_check_);
+  }
+  return deadline;
+}
+
+void VentilatorCore::tell_worker(const std::string& peer, const Message& message) {
+  encode(message, frame_);
+  effects_.send_to_worker(peer, frame_);
+}
+
+void VentilatorCore::finish(int status) {
+  phase_ = Phase::done;
+  exit_status_ = status;
+}
+
+std::string VentilatorCore::summary(double seconds) const {
+  const bool complete = exit_status_ == exit_ok;
+  return std::string(complete ? "job complete: " : "job cancelled: ") + std::to_string(in_flight_.read()) +
+         " tasks read, " + std::to_string(acknowledged()) + " acknowledged, " + std::to_string(redealt_) +
+         " dealt again, " + std::to_string(workers_.alive()) + " worker(s) (" + std::to_string(workers_lost_) +
+         " lost), " + std::to_string(seconds) + " s";
+}
+
+}  // namespace zpipe

@@ -1,0 +1,171 @@
+// The ventilator's side of the job protocol as a state machine with no I/O:
+// the program (ventilator.cpp) and the simulator (tests/sim/) feed it events
+// with the time they happened, and it answers through VentilatorEffects.
+// Time is never read here, so a run is a function of its events.
+//
+// A job goes through these phases:
+//   waiting for the sink  the manifest goes to the sink every half second
+//                         until it is accepted, and again after every new
+//                         handshake on the sink link
+//   dealing               once the sink has accepted and said what it holds,
+//                         and --min-workers workers have said hello
+//   ending                every task acknowledged: job_end goes to the
+//                         workers and, until it answers, to the sink
+//   cancelling            stop() asked: job_end (cancelled) goes out the same
+//                         way, for a bounded time
+// Every task stays in the in-flight table until the sink acknowledges it: a
+// worker that is gone loses its tasks to others, and a sink that comes back
+// gets every unacknowledged task again (it drops what it already has).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "in_flight.hpp"
+#include "range_set.hpp"
+#include "task_source.hpp"
+#include "worker_pool.hpp"
+#include "zpipe/messages.hpp"
+
+namespace zpipe {
+
+/// What the ventilator asks of the world around it.
+class VentilatorEffects {
+ public:
+  virtual ~VentilatorEffects() = default;
+  /// Queues a frame for worker `peer`. Returns false when the peer is gone or
+  /// its queue is full; the core then takes the worker for gone.
+  virtual bool send_to_worker(std::string_view peer, std::string_view frame) = 0;
+  /// Queues a frame for the sink; it is kept until the link can take it, and
+  /// lost only if the link breaks (the core sends again after a new handshake).
+  virtual void send_to_sink(std::string_view frame) = 0;
+  virtual void log(std::string_view line) = 0;
+};
+
+/// The protocol's settings; see VentilatorConfig for what each means.
+struct VentilatorSettings {
+  JobId job = 0;
+  std::string kind = "square";
+  std::uint32_t batch = 1;
+  std::uint32_t min_workers = 1;
+  std::uint64_t max_in_flight = 262144;
+  std::chrono::milliseconds worker_timeout{3000};
+  std::uint32_t max_attempts = 3;
+  bool resume = false;
+  std::string sink_name;  // for log lines
+};
+
+class VentilatorCore {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using TimePoint = Clock::time_point;
+
+  /// How often the manifest, or job_end, goes to a sink that has not answered.
+  static constexpr std::chrono::milliseconds resend_interval{500};
+  /// How long a cancelled job waits for the sink to confirm before exiting.
+  static constexpr std::chrono::milliseconds cancel_wait{5000};
+  /// How often a waiting ventilator says what it waits for.
+  static constexpr std::chrono::seconds waiting_line_interval{10};
+
+  VentilatorCore(VentilatorSettings settings, std::unique_ptr<TaskSource> source, VentilatorEffects& effects,
+                 TimePoint now);
+
+  /// A frame from a worker. Throws codec_error for a message a worker may
+  /// not send (the caller counts and logs it).
+  void worker_frame(const std::string& peer, const Message& message, TimePoint now);
+  /// A worker's connection closed: its tasks go to others at once.
+  void worker_gone(const std::string& peer, TimePoint now);
+  /// A handshake with the sink completed (the first, or after the link broke).
+  void sink_connected(TimePoint now);
+  /// A frame from the sink. Throws codec_error for one it may not send, and
+  /// std::runtime_error when the sink refuses the job.
+  void sink_frame(const Message& message, TimePoint now);
+  /// SIGINT or SIGTERM: the first cancels the job, a second stops at once.
+  void stop(TimePoint now);
+  /// Deals what credits allow, takes back from silent workers, sends what is
+  /// due. Call after every batch of events and when next_deadline() passes.
+  void tick(TimePoint now);
+
+  /// When tick() next has something to do even if no event comes.
+  [[nodiscard]] TimePoint next_deadline() const;
+  /// True while dealing waits for the task source (poll its input_fd()).
+  [[nodiscard]] bool waiting_for_input() const { return waiting_for_input_; }
+  /// The exit status once the core is done.
+  [[nodiscard]] std::optional<int> exit_status() const { return exit_status_; }
+
+  [[nodiscard]] JobId job() const { return manifest_.job; }
+  [[nodiscard]] std::uint64_t read() const { return in_flight_.read(); }
+  [[nodiscard]] std::uint64_t acknowledged() const;
+  [[nodiscard]] std::uint64_t in_flight_span() const { return in_flight_.span(); }
+  [[nodiscard]] std::size_t workers() const { return workers_.alive(); }
+  [[nodiscard]] std::uint64_t dealt_again() const { return redealt_; }
+  [[nodiscard]] const TaskSource& source() const { return *source_; }
+  /// The closing line: tasks read, acknowledged, dealt again, workers.
+  [[nodiscard]] std::string summary(double seconds) const;
+
+ private:
+  enum class Phase { waiting_for_sink, dealing, ending, cancelling, done };
+
+  void take_hello(const std::string& peer, const Hello& hello, TimePoint now);
+  void take_credit(const std::string& peer, const Credit& credit, TimePoint now);
+  void take_acceptance(const JobAccepted& accepted);
+  void take_ack(const Ack& ack);
+  void take_job_end(const JobEnd& end);
+  void take_back(std::uint32_t slot, std::string_view why, bool lost);
+  void drop_worker(std::uint32_t slot, std::string_view why, bool lost);
+  void queue(TaskId id);
+  void deal_suspects();
+  void deal();
+  bool fill_batch();
+  void fail_task(TaskId id, std::string reason);
+  void send_failures();
+  bool ready_to_deal();
+  void send_manifest_when_due(TimePoint now);
+  void send_end_when_due(TimePoint now);
+  void begin_end(bool complete, TimePoint now);
+  void finish(int status);
+  void tell_worker(const std::string& peer, const Message& message);
+  [[nodiscard]] std::optional<std::uint64_t> remaining_tasks() const;
+  [[nodiscard]] bool all_acknowledged() const;
+
+  VentilatorSettings settings_;
+  std::unique_ptr<TaskSource> source_;
+  VentilatorEffects& effects_;
+  Phase phase_ = Phase::waiting_for_sink;
+  WorkerPool workers_;
+  InFlightTable in_flight_;
+  RangeSet not_read_yet_;         // acknowledged by the sink, not read by us yet (resume)
+  std::uint64_t skipped_ = 0;     // ids read that not_read_yet_ held: done already
+  std::deque<TaskId> to_redeal_;  // waiting tasks to deal before new ones
+  std::deque<TaskId> suspects_;   // waiting tasks to be run alone
+  JobManifest manifest_;
+  std::optional<std::uint64_t> sink_total_;
+  std::uint64_t sink_holds_ = 0;  // results the sink said it had when it accepted
+  bool accepted_ = false;
+  bool redeal_after_sync_ = false;
+  bool dealing_started_ = false;
+  bool waiting_for_input_ = false;
+  bool end_complete_ = false;
+  std::uint64_t redealt_ = 0;
+  std::uint64_t workers_lost_ = 0;
+  std::uint64_t sink_handshakes_ = 0;
+  TimePoint started_;
+  TimePoint next_send_{};          // manifest or job_end to the sink
+  TimePoint next_waiting_line_{};
+  TimePoint next_expiry_check_{};
+  TimePoint give_up_at_{};         // cancelling
+  std::optional<int> exit_status_;
+  // Peers that were told hello_again, and when: at most one a second each.
+  std::unordered_map<std::string, TimePoint> hello_again_sent_;
+  TaskBatch batch_;
+  ResultBatch failures_;
+  std::string frame_;
+};
+
+}  // namespace zpipe

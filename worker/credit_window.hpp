@@ -1,0 +1,46 @@
+// Credit bookkeeping on the worker's side, in task frames. `window` is what
+// the ventilator believes this worker may hold: frames it holds plus credits
+// the ventilator has yet to spend. Frames finished but not yet returned are
+// `owed`.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+namespace zpipe {
+
+class CreditWindow {
+ public:
+  explicit CreditWindow(std::uint32_t initial) : initial_(initial) {}
+
+  /// A new introduction: the window starts again at its initial size.
+  std::uint32_t reset() {
+    window_ = initial_;
+    owed_ = 0;
+    return window_;
+  }
+  void finished(std::uint32_t frames) { owed_ += frames; }
+  /// Caps growth at doubling per return: a window grows only as fast as
+  /// measurements confirm that tasks stay quick.
+  [[nodiscard]] std::uint32_t at_most_doubled(std::uint32_t wanted) const { return std::min(wanted, 2 * window_); }
+
+  /// Returns the credits to hand back now, or 0 to wait for more to gather.
+  std::uint32_t to_return(std::uint32_t wanted_window, bool idle) {
+    const std::int64_t give = std::max<std::int64_t>(0, std::int64_t{owed_} + wanted_window - window_);
+    if (give == 0 && owed_ == 0) return 0;
+    if (!idle && give < std::max<std::int64_t>(1, window_ / 4)) return 0;
+    window_ = static_cast<std::uint32_t>(window_ - owed_ + give);
+    owed_ = 0;
+    return static_cast<std::uint32_t>(give);
+  }
+
+  [[nodiscard]] std::uint32_t window() const { return window_; }
+  [[nodiscard]] std::uint32_t owed() const { return owed_; }
+
+ private:
+  std::uint32_t initial_;
+  std::uint32_t window_ = 0;
+  std::uint32_t owed_ = 0;
+};
+
+}  // namespace zpipe
