@@ -19,7 +19,6 @@
 #include <random>
 #include <utility>
 
-#include "fingerprint.hpp"
 #include "in_flight.hpp"
 #include "range_set.hpp"
 #include "task_source.hpp"
@@ -48,15 +47,17 @@ class Ventilator {
  public:
   explicit Ventilator(const VentilatorConfig& config)
       : config_(config),
-        source_(config.count ? count_source(*config.count)
-                             : line_source(config.input, DecodeLimits{}.max_string_bytes)),
+        source_(config.count ? count_source(config.kind, *config.count)
+                             : line_source(config.input, {.kind = config.kind,
+                                                          .max_line_bytes = DecodeLimits{}.max_string_bytes,
+                                                          .fingerprint_before_dealing = config.resume})),
         workers_socket_(open_socket(context_, zmq::socket_type::router, task_link_settings())),
         to_sink_(open_socket(context_, zmq::socket_type::dealer)),
         sink_link_(to_sink_, "sink link") {
     manifest_.job = config.job_id.value_or(random_job_id());
     manifest_.kind = config.kind;
     manifest_.total = source_->known_total();
-    manifest_.fingerprint = job_fingerprint(config);
+    manifest_.fingerprint = source_->fingerprint().value_or("");  // a pipe's: once read to its end
     manifest_.resume = config.resume;
     batch_.kind = config.kind;
     if (config.curve.enabled()) {
@@ -105,7 +106,10 @@ class Ventilator {
   }
 
   void send_manifest_when_due() {
-    if (source_->exhausted() && !manifest_.total) manifest_.total = in_flight_.read();
+    if (source_->exhausted() && !manifest_.total) {
+      manifest_.total = in_flight_.read();
+      manifest_.fingerprint = source_->fingerprint().value_or("");
+    }
     const bool sink_needs_it = !accepted_ || (manifest_.total && sink_total_ != manifest_.total);
     if (!sink_needs_it || Clock::now() < next_manifest_) return;
     manifest_.acknowledged = acknowledged();
