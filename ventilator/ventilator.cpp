@@ -47,8 +47,8 @@ VentilatorSettings settings_of(const VentilatorConfig& config) {
 }
 
 std::unique_ptr<TaskSource> open_source(const VentilatorConfig& config) {
-  if (config.count) return count_source(*config.count);
-  return line_source(config.input, DecodeLimits{}.max_string_bytes);
+  if (config.count) return count_source(config.kind, *config.count);
+  return line_source(config.input, LineSourceOptions{config.kind, DecodeLimits{}.max_string_bytes, config.resume});
 }
 
 class VentilatorProgram final : private VentilatorEffects {

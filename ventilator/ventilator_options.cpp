@@ -40,6 +40,8 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
   config.sink = parsed["sink"].as<std::string>();
   config.worker_timeout = std::chrono::milliseconds(number_option<std::uint32_t>(parsed, "worker-timeout"));
   config.max_attempts = number_option<std::uint32_t>(parsed, "max-attempts");
+  // Whether the --input can be resumed (a regular file, stdin included) is
+  // known only once it is opened: line_source() refuses a pipe then.
   config.resume = parsed.count("resume") > 0;
   config.curve = curve_options(parsed, CurveRole::server_and_client);
   config.sink_key = server_key_option(parsed, "sink-key", config.curve);
@@ -54,8 +56,6 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
   if (config.worker_timeout < std::chrono::milliseconds(1000))
     throw usage_error("--worker-timeout must be at least 1000 ms: workers send a keep-alive every 250 ms");
   if (config.max_attempts < 1) throw usage_error("--max-attempts must be at least 1");
-  if (config.resume && config.input == "-")
-    throw usage_error("--resume needs --count or --input FILE: stdin cannot be read again to check it is the same");
   check_endpoint(config.bind, "bind");
   check_endpoint(config.sink, "sink");
   return config;
