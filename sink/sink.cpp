@@ -6,6 +6,7 @@
 //          send. From workers: results. To the ventilator: acks of the task
 //          ids that have a result, gathered for a few milliseconds; with a
 //          journal, only once those results are synced to it.
+#include <poll.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -32,6 +33,7 @@ using Clock = std::chrono::steady_clock;
 constexpr auto ack_interval = std::chrono::milliseconds(20);
 constexpr std::size_t ack_ranges_at_most = 4096;
 constexpr auto ventilator_wait = std::chrono::seconds(3);
+constexpr auto journal_sync_interval = std::chrono::milliseconds(20);
 
 bool progress_wanted(ProgressMode mode) {
   if (mode == ProgressMode::always) return true;
@@ -73,7 +75,8 @@ class Sink {
       // Output is written when a burst is over, so a slow job's results
       // appear as they come and a fast one's go out in large writes.
       writer_.flush();
-      if (journal_ && journal_->sync_due()) sync_journal();
+      if (journal_ && journal_->synced() < journal_->appended() && Clock::now() - last_sync_ >= journal_sync_interval)
+        sync_journal();
       send_acks_when_due();
       if (ledger_) progress_.update(ledger_->completed(), ledger_->total(), seconds());
       if (ledger_ && ledger_->complete()) {
@@ -114,6 +117,7 @@ class Sink {
       if (!ledger_->set_total(*manifest.total))
         throw codec_error("job total " + std::to_string(*manifest.total) + " is below task ids already done");
       if (journal_) journal_->append(current_manifest());
+      sync_journal();  // the job must be known before anything of it is acknowledged
     }
     encode(JobAccepted{job_, ledger_->total(), ledger_->completed()}, frame_);
     if (peer == ventilator_) {
@@ -157,13 +161,15 @@ class Sink {
     log_line("job " + std::to_string(job_) + " (" + manifest.kind + ", " +
              (manifest.total ? std::to_string(*manifest.total) + " tasks" : "size not known yet") + ") started");
     if (journal_) journal_->append(current_manifest());
+    sync_journal();  // the job must be known before anything of it is acknowledged
   }
 
   JobManifest current_manifest() const { return JobManifest{job_, kind_, ledger_->total(), fingerprint_, false, 0}; }
 
   void open_journal() {
     std::uint64_t replayed = 0;
-    journal_.emplace(config_.journal, [&](const Message& message) {
+    journal_.emplace(config_.journal);
+    journal_->replay([&](const Message& message) {
       if (const auto* manifest = std::get_if<JobManifest>(&message)) {
         if (!ledger_) {
           job_ = manifest->job;
@@ -191,7 +197,17 @@ class Sink {
 
   void sync_journal() {
     if (!journal_) return;
-    journal_->sync();
+    // Waits for the writer thread: this loop still syncs as it did before the
+    // journal wrote on a thread of its own.
+    journal_->request_sync();
+    while (journal_->synced() < journal_->appended()) {
+      journal_->check();
+      pollfd wake{journal_->wake_fd(), POLLIN, 0};
+      ::poll(&wake, 1, 1000);
+      journal_->drain_wake();
+    }
+    journal_->check();
+    last_sync_ = Clock::now();
     for (const auto& [first, last] : unsynced_acks_.take()) pending_acks_.add(first, last);
   }
 
@@ -234,12 +250,13 @@ class Sink {
     tasks_by_worker_[batch.worker] += recorded;
     if (!journal_) return;
     if (all_new) {
-      journal_->append_encoded(view(parts_[1]));
+      journal_->append(view(parts_[1]));
       return;
     }
     journaled_.job = job_;
     journaled_.worker = batch.worker;
-    journal_->append(journaled_);
+    encode(journaled_, frame_);
+    journal_->append(frame_);
   }
 
   // A restarted sink can complete a job from the results workers still had
@@ -320,6 +337,7 @@ class Sink {
   std::string ventilator_;
   AckRanges pending_acks_;
   Clock::time_point last_ack_{};
+  Clock::time_point last_sync_{};
   std::optional<Clock::time_point> complete_at_;
   Clock::time_point started_{};
   std::uint64_t duplicates_ = 0;
