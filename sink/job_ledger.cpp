@@ -1,22 +1,40 @@
 // See job_ledger.hpp.
 #include "job_ledger.hpp"
 
+#include <algorithm>
+#include <bit>
+
 namespace zpipe {
 
+namespace {
+constexpr std::size_t min_ring_words = 16;
+}
+
 bool JobLedger::has(TaskId id) const {
-  const std::uint64_t bit = id - 1;
-  return id >= 1 && bit / 64 < bits_.size() && (bits_[bit / 64] >> (bit % 64) & 1) != 0;
+  if (id == 0) return false;
+  if (id < lowest_missing_) return true;
+  const std::uint64_t offset = id - base_;
+  return offset / 64 < count_ && (word(offset / 64) >> (offset % 64) & 1) != 0;
 }
 
 std::vector<std::pair<TaskId, TaskId>> JobLedger::done_ranges() const {
   std::vector<std::pair<TaskId, TaskId>> ranges;
-  for (std::size_t word = 0; word < bits_.size(); ++word) {
-    if (bits_[word] == 0) continue;
-    for (std::size_t bit = 0; bit < 64; ++bit) {
-      if ((bits_[word] >> bit & 1) == 0) continue;
-      const TaskId id = word * 64 + bit + 1;
-      if (!ranges.empty() && ranges.back().second + 1 == id) ranges.back().second = id;
-      else ranges.emplace_back(id, id);
+  if (lowest_missing_ > 1) ranges.emplace_back(1, lowest_missing_ - 1);
+  for (std::size_t index = 0; index < count_; ++index) {
+    std::uint64_t bits = word(index);
+    // The front word also holds ids below lowest_missing_, already in ranges.
+    if (index == 0) bits &= ~std::uint64_t{0} << (lowest_missing_ - base_);
+    // Each run of set bits in the word, found a run at a time, not a bit.
+    for (int at = 0; at < 64;) {
+      const std::uint64_t rest = bits >> at;
+      if (rest == 0) break;
+      at += std::countr_zero(rest);
+      const int run = std::countr_one(bits >> at);
+      const TaskId first = base_ + index * 64 + static_cast<std::uint64_t>(at);
+      const TaskId last = first + static_cast<std::uint64_t>(run) - 1;
+      if (!ranges.empty() && ranges.back().second + 1 == first) ranges.back().second = last;
+      else ranges.emplace_back(first, last);
+      at += run;
     }
   }
   return ranges;
@@ -29,18 +47,55 @@ bool JobLedger::set_total(std::uint64_t total) {
 }
 
 JobLedger::Outcome JobLedger::record(TaskId id, bool ok) {
-  if (id < 1) return Outcome::out_of_range;
-  if (total_ ? id > *total_ : id >= lowest_missing_ + max_lead) return Outcome::out_of_range;
-  const std::uint64_t bit = id - 1;
-  if (bit / 64 >= bits_.size()) bits_.resize(bit / 64 + 1 + bits_.size() / 2, 0);
-  std::uint64_t& word = bits_[bit / 64];
-  const std::uint64_t mask = std::uint64_t{1} << (bit % 64);
-  if ((word & mask) != 0) return Outcome::duplicate;
-  word |= mask;
+  if (id < lowest_missing_) return id == 0 ? Outcome::out_of_range : Outcome::duplicate;
+  if (id - lowest_missing_ >= max_lead || (total_ && id > *total_)) return Outcome::out_of_range;
+  const std::uint64_t offset = id - base_;
+  const std::size_t index = offset / 64;
+  if (index >= count_) grow_to(index + 1);
+  std::uint64_t& bits = word(index);
+  const std::uint64_t mask = std::uint64_t{1} << (offset % 64);
+  if ((bits & mask) != 0) return Outcome::duplicate;
+  bits |= mask;
   (ok ? ok_ : failed_) += 1;
   if (id > highest_) highest_ = id;
-  while (has(lowest_missing_)) ++lowest_missing_;
+  if (id == lowest_missing_) advance();
   return Outcome::recorded;
+}
+
+void JobLedger::grow_to(std::size_t count) {
+  if (count > words_.size())
+    resize_ring(std::max(count, std::min(max_words, std::max(min_ring_words, words_.size() * 2))));
+  for (std::size_t index = count_; index < count; ++index) word(index) = 0;  // may hold bits of ids long done
+  count_ = count;
+}
+
+void JobLedger::resize_ring(std::size_t capacity) {
+  std::vector<std::uint64_t> resized(capacity);
+  for (std::size_t index = 0; index < count_; ++index) resized[index] = word(index);
+  words_.swap(resized);
+  head_ = 0;
+}
+
+// Moves lowest_missing_ past the ids now done, dropping whole words of them
+// from the front of the ring.
+void JobLedger::advance() {
+  for (;;) {
+    if (count_ == 0) {
+      lowest_missing_ = base_;
+      break;
+    }
+    const std::uint64_t front = words_[head_];
+    if (front != ~std::uint64_t{0}) {
+      lowest_missing_ = base_ + static_cast<std::uint64_t>(std::countr_one(front));
+      break;
+    }
+    head_ = head_ + 1 == words_.size() ? 0 : head_ + 1;
+    --count_;
+    base_ += 64;
+  }
+  // A burst of scattered ids grew the ring; give the memory back once it is over.
+  if (words_.size() > min_ring_words && count_ < words_.size() / 4)
+    resize_ring(std::max(min_ring_words, words_.size() / 2));
 }
 
 void AckRanges::add(TaskId first, TaskId last) {

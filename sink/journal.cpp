@@ -1,12 +1,16 @@
 // See journal.hpp.
 #include "journal.hpp"
 
-#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
+#include <variant>
 
 #include "zpipe/codec.hpp"
 #include "zpipe/log.hpp"
@@ -14,113 +18,261 @@
 namespace zpipe {
 namespace {
 
-constexpr auto sync_interval = std::chrono::milliseconds(20);
-constexpr std::size_t sync_at_bytes = 8 * 1024 * 1024;
+// Appends past this many unwritten bytes start a write without waiting for
+// the caller to ask, so a caller that syncs rarely does not pile up memory.
+constexpr std::size_t write_at_bytes = 8 * 1024 * 1024;
+constexpr std::size_t header_bytes = 4;
 
-std::string read_all(int fd, const std::string& path) {
-  std::string content;
-  char chunk[1 << 16];
-  for (;;) {
-    const ssize_t got = ::read(fd, chunk, sizeof chunk);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) throw std::runtime_error("cannot read --journal " + path + ": " + std::strerror(errno));
-    if (got == 0) return content;
-    content.append(chunk, static_cast<std::size_t>(got));
-  }
+std::uint32_t read_length(const char* header) {
+  std::uint32_t length = 0;
+  for (int i = 3; i >= 0; --i) length = length << 8 | static_cast<unsigned char>(header[i]);
+  return length;
 }
 
-void write_all(int fd, std::string_view bytes, const std::string& path) {
-  while (!bytes.empty()) {
-    const ssize_t written = ::write(fd, bytes.data(), bytes.size());
-    if (written < 0 && errno == EINTR) continue;
-    if (written <= 0) throw std::runtime_error("cannot write --journal " + path + ": " + std::strerror(errno));
-    bytes.remove_prefix(static_cast<std::size_t>(written));
-  }
-}
+std::string errno_text() { return std::strerror(errno); }
 
 }  // namespace
 
-Journal::Journal(const std::string& path, const std::function<void(const Message&)>& replay) : path_(path) {
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd_ < 0) throw std::runtime_error("cannot open --journal " + path + ": " + std::strerror(errno));
+Journal::Journal(const std::string& path) : path_(path), file_(LockedFile::open(path, "--journal", 0600)) {
+  if (!file_.regular())
+    throw std::runtime_error("--journal " + path + " is not a regular file; give the path of a file to keep");
+  struct stat status {};
+  if (::fstat(file_.fd(), &status) != 0)
+    throw std::runtime_error("cannot inspect --journal " + path + ": " + errno_text());
+  end_ = status.st_size;
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) throw std::runtime_error("cannot create an eventfd for --journal " + path + ": " + errno_text());
   try {
-    replay_records(replay);
+    writer_ = std::thread([this] { write_loop(); });
   } catch (...) {
-    ::close(fd_);  // no destructor runs for a constructor that throws
+    ::close(wake_fd_);  // no destructor runs for a constructor that throws
     throw;
   }
 }
 
-void Journal::replay_records(const std::function<void(const Message&)>& replay) {
-  const std::string& path = path_;
-  const std::string content = read_all(fd_, path);
-  std::size_t at = 0;
+Journal::~Journal() {
+  {
+    const std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wanted_.notify_one();
+  writer_.join();
+  if (failed_.load()) log_line(error_);
+  ::close(wake_fd_);
+}
+
+std::uint64_t Journal::replay(const std::function<void(const Message&)>& visit) {
+  if (!replay_allowed_) throw std::logic_error("Journal::replay is called once, before any append");
+  replay_allowed_ = false;
+  const int fd = file_.fd();
+  struct stat status {};
+  if (::fstat(fd, &status) != 0) throw std::runtime_error("cannot inspect --journal " + path_ + ": " + errno_text());
+  const off_t size = status.st_size;
+
+  // `buffer` holds the file's bytes from `buffer_at`. ensure(n) makes it hold
+  // the n bytes from `at`, reading a chunk or the record, whichever is more;
+  // false when the file ends first.
+  std::string buffer;
+  off_t buffer_at = 0;
+  off_t at = 0;
+  const auto ensure = [&](std::size_t wanted) {
+    if (size - at < static_cast<off_t>(wanted)) return false;
+    const auto skip = static_cast<std::size_t>(at - buffer_at);
+    if (buffer.size() - skip >= wanted) return true;
+    buffer.erase(0, skip);
+    buffer_at = at;
+    const std::size_t have = buffer.size();
+    const auto goal = static_cast<std::size_t>(std::min<off_t>(size - at, static_cast<off_t>(std::max(wanted, replay_chunk_bytes))));
+    buffer.resize(goal);
+    replay_buffer_peak_ = std::max(replay_buffer_peak_, buffer.capacity());
+    for (std::size_t filled = have; filled < goal;) {
+      const ssize_t got = ::pread(fd, buffer.data() + filled, goal - filled, buffer_at + static_cast<off_t>(filled));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) throw std::runtime_error("cannot read --journal " + path_ + ": " + errno_text());
+      if (got == 0) {  // shorter than fstat said: someone else writes it
+        buffer.resize(filled);
+        throw std::runtime_error("--journal " + path_ + " shrank while it was read; is another program writing it?");
+      }
+      filled += static_cast<std::size_t>(got);
+    }
+    return true;
+  };
+  const auto damaged = [&](const std::string& what) {
+    return std::runtime_error("--journal " + path_ + " is damaged at byte " + std::to_string(at) + " (" + what +
+                              "); move it away to start afresh");
+  };
+
+  const DecodeLimits limits;
   std::uint64_t records = 0;
-  while (content.size() - at >= 4) {
-    std::uint32_t length = 0;
-    for (int i = 3; i >= 0; --i) length = length << 8 | static_cast<unsigned char>(content[at + static_cast<std::size_t>(i)]);
-    if (content.size() - at - 4 < length) break;  // torn by a crash mid-write
+  while (at < size) {
+    if (!ensure(header_bytes)) {
+      cut_at(at, size, "a torn record header");
+      break;
+    }
+    const std::uint32_t length = read_length(buffer.data() + (at - buffer_at));
+    if (length == 0) {  // no frame is empty: zeros, as a crash can leave at the end
+      if (!zeros_from(at, size)) throw damaged("a record of length 0");
+      cut_at(at, size, "zero bytes a crash left");
+      break;
+    }
+    if (length > limits.max_frame_bytes && size - at - static_cast<off_t>(header_bytes) >= static_cast<off_t>(length))
+      throw damaged("a record of " + std::to_string(length) + " bytes, more than a frame may hold");
+    if (!ensure(header_bytes + length)) {
+      cut_at(at, size, "a torn record");
+      break;
+    }
+    const std::string_view frame(buffer.data() + (at - buffer_at) + header_bytes, length);
+    const off_t next = at + static_cast<off_t>(header_bytes + length);
     Message message;
     try {
-      message = decode(std::string_view(content).substr(at + 4, length));
+      message = decode(frame, limits);
     } catch (const codec_error& e) {
-      throw std::runtime_error("--journal " + path + " is not a zpipe journal or is damaged at byte " +
-                               std::to_string(at) + " (" + e.what() + "); move it away to start afresh");
+      // A crash can leave a record's last page unwritten, read as zeros.
+      if (frame.back() == '\0' && zeros_from(next, size)) {
+        cut_at(at, size, "a record whose end a crash left as zeros");
+        break;
+      }
+      throw damaged(e.what());
     }
     if (records == 0 && !std::holds_alternative<JobManifest>(message))
-      throw std::runtime_error("--journal " + path + " does not start with a job manifest; move it away to start afresh");
-    replay(message);
+      throw damaged("the first record is a " + std::string(message_name(message)) + " message, not a job manifest");
+    visit(message);
     ++records;
-    at += 4 + length;
+    at = next;
   }
-  if (at != content.size()) {
-    log_line("journal: cutting off a torn record of " + std::to_string(content.size() - at) + " bytes at its end");
-    if (::ftruncate(fd_, static_cast<off_t>(at)) != 0)
-      throw std::runtime_error("cannot repair --journal " + path + ": " + std::strerror(errno));
+  const std::lock_guard lock(mutex_);
+  end_ = at;
+  return records;
+}
+
+bool Journal::zeros_from(off_t offset, off_t size) {
+  char chunk[1 << 16];
+  while (offset < size) {
+    const auto wanted = static_cast<std::size_t>(std::min<off_t>(size - offset, static_cast<off_t>(sizeof chunk)));
+    const ssize_t got = ::pread(file_.fd(), chunk, wanted, offset);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) throw std::runtime_error("cannot read --journal " + path_ + ": " + errno_text());
+    if (got == 0) return true;
+    if (std::any_of(chunk, chunk + got, [](char byte) { return byte != '\0'; })) return false;
+    offset += got;
   }
-  if (::lseek(fd_, static_cast<off_t>(at), SEEK_SET) < 0)
-    throw std::runtime_error("cannot seek --journal " + path + ": " + std::strerror(errno));
+  return true;
 }
 
-Journal::~Journal() {
-  try {
-    sync();
-  } catch (const std::exception& e) {
-    log_line(e.what());
-  }
-  ::close(fd_);
+void Journal::cut_at(off_t offset, off_t size, std::string_view why) {
+  log_line("journal " + path_ + ": cutting off " + std::to_string(size - offset) + " byte(s) at its end (" +
+           std::string(why) + ")");
+  if (::ftruncate(file_.fd(), offset) != 0 || ::fdatasync(file_.fd()) != 0)
+    throw std::runtime_error("cannot repair --journal " + path_ + ": " + errno_text() +
+                             "; check the disk, or move the journal away to start afresh");
 }
 
-void Journal::append(const JobManifest& manifest) {
-  encode(manifest, frame_);
-  append_frame(frame_);
-  sync();  // the job must be known before anything of it is acknowledged
-}
-
-void Journal::append(const ResultBatch& results) {
-  encode(results, frame_);
-  append_frame(frame_);
-}
-
-void Journal::append_encoded(std::string_view results_frame) { append_frame(results_frame); }
-
-void Journal::append_frame(std::string_view frame) {
-  if (pending_.empty()) oldest_pending_ = std::chrono::steady_clock::now();
+std::uint64_t Journal::append(std::string_view frame) {
+  if (frame.size() > std::numeric_limits<std::uint32_t>::max())
+    throw std::length_error("a journal record holds at most 4 GiB");
+  replay_allowed_ = false;
   const auto length = static_cast<std::uint32_t>(frame.size());
-  for (int i = 0; i < 4; ++i) pending_.push_back(static_cast<char>(length >> (8 * i) & 0xff));
-  pending_.append(frame);
-  if (pending_.size() >= sync_at_bytes) sync();
+  const char header[header_bytes] = {static_cast<char>(length & 0xff), static_cast<char>(length >> 8 & 0xff),
+                                     static_cast<char>(length >> 16 & 0xff), static_cast<char>(length >> 24 & 0xff)};
+  bool start_writing = false;
+  {
+    const std::lock_guard lock(mutex_);
+    pending_.append(header, header_bytes);
+    pending_.append(frame);
+    pending_last_ = ++appended_;
+    if (pending_.size() >= write_at_bytes && !sync_requested_) start_writing = sync_requested_ = true;
+  }
+  if (start_writing) wanted_.notify_one();
+  return appended_;
 }
 
-bool Journal::sync_due() const {
-  return !pending_.empty() && std::chrono::steady_clock::now() - oldest_pending_ >= sync_interval;
+std::uint64_t Journal::append(const Message& message) {
+  encode(message, frame_);
+  return append(frame_);
 }
 
-void Journal::sync() {
-  if (pending_.empty()) return;
-  write_all(fd_, pending_, path_);
-  pending_.clear();
-  if (::fdatasync(fd_) != 0) throw std::runtime_error("cannot sync --journal " + path_ + ": " + std::strerror(errno));
+void Journal::request_sync() {
+  {
+    const std::lock_guard lock(mutex_);
+    if (pending_.empty() || sync_requested_) return;
+    sync_requested_ = true;
+  }
+  wanted_.notify_one();
+}
+
+void Journal::drain_wake() {
+  std::uint64_t count = 0;
+  while (::read(wake_fd_, &count, sizeof count) < 0 && errno == EINTR) {
+  }
+}
+
+void Journal::check() const {
+  if (!failed_.load(std::memory_order_acquire)) return;
+  const std::lock_guard lock(mutex_);
+  throw std::runtime_error(error_);
+}
+
+// The writer thread: takes what was appended, writes it, syncs it, and
+// publishes how far the journal is durable; on its way out, the same once more.
+void Journal::write_loop() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wanted_.wait(lock, [this] { return sync_requested_ || stopping_; });
+    const bool stopping = stopping_;
+    sync_requested_ = false;
+    // After a failure nothing more is written: what the disk holds beyond
+    // the last sync is unknown, and writing on could put records after a gap.
+    if (!failed_.load() && !pending_.empty()) {
+      writing_.clear();
+      writing_.swap(pending_);
+      const std::uint64_t last = pending_last_;
+      lock.unlock();
+      if (write_all(writing_)) {
+        if (::fdatasync(file_.fd()) == 0) {
+          synced_.store(last, std::memory_order_release);
+          signal_wake();
+        } else {
+          fail("cannot sync --journal " + path_ + ": " + errno_text() +
+               "; check the disk and restart the sink (the journal keeps what was synced before)");
+        }
+      }
+      lock.lock();
+    }
+    if (stopping) return;
+  }
+}
+
+// Writes all of `bytes` at end_, going on from where a short write stopped:
+// no byte is ever written twice. Returns false (after fail()) on an error.
+bool Journal::write_all(std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t written = ::pwrite(file_.fd(), bytes.data(), bytes.size(), end_);
+    if (written < 0 && errno == EINTR) continue;
+    if (written <= 0) {
+      const std::string reason = written < 0 ? errno_text() : "nothing written";
+      fail("cannot write --journal " + path_ + ": " + reason +
+           "; free space or fix the disk and restart the sink (the journal keeps what was synced before)");
+      return false;
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(written));
+    end_ += written;
+  }
+  return true;
+}
+
+void Journal::fail(std::string message) {
+  {
+    const std::lock_guard lock(mutex_);
+    error_ = std::move(message);
+  }
+  failed_.store(true, std::memory_order_release);
+  signal_wake();  // the caller's poll wakes and check() tells it
+}
+
+void Journal::signal_wake() {
+  const std::uint64_t one = 1;
+  while (::write(wake_fd_, &one, sizeof one) < 0 && errno == EINTR) {
+  }
 }
 
 }  // namespace zpipe

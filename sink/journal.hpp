@@ -7,48 +7,114 @@
 // Format: a sequence of records, each a 4-byte little-endian length and a
 // protocol frame (shared/PROTOCOL.md): first a job manifest, then results
 // frames, with the manifest again whenever it changed. A torn last record
-// (a crash mid-write) is cut off when the journal is opened.
+// (a crash mid-write) is cut off when the journal is replayed.
+//
+// Appending only copies into memory; a writer thread writes and fdatasyncs
+// when asked, so the sink's loop never waits on the disk. It learns what is
+// durable from synced() and a descriptor it can poll.
 #pragma once
 
-#include <chrono>
+#include <sys/types.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
 #include <functional>
-#include <optional>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 
+#include "zpipe/locked_file.hpp"
 #include "zpipe/messages.hpp"
 
 namespace zpipe {
 
 class Journal {
  public:
-  /// Opens or creates the journal. For each record already in it, calls
-  /// `replay` with the decoded message. Throws std::runtime_error when the
-  /// file cannot be opened or holds something other than a journal.
-  Journal(const std::string& path, const std::function<void(const Message&)>& replay);
+  /// Bytes read at a time by replay(); a record longer than this is read
+  /// whole, so replay holds at most max(this, the largest record).
+  static constexpr std::size_t replay_chunk_bytes = 1 << 20;
+
+  /// Opens or creates the journal and locks it against other processes
+  /// (mode 0600; a new file's directory is fsynced). Throws
+  /// std::runtime_error when it cannot be opened, is not a regular file, or
+  /// is in use by another process (naming its pid).
+  explicit Journal(const std::string& path);
+  /// Writes and syncs what was appended, then stops the writer thread. Never
+  /// writes again a byte already written; a failure is logged.
   ~Journal();
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
 
-  void append(const JobManifest& manifest);
-  void append(const ResultBatch& results);
-  /// Appends a results frame as it came off the wire.
-  void append_encoded(std::string_view results_frame);
+  /// Calls `visit` with each complete record's decoded message, in order,
+  /// reading the file in chunks (memory O(largest record), not O(file)). A
+  /// torn tail (an incomplete last record, or zero bytes a crash left at the
+  /// end) is cut off, synced and logged. Call once, before any append.
+  /// Returns the number of records.
+  /// Throws std::runtime_error "... is damaged at byte N (...); move it away
+  /// to start afresh" for a complete record that does not decode or a first
+  /// record that is not a job manifest, and for read or repair failures;
+  /// std::logic_error when called twice or after an append.
+  std::uint64_t replay(const std::function<void(const Message&)>& visit);
 
-  /// True when unsynced records are older than the sync interval.
-  [[nodiscard]] bool sync_due() const;
-  /// Writes and syncs what is pending. Throws std::runtime_error.
-  void sync();
+  /// Appends one record to the memory buffer; cheap (the sink's hot path).
+  /// Returns its sequence number: 1 for this object's first append, 2, ...
+  std::uint64_t append(std::string_view frame);
+  /// Encodes the message, then appends it.
+  std::uint64_t append(const Message& message);
+
+  /// Asks the writer thread to write everything appended so far and
+  /// fdatasync it. Never blocks on the disk; requests made while a sync is
+  /// under way are served together by the next one (group commit).
+  void request_sync();
+  /// The highest sequence number written and fdatasynced. Thread-safe.
+  [[nodiscard]] std::uint64_t synced() const { return synced_.load(std::memory_order_acquire); }
+  /// The highest sequence number appended.
+  [[nodiscard]] std::uint64_t appended() const { return appended_; }
+  /// An eventfd that becomes readable when synced() advances (or the writer
+  /// fails), for the caller's poll loop; call drain_wake() after it fires.
+  [[nodiscard]] int wake_fd() const { return wake_fd_; }
+  void drain_wake();
+  /// Throws std::runtime_error naming the path and the error when the writer
+  /// thread failed to write or sync; nothing is written after a failure.
+  void check() const;
+
+  /// The most bytes replay() held in its read buffer (for tests).
+  [[nodiscard]] std::size_t replay_buffer_peak() const { return replay_buffer_peak_; }
 
  private:
-  void replay_records(const std::function<void(const Message&)>& replay);
-  void append_frame(std::string_view frame);
+  void write_loop();
+  bool write_all(std::string_view bytes);
+  void fail(std::string message);
+  void signal_wake();
+  // Whether the file holds only zero bytes from `offset` to `size`.
+  [[nodiscard]] bool zeros_from(off_t offset, off_t size);
+  void cut_at(off_t offset, off_t size, std::string_view why);
 
   std::string path_;
-  int fd_ = -1;
-  std::string pending_;
-  std::string frame_;
-  std::chrono::steady_clock::time_point oldest_pending_{};
+  LockedFile file_;
+  int wake_fd_ = -1;
+  std::string frame_;  // reused by append(const Message&)
+  std::uint64_t appended_ = 0;
+  bool replay_allowed_ = true;
+  std::size_t replay_buffer_peak_ = 0;
+
+  // Shared with the writer thread, under mutex_.
+  mutable std::mutex mutex_;
+  std::condition_variable wanted_;
+  std::string pending_;            // records appended, not yet taken to write
+  std::uint64_t pending_last_ = 0;  // sequence number of the last one in pending_
+  bool sync_requested_ = false;
+  bool stopping_ = false;
+  std::string error_;  // the writer's failure, when it failed
+
+  std::atomic<std::uint64_t> synced_{0};
+  std::atomic<bool> failed_{false};
+  off_t end_ = 0;        // where the next write goes; the writer's once replay is done
+  std::string writing_;  // the writer's buffer, swapped with pending_
+  std::thread writer_;   // last: started once everything above exists
 };
 
 }  // namespace zpipe

@@ -1,14 +1,23 @@
-// The sink's journal: what was appended is replayed, a torn tail is cut off,
-// and a file that is not a journal is refused without leaking its descriptor.
+// The sink's journal: what was appended is replayed, a torn or zero-filled
+// tail is cut off, a damaged file is refused without leaking its descriptor,
+// syncs are reported through synced() and the wake descriptor, another
+// process's journal is refused, and replay reads in bounded chunks.
 #include <catch2/catch.hpp>
 
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <variant>
 #include <vector>
 
 #include "journal.hpp"
+#include "support/forked_holder.hpp"
 #include "support/process.hpp"
+#include "zpipe/codec.hpp"
 
 using zpipe::JobManifest;
 using zpipe::Journal;
@@ -19,7 +28,9 @@ namespace {
 
 std::vector<Message> replay(const std::filesystem::path& path) {
   std::vector<Message> seen;
-  Journal journal(path.string(), [&](const Message& message) { seen.push_back(message); });
+  Journal journal(path.string());
+  const auto records = journal.replay([&](const Message& message) { seen.push_back(message); });
+  CHECK(records == seen.size());
   return seen;
 }
 
@@ -28,48 +39,189 @@ std::size_t open_descriptors() {
                                                 std::filesystem::directory_iterator{}));
 }
 
+void append_bytes(const std::filesystem::path& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::app | std::ios::binary) << bytes;
+}
+
+std::string record(const std::string& frame) {
+  const auto length = static_cast<std::uint32_t>(frame.size());
+  std::string bytes;
+  for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>(length >> (8 * i) & 0xff));
+  return bytes + frame;
+}
+
+// Waits, 5 s at most, until the journal reports `sequence` synced.
+bool wait_synced(Journal& journal, std::uint64_t sequence) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (journal.synced() < sequence) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd wake{journal.wake_fd(), POLLIN, 0};
+    if (::poll(&wake, 1, static_cast<int>(left.count())) == 1) journal.drain_wake();
+    journal.check();
+  }
+  return true;
+}
+
 const JobManifest manifest{7, "square", 3, "fp", false, 0};
 const ResultBatch results{7, "w1", {{1, true, std::int64_t{1}}, {2, false, std::string("boom")}}};
 
 }  // namespace
 
-TEST_CASE("a journal replays what was appended, in order") {
+TEST_CASE("a journal replays what was appended, in order, across reopening") {
   zpipe::testing::ScratchDir dir;
   const auto path = dir / "journal";
   {
-    Journal journal(path.string(), [](const Message&) { FAIL("a new journal has nothing to replay"); });
-    journal.append(manifest);
-    journal.append(results);
+    Journal journal(path.string());
+    CHECK(journal.replay([](const Message&) { FAIL("a new journal has nothing to replay"); }) == 0);
+    CHECK(journal.append(manifest) == 1);
+    CHECK(journal.append(zpipe::encode(results)) == 2);
+    CHECK(journal.appended() == 2);
+    CHECK_THROWS_AS(journal.replay([](const Message&) {}), std::logic_error);
   }
   const auto seen = replay(path);
   REQUIRE(seen.size() == 2);
   CHECK(std::get<JobManifest>(seen[0]) == manifest);
   CHECK(std::get<ResultBatch>(seen[1]) == results);
+  CHECK((std::filesystem::status(path).permissions() & std::filesystem::perms::all) ==
+        (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
 }
 
-TEST_CASE("a torn last record is cut off and the journal goes on from there") {
+TEST_CASE("a torn last record is cut off and later appends land after the last whole one") {
   zpipe::testing::ScratchDir dir;
   const auto path = dir / "journal";
   {
-    Journal journal(path.string(), [](const Message&) {});
+    Journal journal(path.string());
     journal.append(manifest);
   }
   const auto whole = std::filesystem::file_size(path);
-  std::ofstream(path, std::ios::app | std::ios::binary) << std::string("\x20\x00\x00\x00\x93", 5);
-  CHECK(replay(path).size() == 1);
-  CHECK(std::filesystem::file_size(path) == whole);
+  append_bytes(path, std::string("\x20\x00\x00\x00\x93", 5));
   {
-    Journal journal(path.string(), [](const Message&) {});
+    Journal journal(path.string());
+    CHECK(journal.replay([](const Message&) {}) == 1);
+    CHECK(std::filesystem::file_size(path) == whole);
     journal.append(results);
   }
-  CHECK(replay(path).size() == 2);
+  const auto seen = replay(path);
+  REQUIRE(seen.size() == 2);
+  CHECK(std::get<ResultBatch>(seen[1]) == results);
+  CHECK(std::filesystem::file_size(path) == whole + record(zpipe::encode(results)).size());
 }
 
-TEST_CASE("a file that is not a journal is refused, and its descriptor closed") {
+TEST_CASE("zero bytes a crash left at the end are cut off") {
   zpipe::testing::ScratchDir dir;
-  const auto path = dir / "not-a-journal";
-  std::ofstream(path, std::ios::binary) << std::string("\x03\x00\x00\x00\x93\x01\x63", 7);
+  const auto path = dir / "journal";
+  {
+    Journal journal(path.string());
+    journal.append(manifest);
+  }
+  const auto whole = std::filesystem::file_size(path);
+  // Zeros from a record boundary; or a whole record whose end is zeros.
+  std::string frame = zpipe::encode(results);
+  std::fill(frame.begin() + 3, frame.end(), '\0');
+  const auto tail = GENERATE_COPY(std::string(4096, '\0'), std::string(3, '\0'), record(frame) + std::string(100, '\0'));
+  append_bytes(path, tail);
+  CHECK(replay(path).size() == 1);
+  CHECK(std::filesystem::file_size(path) == whole);
+}
+
+TEST_CASE("a damaged journal is refused, saying where, and its descriptors closed") {
+  zpipe::testing::ScratchDir dir;
+  const auto path = dir / "journal";
+  const std::string first = record(zpipe::encode(manifest));
+  const auto [content, at, reason] = GENERATE_COPY(table<std::string, std::size_t, std::string>({
+      {first + record("\x93\x01\x63") + record(zpipe::encode(results)), first.size(), ""},
+      {record(zpipe::encode(results)), 0, "not a job manifest"},
+      {first + std::string(8, '\0') + record(zpipe::encode(results)), first.size(), "length 0"},
+      {first + record(std::string(17 * 1024 * 1024, 'x')), first.size(), "more than a frame may hold"},
+  }));
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
   const auto before = open_descriptors();
-  for (int i = 0; i < 10; ++i) CHECK_THROWS_AS(replay(path), std::runtime_error);
+  for (int i = 0; i < 3; ++i) {
+    CHECK_THROWS_WITH(replay(path), Catch::Contains("is damaged at byte " + std::to_string(at)) &&
+                                        Catch::Contains(reason) && Catch::Contains("move it away"));
+  }
   CHECK(open_descriptors() == before);
+  CHECK(std::filesystem::file_size(path) == content.size());  // a damaged journal is not "repaired"
+}
+
+TEST_CASE("a requested sync makes everything appended durable and wakes the caller") {
+  zpipe::testing::ScratchDir dir;
+  Journal journal((dir / "journal").string());
+  journal.replay([](const Message&) {});
+  CHECK(journal.synced() == 0);
+  journal.append(manifest);
+  journal.append(results);
+  const auto last = journal.append(results);
+  journal.request_sync();
+  journal.request_sync();  // coalesces with the first
+  REQUIRE(wait_synced(journal, last));
+  CHECK(journal.synced() == 3);
+  journal.drain_wake();
+  pollfd wake{journal.wake_fd(), POLLIN, 0};
+  CHECK(::poll(&wake, 1, 0) == 0);  // drained, and nothing new synced
+  journal.check();
+}
+
+TEST_CASE("a journal in use by another process is refused with its pid") {
+  zpipe::testing::ScratchDir dir;
+  const auto path = (dir / "journal").string();
+  zpipe::testing::ForkedHolder holder([&](auto wait) {
+    Journal journal(path);
+    journal.replay([](const Message&) {});
+    journal.append(manifest);
+    wait();
+  });
+  CHECK_THROWS_WITH(Journal(path), "--journal " + path + " is in use by process " + std::to_string(holder.pid()) +
+                                       " (another zpipe-sink?); stop it or choose another file");
+  CHECK(holder.release() == 0);
+  CHECK(replay(path).size() == 1);
+}
+
+TEST_CASE("a write failure is reported by check() and nothing is written after it") {
+  zpipe::testing::ScratchDir dir;
+  const auto path = dir / "journal";
+  // In a child: a file size limit makes the second write fail part way.
+  const int status = zpipe::testing::in_child([&] {
+    ::signal(SIGXFSZ, SIG_IGN);
+    const rlimit limit{1000, 1000};
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+    Journal journal(path.string());
+    journal.append(manifest);
+    journal.request_sync();
+    if (!wait_synced(journal, 1)) return 2;
+    journal.append(std::string(2000, 'x'));
+    journal.request_sync();
+    try {
+      wait_synced(journal, 2);
+      return 3;
+    } catch (const std::runtime_error& e) {
+      if (std::string(e.what()).find("cannot write --journal " + path.string()) != 0) return 4;
+    }
+    journal.append(manifest);
+    journal.request_sync();
+    return 0;
+  });
+  CHECK(status == 0);
+  CHECK(std::filesystem::file_size(path) == 1000);  // the part that fitted, once
+}
+
+TEST_CASE("replay reads a large journal in bounded chunks") {
+  zpipe::testing::ScratchDir dir;
+  const auto path = dir / "journal";
+  const ResultBatch large{7, "w1", {{1, true, std::string(100 * 1000, 'r')}}};
+  const std::string frame = zpipe::encode(large);
+  constexpr int records = 500;  // 50 MB
+  {
+    Journal journal(path.string());
+    journal.append(manifest);
+    for (int i = 0; i < records; ++i) journal.append(frame);
+  }
+  REQUIRE(std::filesystem::file_size(path) > 50 * 1000 * 1000);
+  Journal journal(path.string());
+  std::uint64_t results_seen = 0;
+  CHECK(journal.replay([&](const Message& message) { results_seen += std::holds_alternative<ResultBatch>(message); }) ==
+        records + 1);
+  CHECK(results_seen == records);
+  CHECK(journal.replay_buffer_peak() <= 2 * Journal::replay_chunk_bytes);
 }
