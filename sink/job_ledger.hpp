@@ -45,7 +45,6 @@ class JobLedger {
   [[nodiscard]] std::uint64_t failed() const { return failed_; }
   [[nodiscard]] bool complete() const { return total_ && completed() == *total_; }
   [[nodiscard]] bool has(TaskId id) const;
-  [[nodiscard]] std::size_t memory_bytes() const { return bits_.capacity() * sizeof(std::uint64_t); }
   /// Every id with a result, as inclusive ranges in increasing order.
   [[nodiscard]] std::vector<std::pair<TaskId, TaskId>> done_ranges() const;
   /// The bytes this ledger holds, itself included.

@@ -19,6 +19,7 @@ class ResultWriter {
   void write(const Result& result, std::string_view worker);
   /// The formatted lines not yet taken; the caller clears it once written.
   [[nodiscard]] std::string& buffer() { return buffer_; }
+  [[nodiscard]] const std::string& buffer() const { return buffer_; }
 
  private:
   void write_text(const Result& result, std::string_view worker);

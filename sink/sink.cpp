@@ -67,7 +67,8 @@ class SinkProgram final : private SinkEffects {
     // Only now, holding the address and both files, is the output emptied:
     // it is rewritten from the journal, or starts a new job.
     if (output_) output_->truncate();
-    core_.emplace(SinkSettings{config.format, journal_.has_value(), output_.has_value()}, *this, Clock::now());
+    core_.emplace(SinkSettings{config.format, journal_.has_value(), output_.has_value()},
+                  static_cast<SinkEffects&>(*this), Clock::now());
     if (journal_) journal_->replay([&](const Message& record) { core_->replay(record); });
     core_->replay_done(Clock::now());
     log_line("collecting results at " + bound);

@@ -57,6 +57,8 @@ void SinkCore::replay(const Message& record) {
     }
     if (manifest->total && !ledger_->total()) ledger_->set_total(*manifest->total);
     if (fingerprint_.empty()) fingerprint_ = manifest->fingerprint;
+  } else if (const auto* end = std::get_if<JobEnd>(&record)) {
+    replayed_end_ = *end;
   } else if (const auto* results = std::get_if<ResultBatch>(&record)) {
     if (!ledger_) return;
     std::uint64_t recorded = 0;
@@ -78,6 +80,15 @@ void SinkCore::replay_done(TimePoint now) {
   effects_.log("journal: taking up job " + std::to_string(job_) + " with " + std::to_string(replayed_) +
                " result(s) " +
                (settings_.rewrite_output ? "written again to the output" : "already printed by an earlier sink"));
+  if (!replayed_end_) return;
+  // The job ended before this sink started: a ventilator restarted after
+  // that learns it here, for a while; then the sink exits.
+  effects_.log(std::string("journal: job ") + (replayed_end_->complete ? "ended complete" : "was cancelled") +
+               "; answering a ventilator that asks for " + std::to_string(answer_for.count()) + " s");
+  closing_status_ = !replayed_end_->complete ? exit_cancelled : ledger_->failed() == 0 ? exit_ok : exit_tasks_failed;
+  end_journaled_ = true;
+  phase_ = Phase::answered;
+  answered_until_ = now + answer_for;
 }
 
 void SinkCore::frame(const std::string& peer, std::string_view raw, const Message& message, TimePoint now) {
@@ -88,6 +99,7 @@ void SinkCore::frame(const std::string& peer, std::string_view raw, const Messag
 }
 
 void SinkCore::take_manifest(const std::string& peer, const JobManifest& manifest, TimePoint now) {
+  if (phase_ == Phase::answered) answered_until_ = std::max(answered_until_, now + answer_for);
   if (const auto refusal = refusal_of(manifest)) {
     encode(JobRefused{manifest.job, *refusal}, frame_);
     effects_.send(peer, frame_);
@@ -116,7 +128,7 @@ void SinkCore::take_manifest(const std::string& peer, const JobManifest& manifes
   // sink holds durably, so it deals none of that again; the rest is
   // acknowledged as the journal syncs it.
   ventilator_ = peer;
-  Ranges not_durable = pending_acks_.take();
+  Ranges not_durable;
   for (const auto& chunk : unsynced_)
     for (const auto& range : chunk.acks.ranges()) not_durable.push_back(range);
   for (const auto& range : unsealed_acks_.ranges()) not_durable.push_back(range);
@@ -232,6 +244,11 @@ void SinkCore::count_worker(std::string_view worker, std::uint64_t tasks) {
 
 void SinkCore::take_job_end(const std::string& peer, const JobEnd& end, TimePoint now) {
   if (!ledger_ || end.job != job_) throw codec_error("job_end for job " + std::to_string(end.job) + ", not this sink's");
+  if (phase_ == Phase::answered) {  // our answer was lost
+    closing_peer_ = peer;
+    answer_job_end();
+    return;
+  }
   if (phase_ != Phase::collecting) return;
   if (end.complete && !ledger_->complete())
     throw codec_error("job_end says the job is complete, but " + std::to_string(ledger_->completed()) + " of " +
@@ -243,10 +260,10 @@ void SinkCore::take_job_end(const std::string& peer, const JobEnd& end, TimePoin
 
 void SinkCore::stop(TimePoint now) {
   if (phase_ == Phase::done) return;
+  if (phase_ == Phase::answered) return finish();
   if (phase_ == Phase::closing) {  // a second signal: what is not durable yet is not printed
-    phase_ = Phase::done;
-    exit_status_ = exit_interrupted;
-    return;
+    closing_status_ = exit_interrupted;
+    return finish();
   }
   if (ledger_ && ledger_->complete()) {
     effects_.log("stopped by signal while waiting for the ventilator to end the job; every result is here");
@@ -260,18 +277,39 @@ void SinkCore::close(int status, TimePoint now) {
   phase_ = Phase::closing;
   closing_status_ = status;
   seal(now);
-  finish_when_synced();
+  finish_when_synced(now);
 }
 
-// Everything received is durable and written: answer job_end and stop.
-void SinkCore::finish_when_synced() {
+// Everything received is durable and written: answer job_end. The sink
+// exits once the ventilator, which exits on that answer, disconnects.
+void SinkCore::finish_when_synced(TimePoint now) {
   if (phase_ != Phase::closing || synced_ < appended_ || !unsynced_.empty()) return;
   write_output_when_due(true);
   if (!pending_acks_.empty() && !ventilator_.empty()) send_acks(pending_acks_.take());
-  if (!closing_peer_.empty()) {
-    encode(JobEnd{job_, closing_status_ != exit_cancelled}, frame_);
-    effects_.send(closing_peer_, frame_);
+  if (closing_peer_.empty()) return finish();  // stopped by a signal: nobody to answer
+  if (settings_.journal && !end_journaled_) {
+    // The end goes into the journal, durably, before it is answered: a sink
+    // restarted after the answer must not wait for a ventilator that left.
+    end_journaled_ = true;
+    journal(JobEnd{job_, closing_status_ != exit_cancelled});
+    seal(now);
+    return;
   }
+  answer_job_end();
+  phase_ = Phase::answered;
+  answered_until_ = now + answer_for;
+}
+
+void SinkCore::answer_job_end() {
+  encode(JobEnd{job_, closing_status_ != exit_cancelled}, frame_);
+  effects_.send(closing_peer_, frame_);
+}
+
+void SinkCore::peer_gone(const std::string& peer, TimePoint) {
+  if (phase_ == Phase::answered && peer == closing_peer_) finish();
+}
+
+void SinkCore::finish() {
   phase_ = Phase::done;
   exit_status_ = closing_status_;
 }
@@ -305,11 +343,15 @@ void SinkCore::journal_synced(std::uint64_t sequence, TimePoint now) {
     unsynced_.pop_front();
   }
   send_acks_when_due(now, false);
-  finish_when_synced();
+  finish_when_synced(now);
 }
 
 void SinkCore::tick(TimePoint now) {
   if (phase_ == Phase::done) return;
+  if (phase_ == Phase::answered) {
+    if (now >= answered_until_) finish();
+    return;
+  }
   if (settings_.journal) {
     // One sync in flight at a time; a seal with nothing new to sync releases
     // its chunk when the sync in flight completes.
@@ -319,7 +361,7 @@ void SinkCore::tick(TimePoint now) {
     write_output_when_due(true);
   }
   send_acks_when_due(now, false);
-  finish_when_synced();
+  finish_when_synced(now);
 }
 
 // With a journal, the buffer holds only results replayed from it, which are
@@ -355,6 +397,7 @@ void SinkCore::send_acks(const std::vector<std::pair<TaskId, TaskId>>& ranges) {
 }
 
 SinkCore::TimePoint SinkCore::next_deadline() const {
+  if (phase_ == Phase::answered) return answered_until_;
   if (phase_ == Phase::done || pending_acks_.empty() || ventilator_.empty()) return TimePoint::max();
   return last_ack_ + ack_interval;
 }

@@ -60,6 +60,9 @@ class SinkCore {
   static constexpr std::size_t output_flush_bytes = 256 * 1024;
   /// Distinct worker names counted for the summary; the rest are summed.
   static constexpr std::size_t named_workers_at_most = 1024;
+  /// After answering job_end, the sink answers it again (the answer may be
+  /// lost) until the ventilator disconnects, or for this long at most.
+  static constexpr std::chrono::seconds answer_for{30};
 
   SinkCore(SinkSettings settings, SinkEffects& effects, TimePoint now);
 
@@ -71,6 +74,8 @@ class SinkCore {
   /// A frame from `peer` (a worker or the ventilator). Throws codec_error
   /// for one that cannot be taken (the caller counts and logs it).
   void frame(const std::string& peer, std::string_view raw, const Message& message, TimePoint now);
+  /// A peer's connection closed.
+  void peer_gone(const std::string& peer, TimePoint now);
   /// Every journal record up to `sequence` is durable.
   void journal_synced(std::uint64_t sequence, TimePoint now);
   /// Sends acks and writes output that are due, syncs the journal when due.
@@ -91,7 +96,7 @@ class SinkCore {
   [[nodiscard]] std::vector<std::string> summary(double seconds, std::uint64_t frames_rejected) const;
 
  private:
-  enum class Phase { collecting, closing, done };
+  enum class Phase { collecting, closing, answered, done };
 
   void take_results(const ResultBatch& batch, std::string_view raw, TimePoint now);
   void take_manifest(const std::string& peer, const JobManifest& manifest, TimePoint now);
@@ -107,7 +112,9 @@ class SinkCore {
   void send_acks_when_due(TimePoint now, bool now_anyway);
   void write_output_when_due(bool now_anyway);
   void close(int status, TimePoint now);
-  void finish_when_synced();
+  void finish_when_synced(TimePoint now);
+  void answer_job_end();
+  void finish();
 
   SinkSettings settings_;
   SinkEffects& effects_;
@@ -141,6 +148,9 @@ class SinkCore {
   ResultBatch journaled_;  // the results of one frame that were new
   std::string closing_peer_;
   int closing_status_ = 0;
+  bool end_journaled_ = false;
+  std::optional<JobEnd> replayed_end_;
+  TimePoint answered_until_{};
   std::optional<int> exit_status_;
   std::string frame_;
 };

@@ -362,7 +362,7 @@ void VentilatorCore::begin_end(bool complete, TimePoint now) {
     if (worker.alive) tell_worker(worker.routing_id, JobEnd{manifest_.job, complete});
   next_send_ = now;
   next_waiting_line_ = now + waiting_line_interval;
-  give_up_at_ = now + cancel_wait;
+  give_up_at_ = now + (complete ? std::chrono::milliseconds(end_wait) : cancel_wait);
   send_end_when_due(now);
 }
 
@@ -390,7 +390,14 @@ void VentilatorCore::tick(TimePoint now) {
         finish(exit_interrupted);
       }
       return;
-    case Phase::ending: send_end_when_due(now); return;
+    case Phase::ending:
+      send_end_when_due(now);
+      if (now >= give_up_at_) {
+        effects_.log("the sink did not answer job_end within " + std::to_string(end_wait.count()) +
+                     " s; every result was acknowledged, so the job is complete");
+        finish(exit_ok);
+      }
+      return;
     case Phase::waiting_for_sink:
     case Phase::dealing: break;
   }
@@ -410,7 +417,7 @@ void VentilatorCore::tick(TimePoint now) {
 VentilatorCore::TimePoint VentilatorCore::next_deadline() const {
   if (phase_ == Phase::done) return TimePoint::max();
   TimePoint deadline = next_send_;
-  if (phase_ == Phase::cancelling) deadline = std::min(deadline, give_up_at_);
+  if (phase_ == Phase::cancelling || phase_ == Phase::ending) deadline = std::min(deadline, give_up_at_);
   if (phase_ == Phase::waiting_for_sink || phase_ == Phase::dealing) {
     const bool manifest_due = !accepted_ || (manifest_.total && sink_total_ != manifest_.total) ||
                               (source_->exhausted() && !manifest_.total);
@@ -428,6 +435,22 @@ void VentilatorCore::tell_worker(const std::string& peer, const Message& message
 void VentilatorCore::finish(int status) {
   phase_ = Phase::done;
   exit_status_ = status;
+}
+
+std::string VentilatorCore::describe() const {
+  static constexpr const char* phases[] = {"waiting for the sink", "dealing", "ending", "cancelling", "done"};
+  std::string text = std::string(phases[static_cast<int>(phase_)]) + (accepted_ ? ", accepted" : ", not accepted") +
+                     ", read " + std::to_string(in_flight_.read()) + (source_->exhausted() ? " (all)" : "") +
+                     ", acknowledged " + std::to_string(acknowledged()) + " (sink held " + std::to_string(sink_holds_) +
+                     "), unacknowledged " + std::to_string(in_flight_.unacknowledged()) + ", to deal again " +
+                     std::to_string(to_redeal_.size()) + ", suspects " + std::to_string(suspects_.size()) +
+                     ", total " + (manifest_.total ? std::to_string(*manifest_.total) : "?") + "/sink " +
+                     (sink_total_ ? std::to_string(*sink_total_) : "?") + "; workers:";
+  for (const auto& worker : workers_.slots())
+    if (worker.alive)
+      text += " " + worker.routing_id + "(credits " + std::to_string(worker.credits) + ", holds " +
+              std::to_string(worker.tasks_held) + (worker.isolating ? ", isolating" : "") + ")";
+  return text;
 }
 
 std::string VentilatorCore::summary(double seconds) const {

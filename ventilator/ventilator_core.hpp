@@ -70,6 +70,11 @@ class VentilatorCore {
   static constexpr std::chrono::milliseconds resend_interval{500};
   /// How long a cancelled job waits for the sink to confirm before exiting.
   static constexpr std::chrono::milliseconds cancel_wait{5000};
+  /// How long a complete job waits for the sink's answer to job_end. Every
+  /// result is acknowledged (and durable, with a journal) by then: the
+  /// answer only lets the sink exit, so a sink that cannot be reached for
+  /// this long does not hold the ventilator.
+  static constexpr std::chrono::seconds end_wait{60};
   /// How often a waiting ventilator says what it waits for.
   static constexpr std::chrono::seconds waiting_line_interval{10};
 
@@ -96,6 +101,8 @@ class VentilatorCore {
   [[nodiscard]] TimePoint next_deadline() const;
   /// True while dealing waits for the task source (poll its input_fd()).
   [[nodiscard]] bool waiting_for_input() const { return waiting_for_input_; }
+  /// True once every task is acknowledged (the job is complete, whatever follows).
+  [[nodiscard]] bool complete() const { return phase_ == Phase::ending || exit_status_ == 0; }
   /// The exit status once the core is done.
   [[nodiscard]] std::optional<int> exit_status() const { return exit_status_; }
 
@@ -106,6 +113,8 @@ class VentilatorCore {
   [[nodiscard]] std::size_t workers() const { return workers_.alive(); }
   [[nodiscard]] std::uint64_t dealt_again() const { return redealt_; }
   [[nodiscard]] const TaskSource& source() const { return *source_; }
+  /// What the core is doing, in one line, for a stuck job's report.
+  [[nodiscard]] std::string describe() const;
   /// The closing line: tasks read, acknowledged, dealt again, workers.
   [[nodiscard]] std::string summary(double seconds) const;
 

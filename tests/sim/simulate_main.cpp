@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::printf("simulated %llu seed(s) in %.1f s (%.0f seeds/hour): %llu steps, %.0f simulated seconds\n",
-              static_cast<unsigned long long>(seeds), seconds, seconds > 0 ? seeds / seconds * 3600 : 0,
+              static_cast<unsigned long long>(seeds), seconds, seconds > 0 ? static_cast<double>(seeds) / seconds * 3600 : 0,
               static_cast<unsigned long long>(steps), simulated);
   std::printf("%llu passed, %llu failed\n", static_cast<unsigned long long>(seeds - failed),
               static_cast<unsigned long long>(failed));
