@@ -118,20 +118,23 @@ TEST_CASE("in flight: release_all returns waiting and held tasks, never failed o
 
 TEST_CASE("in flight: acknowledging a held task calls released(holder) once", "[in_flight]") {
   auto table = table_of(5);
-  table.hold(1, 7);
-  table.hold(2, 8);
-  table.hold(4, 7);
+  table.hold(2, 7);
+  table.hold(3, 8);
+  table.hold(5, 7);
   std::vector<InFlightTable::Holder> calls;
 
-  table.acknowledge(1, 3, Released{&calls});
-  CHECK(calls == std::vector<InFlightTable::Holder>{7, 8});  // 3 was waiting: no holder
+  // Task 1 stays unacknowledged, so 2-4 stay in the table once done.
+  table.acknowledge(2, 4, Released{&calls});
+  CHECK(calls == std::vector<InFlightTable::Holder>{7, 8});  // 4 was waiting: no holder
   CHECK(table.unacknowledged() == 2);
+  REQUIRE(table.span() == 5);
 
   calls.clear();
-  table.acknowledge(1, 4, Released{&calls});  // 1-3 again: already done
+  table.acknowledge(1, 5, Released{&calls});  // 2-4 again: already done
   CHECK(calls == std::vector<InFlightTable::Holder>{7});
-  CHECK(table.unacknowledged() == 1);
-  CHECK(table.state(4) == State::done);
+  CHECK(table.unacknowledged() == 0);
+  CHECK(table.span() == 0);
+  CHECK(table.state(5) == State::done);
   // A done task is not held: releasing its old holder gives nothing back.
   CHECK(table.release(7).empty());
 }
