@@ -1,0 +1,318 @@
+// Executor: real compute threads and the inproc wake socket, as worker.cpp
+// uses them. A task kind that blocks on a gate the test opens decides which
+// frames a thread has taken, so every ordering below is deterministic; each
+// wait is bounded by a deadline.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "executor.hpp"
+#include "zpipe/codec.hpp"
+#include "zpipe/sockets.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using zpipe::FinishedWork;
+using zpipe::TaskId;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto patience = 20s;  // far longer than any step needs
+
+// Tasks of kind "block" wait here until the test opens the gate.
+class Gate {
+ public:
+  void pass() {
+    std::unique_lock lock(mutex_);
+    ++entered_;
+    changed_.notify_all();
+    changed_.wait_for(lock, patience, [&] { return open_; });
+  }
+  /// Returns whether `threads` tasks are waiting at the gate in time.
+  bool wait_entered(int tasks) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, patience, [&] { return entered_ >= tasks; });
+  }
+  void open() {
+    std::lock_guard lock(mutex_);
+    open_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int entered_ = 0;
+  bool open_ = false;
+};
+
+zpipe::KindRegistry test_kinds(Gate& gate) {
+  zpipe::KindRegistry kinds;
+  kinds.add("echo", [](const zpipe::Value& payload) { return payload; });
+  kinds.add("block", [&gate](const zpipe::Value& payload) {
+    gate.pass();
+    return payload;
+  });
+  return kinds;
+}
+
+zmq::message_t task_frame(zpipe::JobId job, const std::string& kind, std::vector<TaskId> ids) {
+  zpipe::TaskBatch batch{job, kind, {}};
+  for (TaskId id : ids) batch.tasks.push_back({id, zpipe::Value{"payload " + std::to_string(id)}});
+  const std::string frame = zpipe::encode(zpipe::Message{batch});
+  return zmq::message_t(frame.data(), frame.size());
+}
+
+// The executor with its wake socket, and what it has finished so far.
+struct Rig {
+  explicit Rig(unsigned threads) : kinds(test_kinds(gate)) {
+    static std::atomic<int> rigs{0};
+    endpoint = "inproc://executor-test-" + std::to_string(rigs++);
+    wake.set(zmq::sockopt::linger, 0);
+    wake.bind(endpoint);
+    executor.emplace(context, kinds, "test-worker", threads, endpoint);
+  }
+  ~Rig() {
+    gate.open();  // a failed check must not leave a thread at the gate
+    executor.reset();
+  }
+
+  void submit(std::uint64_t epoch, std::vector<zmq::message_t> frames) {
+    executor->submit(frames, epoch);
+    REQUIRE(frames.empty());
+  }
+
+  /// Gathers finished work until `frames` task frames in all are done, or fails.
+  void finish_frames(std::uint32_t frames) {
+    const auto deadline = Clock::now() + patience;
+    for (;;) {
+      std::vector<zmq::message_t> parts;
+      while (zpipe::receive_parts(wake, parts) > 0) {
+      }
+      for (auto& work : executor->take_finished()) finished.push_back(std::move(work));
+      if (task_frames() >= frames) break;
+      REQUIRE(Clock::now() < deadline);
+      zmq::pollitem_t items[] = {{wake.handle(), 0, ZMQ_POLLIN, 0}};
+      zpipe::poll_sockets(items, 100ms);
+    }
+    CHECK(task_frames() == frames);
+  }
+
+  [[nodiscard]] std::uint32_t task_frames(std::optional<std::uint64_t> epoch = std::nullopt) const {
+    std::uint32_t frames = 0;
+    for (const auto& work : finished)
+      if (!epoch || work.epoch == *epoch) frames += work.task_frames;
+    return frames;
+  }
+
+  /// Every result, by task id, with the epoch of the work it came in.
+  [[nodiscard]] std::multimap<TaskId, std::pair<zpipe::Result, std::uint64_t>> results() const {
+    std::multimap<TaskId, std::pair<zpipe::Result, std::uint64_t>> all;
+    for (const auto& work : finished) {
+      if (work.results_frame.empty()) continue;
+      const auto batch = std::get<zpipe::ResultBatch>(zpipe::decode(work.results_frame));
+      CHECK(batch.worker == "test-worker");
+      for (const auto& result : batch.results) all.emplace(result.id, std::pair{result, work.epoch});
+    }
+    return all;
+  }
+
+  [[nodiscard]] std::set<TaskId> ids(std::uint64_t epoch) const {
+    std::set<TaskId> found;
+    for (const auto& [id, result] : results())
+      if (result.second == epoch) found.insert(id);
+    return found;
+  }
+
+  Gate gate;
+  zpipe::KindRegistry kinds;
+  zmq::context_t context{1};
+  zmq::socket_t wake{context, zmq::socket_type::pull};
+  std::string endpoint;
+  std::optional<zpipe::Executor> executor;
+  std::vector<FinishedWork> finished;
+};
+
+}  // namespace
+
+TEST_CASE("executor: results carry their frames' epoch and count the task frames", "[executor]") {
+  const unsigned threads = GENERATE(1u, 3u);
+  CAPTURE(threads);
+  Rig rig(threads);
+  std::vector<zmq::message_t> frames;
+  TaskId next = 1;
+  for (std::size_t size = 1; size <= 6; ++size) {
+    std::vector<TaskId> ids;
+    for (std::size_t i = 0; i < size; ++i) ids.push_back(next++);
+    frames.push_back(task_frame(42, "echo", ids));
+  }
+  rig.submit(7, std::move(frames));
+  rig.finish_frames(6);
+
+  for (const auto& work : rig.finished) CHECK(work.epoch == 7);
+  const auto results = rig.results();
+  CHECK(results.size() == next - 1);
+  for (TaskId id = 1; id < next; ++id) {
+    CAPTURE(id);
+    REQUIRE(results.count(id) == 1);
+    const auto& [result, epoch] = results.find(id)->second;
+    CHECK(result.ok);
+    CHECK(result.value == zpipe::Value{"payload " + std::to_string(id)});
+  }
+  for (const auto& work : rig.finished) {
+    const auto batch = std::get<zpipe::ResultBatch>(zpipe::decode(work.results_frame));
+    CHECK(batch.job == 42);
+  }
+  CHECK(rig.executor->largest_frame() == 6);
+  CHECK(rig.executor->rejected() == 0);
+  CHECK(rig.executor->queued() == 0);
+}
+
+TEST_CASE("executor: many frames on many threads each finish exactly once", "[executor]") {
+  Rig rig(4);
+  TaskId next = 1;
+  for (int burst = 0; burst < 10; ++burst) {
+    std::vector<zmq::message_t> frames;
+    for (int i = 0; i < 20; ++i) {
+      frames.push_back(task_frame(1, "echo", {next, next + 1, next + 2}));
+      next += 3;
+    }
+    rig.submit(1, std::move(frames));
+    CHECK(rig.executor->largest_frame() <= 3);
+  }
+  rig.finish_frames(200);
+  const auto results = rig.results();
+  CHECK(results.size() == next - 1);
+  for (TaskId id = 1; id < next; ++id) REQUIRE(results.count(id) == 1);
+  CHECK(rig.executor->largest_frame() == 3);
+  CHECK(rig.executor->seconds_per_frame() > 0);
+}
+
+TEST_CASE("executor: bad task frames finish as failed results or rejections", "[executor]") {
+  struct Row {
+    const char* what;
+    std::string frame;
+    bool results;  // a failed result for task 5; otherwise rejected without results
+  };
+  const auto row = GENERATE(values<Row>({
+      {"an unknown kind", std::string(zpipe::view(task_frame(3, "no-such-kind", {5}))), true},
+      {"not msgpack", std::string("\xc1\xc1\xc1", 3), false},
+      {"empty", std::string(), false},
+      {"not a tasks message", zpipe::encode(zpipe::Message{zpipe::Credit{3}}), false},
+  }));
+  CAPTURE(row.what);
+  Rig rig(2);
+  std::vector<zmq::message_t> frames;
+  frames.emplace_back(row.frame.data(), row.frame.size());
+  frames.push_back(task_frame(3, "echo", {6}));  // the next frame still runs
+  rig.submit(1, std::move(frames));
+  rig.finish_frames(2);
+
+  const auto results = rig.results();
+  REQUIRE(results.count(6) == 1);
+  CHECK(results.find(6)->second.first.ok);
+  if (row.results) {
+    REQUIRE(results.count(5) == 1);
+    const auto& failed = results.find(5)->second.first;
+    CHECK_FALSE(failed.ok);
+    const auto reason = zpipe::as_text(failed.value);
+    CHECK_THAT(reason, Catch::Contains("no-such-kind") && Catch::Contains("block, echo"));
+    CHECK(rig.executor->rejected() == 0);
+  } else {
+    CHECK(results.size() == 1);
+    CHECK(rig.executor->rejected() == 1);
+  }
+}
+
+TEST_CASE("executor: drop_queued drops the frames not started, and they never run", "[executor]") {
+  const unsigned threads = GENERATE(1u, 2u);
+  CAPTURE(threads);
+  Rig rig(threads);
+  // Every thread takes one blocking frame; what comes after waits in the queue.
+  std::vector<zmq::message_t> blocking;
+  for (unsigned i = 0; i < threads; ++i) blocking.push_back(task_frame(1, "block", {100 + i}));
+  rig.submit(1, std::move(blocking));
+  REQUIRE(rig.gate.wait_entered(static_cast<int>(threads)));
+
+  std::vector<zmq::message_t> queued;
+  for (TaskId id = 1; id <= 5; ++id) queued.push_back(task_frame(1, "echo", {id}));
+  rig.submit(1, std::move(queued));
+  CHECK(rig.executor->queued() == 5);
+  CHECK(rig.executor->drop_queued() == 5);
+  CHECK(rig.executor->queued() == 0);
+  CHECK(rig.executor->drop_queued() == 0);
+
+  rig.gate.open();
+  rig.finish_frames(threads);
+  // Frames of the next epoch run, and none of the dropped ones come back
+  // before or after them.
+  rig.submit(2, [] {
+    std::vector<zmq::message_t> next;
+    next.push_back(task_frame(1, "echo", {50}));
+    return next;
+  }());
+  rig.finish_frames(threads + 1);
+  CHECK(rig.task_frames(1) == threads);
+  CHECK(rig.task_frames(2) == 1);
+  std::set<TaskId> started;
+  for (unsigned i = 0; i < threads; ++i) started.insert(100 + i);
+  CHECK(rig.ids(1) == started);
+  CHECK(rig.ids(2) == std::set<TaskId>{50});
+}
+
+// The past bug: frames a thread had already taken survived drop_queued and
+// were counted as credits of the new epoch.
+TEST_CASE("executor: frames a thread took before drop_queued finish under their own epoch", "[executor]") {
+  Rig rig(1);
+  // One submit: the only thread takes both frames at once, then blocks on the first.
+  std::vector<zmq::message_t> frames;
+  frames.push_back(task_frame(1, "block", {1}));
+  frames.push_back(task_frame(1, "echo", {2}));
+  rig.submit(1, std::move(frames));
+  REQUIRE(rig.gate.wait_entered(1));
+  CHECK(rig.executor->drop_queued() == 0);  // both are taken already
+
+  std::vector<zmq::message_t> next;
+  next.push_back(task_frame(1, "echo", {3}));
+  rig.submit(2, std::move(next));
+  rig.gate.open();
+  rig.finish_frames(3);
+
+  CHECK(rig.task_frames(1) == 2);
+  CHECK(rig.task_frames(2) == 1);
+  CHECK(rig.ids(1) == std::set<TaskId>{1, 2});
+  CHECK(rig.ids(2) == std::set<TaskId>{3});
+}
+
+TEST_CASE("executor: frames of two epochs are never merged into one FinishedWork", "[executor]") {
+  Rig rig(1);
+  std::vector<zmq::message_t> first;
+  first.push_back(task_frame(1, "block", {1}));
+  rig.submit(1, std::move(first));
+  REQUIRE(rig.gate.wait_entered(1));
+  // While the thread waits, frames of epochs 1, 2 and 3 queue up; it then
+  // takes them all in one pass.
+  for (const auto& [epoch, ids] : std::vector<std::pair<std::uint64_t, std::vector<TaskId>>>{
+           {1, {2, 3}}, {2, {4}}, {2, {5, 6}}, {3, {7}}}) {
+    std::vector<zmq::message_t> frames;
+    frames.push_back(task_frame(1, "echo", ids));
+    rig.submit(epoch, std::move(frames));
+  }
+  REQUIRE(rig.executor->queued() == 4);
+  rig.gate.open();
+  rig.finish_frames(5);
+
+  CHECK(rig.task_frames(1) == 2);
+  CHECK(rig.task_frames(2) == 2);
+  CHECK(rig.task_frames(3) == 1);
+  CHECK(rig.ids(1) == std::set<TaskId>{1, 2, 3});
+  CHECK(rig.ids(2) == std::set<TaskId>{4, 5, 6});
+  CHECK(rig.ids(3) == std::set<TaskId>{7});
+}
