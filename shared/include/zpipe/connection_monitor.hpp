@@ -1,6 +1,9 @@
 // Watches a socket's connection events (ZMTP handshakes, disconnects,
 // authentication failures) so that a program can react to a peer that has
-// really become reachable, not merely TCP-connected (libzmq#4736).
+// really become reachable, not merely TCP-connected (libzmq#4736). What the
+// events mean is LinkHealth's job; this class only reads them. For a ROUTER
+// that must also know which peers lost their connection, use PeerConnections
+// instead (libzmq allows one monitor per socket).
 #pragma once
 
 #include <chrono>
@@ -10,7 +13,7 @@
 
 #include <zmq.hpp>
 
-#include "zpipe/log.hpp"
+#include "zpipe/link_health.hpp"
 
 namespace zpipe {
 
@@ -25,11 +28,11 @@ class ConnectionMonitor : private zmq::monitor_t {
   /// look.
   std::uint32_t poll_handshakes();
 
-  [[nodiscard]] std::uint64_t handshakes() const { return handshakes_; }
-  [[nodiscard]] std::uint64_t disconnects() const { return disconnects_; }
+  [[nodiscard]] std::uint64_t handshakes() const { return health_.handshakes(); }
+  [[nodiscard]] std::uint64_t disconnects() const { return health_.disconnects(); }
   /// Why the last handshake failed (authentication refused, wrong keys or
   /// mechanism), if one did: what a client cannot recover from by waiting.
-  [[nodiscard]] const std::optional<std::string>& handshake_failure() const { return handshake_failure_; }
+  [[nodiscard]] const std::optional<std::string>& handshake_failure() const { return health_.handshake_failure(); }
 
  private:
   void on_event_handshake_succeeded(const zmq_event_t& event, const char* address) override;
@@ -37,17 +40,9 @@ class ConnectionMonitor : private zmq::monitor_t {
   void on_event_handshake_failed_protocol(const zmq_event_t& event, const char* address) override;
   void on_event_handshake_failed_auth(const zmq_event_t& event, const char* address) override;
   void on_event_handshake_failed_no_detail(const zmq_event_t& event, const char* address) override;
-  void failed(const std::string& why);
 
-  std::string label_;
-  std::uint64_t handshakes_ = 0;
-  std::uint64_t disconnects_ = 0;
-  std::uint32_t new_handshakes_ = 0;
-  std::uint32_t drops_since_handshake_ = 0;
+  LinkHealth health_;
   std::chrono::steady_clock::time_point next_look_{};
-  std::optional<std::string> handshake_failure_;
-  RejectionLog failures_;
-  RejectionLog disconnect_lines_;
 };
 
 }  // namespace zpipe

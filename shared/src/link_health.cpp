@@ -1,0 +1,67 @@
+// See link_health.hpp.
+#include "zpipe/link_health.hpp"
+
+#include <utility>
+
+namespace zpipe {
+
+LinkHealth::LinkHealth(std::string label)
+    : label_(std::move(label)),
+      failures_("connection on the " + label_),
+      disconnect_lines_("connection on the " + label_, 10, "lost") {}
+
+std::uint32_t LinkHealth::take_new_handshakes() { return std::exchange(new_handshakes_, 0); }
+
+void LinkHealth::record(const zmq_event_t& event, const char* address) {
+  const std::string from(address);
+  switch (event.event) {
+    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+      ++handshakes_;
+      ++new_handshakes_;
+      drops_since_handshake_ = 0;
+      break;
+    case ZMQ_EVENT_DISCONNECTED: disconnected(address); break;
+    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: {
+      std::string why = "handshake with " + from + " failed: ";
+      switch (event.value) {
+        case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+          why += "one side uses CURVE keys and the other does not (check --curve-secret on both)";
+          break;
+        case ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC:
+          why += "CURVE keys do not match (is the server's public key file the right one?)";
+          break;
+        default: why += "ZMTP protocol error " + std::to_string(event.value) + " (is the peer a zpipe program?)";
+      }
+      failed(why);
+      break;
+    }
+    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+      failed("peer " + from + " refused authentication (ZAP status " + std::to_string(event.value) +
+             "): is this program's public key in the server's --allow-keys directory?");
+      break;
+    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+      failed("handshake with " + from +
+             " failed without a reason from the peer: most likely this program has the wrong public key for it");
+      break;
+    default: break;
+  }
+}
+
+// A CURVE server that cannot decrypt a client's hello (the client has the
+// wrong server key) closes the connection without a word; a peer that is
+// merely not up refuses connections instead. So connections dropped again
+// and again before any handshake mean wrong keys.
+void LinkHealth::disconnected(const char* address) {
+  ++disconnects_;
+  disconnect_lines_.reject(address);
+  if (++drops_since_handshake_ >= 3 && handshakes_ == 0)
+    failed("the peer at " + std::string(address) +
+           " closes every connection during the handshake: most likely this program has the wrong public key for it");
+}
+
+void LinkHealth::failed(const std::string& why) {
+  handshake_failure_ = why;
+  failures_.reject(why);
+}
+
+}  // namespace zpipe
