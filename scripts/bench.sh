@@ -80,11 +80,7 @@ WRAPPER
   peak_rss=("$tmp/peak-rss")
 fi
 
-source "$root/scripts/lib/free_port.sh"
-pick_ports() {  # sets vent_port and sink_port
-  vent_port=$(free_port) && sink_port=$(free_port) && [[ $vent_port != "$sink_port" ]] ||
-    { echo "bench.sh: found no free port" >&2; exit 1; }
-}
+source "$root/scripts/lib/bound_endpoint.sh"
 
 # start NAME LIMIT COMMAND...: runs COMMAND in the background for at most LIMIT
 # seconds, its stdout, stderr and peak RSS in $run_dir/NAME.{out,err,rss}.
@@ -109,19 +105,11 @@ finish() {
   fi
 }
 
-# await_listening PORT: returns once a socket listens on PORT (from
-# /proc/net/tcp, so nothing connects to it); gives up after 10 s.
-await_listening() {
-  local hex
-  hex=$(printf ':%04X' "$1")
-  for _ in $(seq 1000); do
-    awk -v port="$hex" '$4 == "0A" && substr($2, length($2) - 4) == port { found = 1 } END { exit !found }' \
-      /proc/net/tcp && return
-    sleep 0.01
-  done
-  log "nothing listens on port $1 after 10 s:"
-  tail -n 5 "$run_dir"/*.err >&2
-  exit 1
+# endpoint_of NAME MARKER PID: prints where program NAME (started here with
+# --bind tcp://127.0.0.1:*) bound, read from its log; once it is there, the
+# program listens. Ends the script when it is not there within 10 s.
+endpoint_of() {
+  bound_endpoint "$run_dir/$1.err" "$2" "$3" || { log "$1 did not say where it listens"; exit 1; }
 }
 
 new_run_dir() { run_dir=$(mktemp -d "$tmp/run.XXXXXX"); }
@@ -133,22 +121,21 @@ kib() { tail -n 1 "$run_dir/$1.rss"; }
 # ventilator listens: a worker whose first connect is refused retries 100 ms
 # later, and that wait would count as work.
 zpipe_job() {
-  local tasks=$1 batch=$2 workers=$3 limit=$4 sink vent i seconds worker
+  local tasks=$1 batch=$2 workers=$3 limit=$4 sink vent i seconds worker sink_endpoint vent_endpoint
   local -a workers_started=()
   new_run_dir
-  pick_ports
-  start sink "$limit" "$build/sink/zpipe-sink" --bind "tcp://127.0.0.1:$sink_port" \
+  start sink "$limit" "$build/sink/zpipe-sink" --bind 'tcp://127.0.0.1:*' \
     --output /dev/null --progress never "${sink_extra[@]}"
   sink=$started
-  await_listening $sink_port
-  start ventilator "$limit" "$build/ventilator/zpipe-ventilator" --bind "tcp://127.0.0.1:$vent_port" \
-    --sink "tcp://127.0.0.1:$sink_port" --count "$tasks" --kind square --batch "$batch" \
+  sink_endpoint=$(endpoint_of sink "collecting results at " "$sink") || exit 1
+  start ventilator "$limit" "$build/ventilator/zpipe-ventilator" --bind 'tcp://127.0.0.1:*' \
+    --sink "$sink_endpoint" --count "$tasks" --kind square --batch "$batch" \
     --min-workers "$workers"
   vent=$started
-  await_listening "$vent_port"
+  vent_endpoint=$(endpoint_of ventilator "workers connect to " "$vent") || exit 1
   for i in $(seq "$workers"); do
-    start "worker$i" "$limit" "$build/worker/zpipe-worker" --ventilator "tcp://127.0.0.1:$vent_port" \
-      --sink "tcp://127.0.0.1:$sink_port" --once --name "worker-$i"
+    start "worker$i" "$limit" "$build/worker/zpipe-worker" --ventilator "$vent_endpoint" \
+      --sink "$sink_endpoint" --once --name "worker-$i"
     workers_started+=("$started")
   done
   finish "$vent" ventilator
@@ -171,22 +158,21 @@ sink_extra=()  # more sink options for zpipe_job
 # loss is noticed, so the job ends when the dead worker's tasks are done
 # elsewhere. Sets detected_s and done_s: seconds from the kill.
 death_to_done() {
-  local sink vent survivor victim_name="victim-$$-$RANDOM" killed_at
+  local sink vent survivor victim_name="victim-$$-$RANDOM" killed_at sink_endpoint vent_endpoint
   new_run_dir
-  pick_ports
   for _ in $(seq 40); do echo 50; done >"$run_dir/tasks.txt"
-  start sink "$job_limit" "$build/sink/zpipe-sink" --bind "tcp://127.0.0.1:$sink_port" --output /dev/null
+  start sink "$job_limit" "$build/sink/zpipe-sink" --bind 'tcp://127.0.0.1:*' --output /dev/null
   sink=$started
-  await_listening $sink_port
-  start ventilator "$job_limit" "$build/ventilator/zpipe-ventilator" --bind "tcp://127.0.0.1:$vent_port" \
-    --sink "tcp://127.0.0.1:$sink_port" --input "$run_dir/tasks.txt" --kind sleep --min-workers 2 \
+  sink_endpoint=$(endpoint_of sink "collecting results at " "$sink") || exit 1
+  start ventilator "$job_limit" "$build/ventilator/zpipe-ventilator" --bind 'tcp://127.0.0.1:*' \
+    --sink "$sink_endpoint" --input "$run_dir/tasks.txt" --kind sleep --min-workers 2 \
     --worker-timeout "$1"
   vent=$started
-  await_listening "$vent_port"
-  start victim "$job_limit" "$build/worker/zpipe-worker" --ventilator "tcp://127.0.0.1:$vent_port" \
-    --sink "tcp://127.0.0.1:$sink_port" --once --name "$victim_name"
-  start survivor "$job_limit" "$build/worker/zpipe-worker" --ventilator "tcp://127.0.0.1:$vent_port" \
-    --sink "tcp://127.0.0.1:$sink_port" --once --name survivor
+  vent_endpoint=$(endpoint_of ventilator "workers connect to " "$vent") || exit 1
+  start victim "$job_limit" "$build/worker/zpipe-worker" --ventilator "$vent_endpoint" \
+    --sink "$sink_endpoint" --once --name "$victim_name"
+  start survivor "$job_limit" "$build/worker/zpipe-worker" --ventilator "$vent_endpoint" \
+    --sink "$sink_endpoint" --once --name survivor
   survivor=$started
   sleep 0.5
   pkill -9 -f -- "--name $victim_name"

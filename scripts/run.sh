@@ -36,28 +36,39 @@ build=$root/build
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j"$(nproc)" --target zpipe-sink zpipe-worker zpipe-ventilator >/dev/null
 
-source "$root/scripts/lib/free_port.sh"
-ventilator_port=$(free_port) && sink_port=$(free_port) || { echo "run.sh: found no free port" >&2; exit 3; }
-ventilator_endpoint=tcp://127.0.0.1:$ventilator_port
-sink_endpoint=tcp://127.0.0.1:$sink_port
+source "$root/scripts/lib/bound_endpoint.sh"
 
+logs=$(mktemp -d)
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done; }
+cleanup() {
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  rm -rf "$logs"
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$build/sink/zpipe-sink" --bind "$sink_endpoint" --format "$format" &
+# The sink and the ventilator bind a port the kernel picks; their logs (shown
+# as they come, and kept to read back where they bound) say which. Workers
+# need both endpoints, so they start last; the ventilator deals once all
+# --min-workers have said hello.
+"$build/sink/zpipe-sink" --bind 'tcp://127.0.0.1:*' --format "$format" 2> >(tee "$logs/sink.err" >&2) &
 sink=$!; pids+=("$sink")
+sink_endpoint=$(bound_endpoint "$logs/sink.err" "collecting results at " "$sink") ||
+  { echo "run.sh: the sink did not start" >&2; exit 3; }
+"$build/ventilator/zpipe-ventilator" --bind 'tcp://127.0.0.1:*' --sink "$sink_endpoint" \
+  --count "$tasks" --kind "$kind" --batch "$batch" --min-workers "$workers" 2> >(tee "$logs/ventilator.err" >&2) &
+ventilator=$!; pids+=("$ventilator")
+ventilator_endpoint=$(bound_endpoint "$logs/ventilator.err" "workers connect to " "$ventilator") ||
+  { echo "run.sh: the ventilator did not start" >&2; exit 3; }
 for i in $(seq "$workers"); do
   "$build/worker/zpipe-worker" --ventilator "$ventilator_endpoint" --sink "$sink_endpoint" --once --name "worker-$i" &
   pids+=($!)
 done
 ventilator_status=0
-"$build/ventilator/zpipe-ventilator" --bind "$ventilator_endpoint" --sink "$sink_endpoint" \
-  --count "$tasks" --kind "$kind" --batch "$batch" --min-workers "$workers" || ventilator_status=$?
+wait "$ventilator" || ventilator_status=$?
 sink_status=0
 wait "$sink" || sink_status=$?
 # Workers were told the job is over; give them a moment to say goodbye.
-for pid in "${pids[@]:1}"; do timeout 5 tail --pid="$pid" -f /dev/null || true; done
+for pid in "${pids[@]:2}"; do timeout 5 tail --pid="$pid" -f /dev/null || true; done
 [[ $ventilator_status -eq 0 || $sink_status -ne 0 ]] || sink_status=$ventilator_status
 exit "$sink_status"

@@ -15,8 +15,8 @@ TEST_CASE("exec tasks run, and failures and time-outs come back with their reaso
              "sleep 30\n"
              "yes | head -n 3\n");
   auto& sink = run.sink();
-  run.worker({"--allow-exec", "--allow-exec-without-curve", "--exec-timeout", "1", "--threads", "2"});
   auto& ventilator = run.ventilator({"--input", (run.dir / "commands.txt").string(), "--kind", "exec"});
+  run.worker({"--allow-exec", "--allow-exec-without-curve", "--exec-timeout", "1", "--threads", "2"});
   REQUIRE(sink.wait_for(job_limit) == 1);
   REQUIRE(ventilator.wait_for(10s) == 0);
   const auto by_id = every_task_once(run.results(), 5);
@@ -31,8 +31,8 @@ TEST_CASE("exec tasks are refused by a worker started without --allow-exec") {
   JobRun run;
   write_file(run.dir / "commands.txt", "touch " + (run.dir / "should-not-exist").string() + "\n");
   auto& sink = run.sink();
-  run.worker();
   run.ventilator({"--input", (run.dir / "commands.txt").string(), "--kind", "exec"});
+  run.worker();
   REQUIRE(sink.wait_for(job_limit) == 1);
   CHECK_THAT(every_task_once(run.results(), 1).at(1).error, Catch::Contains("not started with --allow-exec"));
   CHECK_FALSE(std::filesystem::exists(run.dir / "should-not-exist"));

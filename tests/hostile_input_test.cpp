@@ -66,14 +66,14 @@ TEST_CASE("an authenticated peer floods the sink with 100,000 malformed frames d
   const auto key = [&](const char* name, const char* suffix) { return (run.dir / (std::string(name) + suffix)).string(); };
 
   auto& sink = run.sink({"--curve-secret", key("sink", ".key"), "--allow-keys", (run.dir / "allow").string()});
-  run.worker({"--name", "worker", "--curve-secret", key("worker", ".key"), "--ventilator-key", key("ventilator", ".pub"),
-              "--sink-key", key("sink", ".pub")});
   std::string lines;
   for (int i = 0; i < 200; ++i) lines += "20\n";  // 4 s of sleep tasks: the job outlasts the flood
   write_file(run.dir / "tasks.txt", lines);
   auto& ventilator = run.ventilator({"--input", (run.dir / "tasks.txt").string(), "--kind", "sleep", "--curve-secret",
                                      key("ventilator", ".key"), "--allow-keys", (run.dir / "allow").string(),
                                      "--sink-key", key("sink", ".pub")});
+  run.worker({"--name", "worker", "--curve-secret", key("worker", ".key"), "--ventilator-key", key("ventilator", ".pub"),
+              "--sink-key", key("sink", ".pub")});
   REQUIRE(eventually([&] { return !run.results().empty(); }, 20s));
   const std::uint64_t before = resident_kib(sink.pid());
 

@@ -8,7 +8,6 @@
 #include <map>
 #include <regex>
 #include <set>
-#include <thread>
 
 #include "support/job_run.hpp"
 #include "zpipe/codec.hpp"
@@ -20,8 +19,8 @@ using namespace zpipe::testing;
 TEST_CASE("one worker: every task is printed once with its square") {
   JobRun run;
   auto& sink = run.sink();
-  run.worker();
   auto& ventilator = run.ventilator({"--count", "2000", "--batch", "7"});
+  run.worker();
   REQUIRE(sink.wait_for(job_limit) == 0);
   REQUIRE(ventilator.wait_for(10s) == 0);
   check_squares(every_task_once(run.results(), 2000));
@@ -31,10 +30,10 @@ TEST_CASE("one worker: every task is printed once with its square") {
 TEST_CASE("three workers share a job and all exit when it ends") {
   JobRun run;
   auto& sink = run.sink();
-  std::vector<ChildProcess*> workers;
-  for (int i = 0; i < 3; ++i) workers.push_back(&run.worker({"--name", "w" + std::to_string(i)}));
   // spin: task i burns i µs, about 1.5 s of work for each of three workers.
   auto& ventilator = run.ventilator({"--count", "3000", "--batch", "4", "--min-workers", "3", "--kind", "spin"});
+  std::vector<ChildProcess*> workers;
+  for (int i = 0; i < 3; ++i) workers.push_back(&run.worker({"--name", "w" + std::to_string(i)}));
   REQUIRE(sink.wait_for(job_limit) == 0);
   REQUIRE(ventilator.wait_for(10s) == 0);
   const auto by_id = every_task_once(run.results(), 3000);
@@ -54,9 +53,9 @@ TEST_CASE("acknowledgements of many scattered ids fit in frames the ventilator t
   // of them arriving at the sink in one burst.
   JobRun run;
   auto& sink = run.sink();
+  auto& ventilator = run.ventilator({"--count", "400000", "--batch", "1", "--min-workers", "2"});
   run.worker({"--name", "w1"});
   run.worker({"--name", "w2"});
-  auto& ventilator = run.ventilator({"--count", "400000", "--batch", "1", "--min-workers", "2"});
   REQUIRE(sink.wait_for(job_limit) == 0);
   REQUIRE(ventilator.wait_for(10s) == 0);
   CHECK_THAT(run.log("ventilator"), Catch::Contains("rejected 0 worker and 0 sink message(s)"));
@@ -67,14 +66,21 @@ TEST_CASE("the three programs can start in any order") {
   auto order = GENERATE(std::string("SWV"), std::string("SVW"), std::string("WSV"), std::string("WVS"),
                         std::string("VSW"), std::string("VWS"));
   INFO("start order " << order);
+  // Endpoints known before anything binds, so that workers can come first.
   JobRun run;
+  run.use_fixed_endpoints();
   ChildProcess* sink = nullptr;
   ChildProcess* ventilator = nullptr;
+  // Each is up before the next starts: the sink and the ventilator once
+  // they have logged where they bound, the worker once it says it is ready.
   for (const char role : order) {
     if (role == 'S') sink = &run.sink();
-    if (role == 'W') run.worker();
     if (role == 'V') ventilator = &run.ventilator({"--count", "500", "--batch", "3"});
-    std::this_thread::sleep_for(300ms);  // the next one really starts later
+    if (role == 'W') {
+      run.worker();
+      INFO(run.log("worker"));
+      REQUIRE(eventually([&] { return run.log("worker").find(" ready: ") != std::string::npos; }, 10s));
+    }
   }
   REQUIRE(sink->wait_for(job_limit) == 0);
   REQUIRE(ventilator->wait_for(10s) == 0);
@@ -88,8 +94,8 @@ TEST_CASE("failing tasks are reported with their reason and the sink exits 1") {
   }));
   JobRun run;
   auto& sink = run.sink();
-  auto& worker = run.worker();
   run.ventilator({"--count", "50", "--kind", kind});
+  auto& worker = run.worker();
   REQUIRE(sink.wait_for(job_limit) == 1);
   for (const auto& [id, result] : every_task_once(run.results(), 50)) {
     REQUIRE(result.status == "error");
@@ -103,8 +109,8 @@ TEST_CASE("an input file is a job of one task per line") {
   JobRun run;
   zpipe::testing::write_file(run.dir / "tasks.txt", "3\n-4\nnot a number\n\n12\r\n");
   auto& sink = run.sink();
-  run.worker();
   run.ventilator({"--input", (run.dir / "tasks.txt").string()});
+  run.worker();
   REQUIRE(sink.wait_for(job_limit) == 1);
   const auto by_id = every_task_once(run.results(), 5);
   CHECK(by_id.at(1).result == "9");
@@ -118,8 +124,8 @@ TEST_CASE("a line too long to be a task fails alone and the rest of the job comp
   JobRun run;
   zpipe::testing::write_file(run.dir / "tasks.txt", "2\n" + std::string(1024 * 1024 + 1, '7') + "\n5\n");
   auto& sink = run.sink();
-  run.worker();
   run.ventilator({"--input", (run.dir / "tasks.txt").string()});
+  run.worker();
   REQUIRE(sink.wait_for(job_limit) == 1);
   const auto by_id = every_task_once(run.results(), 3);
   CHECK(by_id.at(1).result == "4");
@@ -131,8 +137,8 @@ TEST_CASE("a custom worker program runs its own kind beside the built-in ones") 
   JobRun run;
   zpipe::testing::write_file(run.dir / "words.txt", "stressed\nlevel\nzpipe\n");
   auto& sink = run.sink();
-  run.worker({}, ZPIPE_EXAMPLE_WORKER);
   run.ventilator({"--input", (run.dir / "words.txt").string(), "--kind", "reverse"});
+  run.worker({}, ZPIPE_EXAMPLE_WORKER);
   REQUIRE(sink.wait_for(job_limit) == 0);
   const auto by_id = every_task_once(run.results(), 3);
   CHECK(by_id.at(1).result == "\"desserts\"");
@@ -175,8 +181,8 @@ TEST_CASE("a missing input file is a runtime error, exit 3") {
 TEST_CASE("SIGINT stops the sink with a partial summary") {
   JobRun run;
   auto& sink = run.sink();
-  run.worker();
   run.ventilator({"--count", "100", "--kind", "sleep", "--batch", "1"});  // 100 ms each
+  run.worker();
   REQUIRE(eventually([&] { return run.results().size() >= 2; }, 20s));
   sink.send_signal(SIGINT);
   REQUIRE(sink.wait_for(10s) == 130);
@@ -186,8 +192,8 @@ TEST_CASE("SIGINT stops the sink with a partial summary") {
 TEST_CASE("garbage frames sent to the sink during a job are counted and dropped") {
   JobRun run;
   auto& sink = run.sink();
-  run.worker();
   auto& ventilator = run.ventilator({"--count", "3000", "--kind", "spin", "--batch", "10"});
+  run.worker();
   REQUIRE(eventually([&] { return !run.results().empty(); }, 20s));
 
   zmq::context_t context;

@@ -36,10 +36,10 @@ TEST_CASE("workers killed and hung at random during a job: nothing lost, nothing
   JobRun run;
   write_file(run.dir / "tasks.txt", mixed_spin_tasks(20000));
   auto& sink = run.sink();
-  std::vector<ChildProcess*> workers;
-  for (int i = 0; i < 4; ++i) workers.push_back(&run.worker());
   auto& ventilator = run.ventilator({"--input", (run.dir / "tasks.txt").string(), "--kind", "spin", "--batch", "8",
                                      "--min-workers", "4", "--worker-timeout", "1000", "--max-attempts", "20"});
+  std::vector<ChildProcess*> workers;
+  for (int i = 0; i < 4; ++i) workers.push_back(&run.worker());
   REQUIRE(eventually([&] { return run.results().size() > 500; }, 20s));
 
   // Every 0.3-2 s: kill -9 a random worker and start a new one, or (every
@@ -75,11 +75,11 @@ TEST_CASE("workers killed and hung at random during a job: nothing lost, nothing
 TEST_CASE("tasks longer than the redelivery delay complete once, never dealt again while their worker lives") {
   JobRun run;
   auto& sink = run.sink();
-  run.worker();
-  run.worker();
   write_file(run.dir / "tasks.txt", "3000\n3000\n3000\n3000\n");
   auto& ventilator = run.ventilator({"--input", (run.dir / "tasks.txt").string(), "--kind", "sleep",
                                      "--worker-timeout", "1000", "--min-workers", "2"});
+  run.worker();
+  run.worker();
   REQUIRE(sink.wait_for(job_limit) == 0);
   REQUIRE(ventilator.wait_for(10s) == 0);
   every_task_once(run.results(), 4);
@@ -93,9 +93,9 @@ TEST_CASE("a poison task fails after the attempt cap and the rest of the job com
   for (int i = 1; i <= 40; ++i) lines += std::to_string(i) + "\n";
   write_file(run.dir / "tasks.txt", lines);
   auto& sink = run.sink();
-  std::vector<ChildProcess*> workers{&run.worker({}, ZPIPE_TEST_WORKER), &run.worker({}, ZPIPE_TEST_WORKER)};
   auto& ventilator = run.ventilator({"--input", (run.dir / "tasks.txt").string(), "--kind", "poison",
-                                     "--worker-timeout", "1000", "--max-attempts", "3"});
+                                     "--worker-timeout", "1000", "--max-attempts", "3", "--min-workers", "2"});
+  std::vector<ChildProcess*> workers{&run.worker({}, ZPIPE_TEST_WORKER), &run.worker({}, ZPIPE_TEST_WORKER)};
   // Keep two workers up: start a new one for each that the poison kills.
   REQUIRE(eventually([&] {
     for (auto*& worker : workers)
@@ -120,9 +120,9 @@ TEST_CASE("a sink restarted with its journal mid-job: every task printed exactly
   JobRun run;
   const std::string journal = (run.dir / "job.journal").string();
   auto* sink = &run.sink({"--journal", journal});
-  run.worker();
-  run.worker();
   auto& ventilator = run.ventilator({"--count", "3000", "--kind", "spin", "--batch", "4", "--min-workers", "2"});
+  run.worker();
+  run.worker();
   REQUIRE(eventually([&] { return run.results().size() > 300; }, 20s));
   sink->send_signal(SIGKILL);
   REQUIRE(sink->wait_for(5s).has_value());
@@ -137,26 +137,52 @@ TEST_CASE("a sink restarted with its journal mid-job: every task printed exactly
 
 TEST_CASE("a ventilator restarted with --resume mid-job deals only what the sink lacks") {
   JobRun run;
+  constexpr std::uint64_t total = 3000;
+  // At most this many tasks are read and not acknowledged by the sink at any
+  // time, so at most this many are in workers' hands when the first
+  // ventilator is killed: the only tasks both ventilators can deal.
+  constexpr std::uint64_t in_flight_at_most = 64;
   std::string lines;
-  for (int i = 1; i <= 3000; ++i) lines += "1000\n";  // 1 ms each: about 1.5 s for two workers
+  for (std::uint64_t i = 1; i <= total; ++i) lines += "1000\n";  // 1 ms each: about 1.5 s for two workers
   write_file(run.dir / "tasks.txt", lines);
   auto& sink = run.sink();
+  // A worker timeout far beyond the test's length: no worker is taken for
+  // gone, so neither ventilator deals a task twice of its own accord.
+  const std::vector<std::string> job{"--input", (run.dir / "tasks.txt").string(), "--kind", "spin",
+                                     "--min-workers", "2", "--max-in-flight", std::to_string(in_flight_at_most),
+                                     "--worker-timeout", "600000"};
+  auto* ventilator = &run.ventilator(job);
   run.worker({"--name", "a"});
   run.worker({"--name", "b"});
-  const std::vector<std::string> job{"--input", (run.dir / "tasks.txt").string(), "--kind", "spin", "--min-workers", "2"};
-  auto* ventilator = &run.ventilator(job);
   REQUIRE(eventually([&] { return run.results().size() > 300; }, 20s));
   ventilator->send_signal(SIGKILL);
   REQUIRE(ventilator->wait_for(5s).has_value());
 
-  SECTION("with the same input, the job completes") {
+  SECTION("with the same input, the job completes and nothing the sink had is dealt again") {
     auto resumed = job;
     resumed.push_back("--resume");
     ventilator = &run.ventilator(resumed);
     REQUIRE(ventilator->wait_for(job_limit) == 0);
     REQUIRE(sink.wait_for(10s) == 0);
-    every_task_once(run.results(), 3000);
-    CHECK_THAT(run.log("ventilator2"), Catch::Contains("resuming the sink's job"));
+    every_task_once(run.results(), total);
+    const std::string resumed_log = run.log("ventilator2");
+    const std::string sink_log = run.log("sink");
+    INFO("restarted ventilator:\n" << resumed_log << "sink:\n" << sink_log);
+    // The sink had more than 300 results when the first ventilator died,
+    // and says so to the second.
+    const std::uint64_t held = reported(resumed_log, "resuming the sink's job \\d+: it holds ");
+    CHECK(held > 300);
+    CHECK(held <= total);
+    // Every task acknowledged exactly once, none dealt again by the second.
+    CHECK_THAT(resumed_log, Catch::Contains("job complete: " + std::to_string(total) + " tasks read, " +
+                                            std::to_string(total) + " acknowledged, 0 dealt again"));
+    // A duplicate is a task both ventilators dealt: only one the first had
+    // in flight can be. Had the second dealt what the sink held, there would
+    // be more than 300.
+    CHECK(reported(sink_log, "duplicates dropped: ") <= in_flight_at_most);
+    CHECK_THAT(sink_log, Catch::Contains(std::to_string(total) + " of " + std::to_string(total) + " tasks, " +
+                                         std::to_string(total) + " ok") &&
+                             Catch::Contains("frames rejected: 0"));
   }
   SECTION("with a changed input, it is refused with the reason") {
     write_file(run.dir / "tasks.txt", lines + "1\n");
@@ -174,8 +200,8 @@ TEST_CASE("a worker that joins mid-job gets a fair share at once") {
   for (int i = 0; i < 100; ++i) lines += "20\n";  // 100 tasks of 20 ms: 2 s for one worker
   write_file(run.dir / "tasks.txt", lines);
   auto& sink = run.sink();
-  run.worker({"--name", "early"});
   auto& ventilator = run.ventilator({"--input", (run.dir / "tasks.txt").string(), "--kind", "sleep"});
+  run.worker({"--name", "early"});
   REQUIRE(eventually([&] { return run.results().size() >= 10; }, 20s));
   run.worker({"--name", "late"});
   REQUIRE(sink.wait_for(job_limit) == 0);

@@ -5,17 +5,51 @@
 
 namespace zpipe::testing {
 
-JobRun::JobRun() : ventilator_endpoint(tcp_endpoint(free_port())), sink_endpoint(tcp_endpoint(free_port())) {}
+namespace {
+// The lines the programs log once bound (sink/sink.cpp, ventilator/ventilator.cpp).
+constexpr std::string_view sink_bound_marker = "collecting results at ";
+constexpr std::string_view ventilator_bound_marker = "workers connect to ";
+constexpr std::string_view ephemeral_loopback = "tcp://127.0.0.1:*";
+}  // namespace
+
+std::string bound_endpoint(const std::filesystem::path& log, std::string_view marker, std::chrono::milliseconds limit) {
+  static const std::regex shape(R"(tcp://[^\s,:]+:\d+|ipc://[^\s,]+)");
+  std::string endpoint;
+  const bool found = eventually([&] {
+    const std::string text = read_file(log);
+    const auto at = text.find(marker);
+    if (at == std::string::npos) return false;
+    const auto from = at + marker.size();
+    const auto end = text.find_first_of(" ,\n", from);
+    if (end == std::string::npos) return false;  // the line is not all written yet
+    endpoint = text.substr(from, end - from);
+    return true;
+  }, limit);
+  INFO(log.string() << " after " << limit.count() << " ms:\n" << read_file(log));
+  INFO("looked for '" << marker << "' followed by an endpoint");
+  REQUIRE(found);
+  INFO("endpoint read back: '" << endpoint << "'");
+  REQUIRE(std::regex_match(endpoint, shape));
+  return endpoint;
+}
+
+void JobRun::use_fixed_endpoints() {
+  REQUIRE(started_.empty());
+  ventilator_endpoint = "ipc://" + (dir / "ventilator.ipc").string();
+  sink_endpoint = "ipc://" + (dir / "sink.ipc").string();
+}
 
 // Every sink writes the same results file.
 ChildProcess& JobRun::sink(std::vector<std::string> extra) {
-  std::vector<std::string> argv{ZPIPE_SINK, "--bind", sink_endpoint, "--format", "jsonl", "--output",
-                                (dir / "results.jsonl").string()};
+  std::vector<std::string> argv{ZPIPE_SINK, "--format", "jsonl", "--output", (dir / "results.jsonl").string()};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  return start(std::move(argv), "sink");
+  return start_bound(std::move(argv), "sink", sink_endpoint, sink_bound_marker);
 }
 
 ChildProcess& JobRun::worker(std::vector<std::string> extra, const std::string& program) {
+  INFO("a worker needs the endpoints of the sink and the ventilator: start them first");
+  REQUIRE_FALSE(ventilator_endpoint.empty());
+  REQUIRE_FALSE(sink_endpoint.empty());
   std::vector<std::string> argv{program, "--ventilator", ventilator_endpoint, "--sink", sink_endpoint, "--once"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   ++workers_;
@@ -23,9 +57,30 @@ ChildProcess& JobRun::worker(std::vector<std::string> extra, const std::string& 
 }
 
 ChildProcess& JobRun::ventilator(std::vector<std::string> extra) {
-  std::vector<std::string> argv{ZPIPE_VENTILATOR, "--bind", ventilator_endpoint, "--sink", sink_endpoint};
+  INFO("the ventilator needs the sink's endpoint: start the sink first");
+  REQUIRE_FALSE(sink_endpoint.empty());
+  std::vector<std::string> argv{ZPIPE_VENTILATOR, "--sink", sink_endpoint};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  return start(std::move(argv), "ventilator");
+  return start_bound(std::move(argv), "ventilator", ventilator_endpoint, ventilator_bound_marker);
+}
+
+// A restart binds the endpoint its predecessor had: that one is dead, so the
+// port is free again unless another program took it meanwhile, which the
+// check below would show.
+ChildProcess& JobRun::start_bound(std::vector<std::string> argv, const std::string& role, std::string& endpoint,
+                                  std::string_view marker) {
+  const bool first = endpoint.empty();
+  argv.insert(argv.begin() + 1, {"--bind", first ? std::string(ephemeral_loopback) : endpoint});
+  ChildProcess& process = start(std::move(argv), role);
+  const std::string bound = bound_endpoint(latest_log(role), marker);
+  if (first) endpoint = bound;
+  REQUIRE(bound == endpoint);
+  return process;
+}
+
+std::filesystem::path JobRun::latest_log(const std::string& role) const {
+  const int number = started_.at(role);
+  return dir / ((number == 1 ? role : role + std::to_string(number)) + ".err");
 }
 
 // The first of a role logs to ROLE.err, a restart or another to ROLE2.err...

@@ -1,5 +1,5 @@
 // Helpers for process-level tests: a child process that is always reaped, a
-// scratch directory that is always removed, and free loopback ports.
+// scratch directory that is always removed, files, and bounded polling.
 #pragma once
 
 #include <sys/types.h>
@@ -51,11 +51,6 @@ class ScratchDir {
  private:
   std::filesystem::path path_;
 };
-
-/// A loopback TCP port the kernel just handed out as free. Ports come from
-/// the kernel's ephemeral range, so parallel test runs do not pick the same.
-[[nodiscard]] int free_port();
-[[nodiscard]] std::string tcp_endpoint(int port);
 
 [[nodiscard]] std::string read_file(const std::filesystem::path& path);
 [[nodiscard]] std::vector<std::string> read_lines(const std::filesystem::path& path);
