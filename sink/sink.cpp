@@ -21,10 +21,10 @@
 #include "sink.hpp"
 #include "sink_core.hpp"
 #include "zpipe/codec.hpp"
-#include "zpipe/connection_monitor.hpp"
 #include "zpipe/frame_receiver.hpp"
 #include "zpipe/locked_file.hpp"
 #include "zpipe/log.hpp"
+#include "zpipe/peer_connections.hpp"
 #include "zpipe/sockets.hpp"
 #include "zpipe/stop_signal.hpp"
 #include "zpipe/zap_authenticator.hpp"
@@ -80,10 +80,11 @@ class SinkProgram final : private SinkEffects {
     while (!core_->exit_status()) {
       const auto now = Clock::now();
       for (; signals_seen < stop_signals_received(); ++signals_seen) core_->stop(now);
-      peer_link_.poll_handshakes();  // logs refused and broken connections
       from_peers_.receive_routed(peers_, [&](const std::string& peer, std::string_view frame, const Message& message) {
+        peers_gone_.seen(peer, from_peers_.parts()[1]);
         core_->frame(peer, frame, message, Clock::now());
       });
+      for (const std::string& peer : peers_gone_.take_gone()) core_->peer_gone(peer, Clock::now());
       if (journal_) {
         journal_->check();
         journal_->drain_wake();
@@ -93,8 +94,9 @@ class SinkProgram final : private SinkEffects {
       if (core_->has_job()) progress_.update(core_->completed(), core_->total(), seconds_since(started));
       if (core_->exit_status()) break;
       zmq::pollitem_t items[] = {{peers_.handle(), 0, ZMQ_POLLIN, 0},
+                                 {peers_gone_.monitor_socket().handle(), 0, ZMQ_POLLIN, 0},
                                  {nullptr, journal_ ? journal_->wake_fd() : -1, ZMQ_POLLIN, 0}};
-      poll_sockets(std::span(items, journal_ ? 2 : 1), poll_timeout());
+      poll_sockets(std::span(items, journal_ ? 3 : 2), poll_timeout());
     }
     progress_.clear();
     for (const auto& line : core_->summary(seconds_since(started), from_peers_.rejected())) log_line(line);
@@ -124,7 +126,7 @@ class SinkProgram final : private SinkEffects {
   zmq::context_t context_{1};
   std::optional<ZapAuthenticator> zap_;  // before the socket: it must answer before it binds
   zmq::socket_t peers_;
-  ConnectionMonitor peer_link_{peers_, "sink socket"};
+  PeerConnections peers_gone_{context_, peers_, "sink socket"};  // the socket's one monitor
   std::optional<LockedFile> output_;
   std::optional<Journal> journal_;
   std::optional<SinkCore> core_;

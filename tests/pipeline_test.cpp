@@ -16,6 +16,7 @@
 using namespace std::chrono_literals;
 using namespace zpipe::testing;
 
+
 TEST_CASE("one worker: every task is printed once with its square") {
   JobRun run;
   auto& sink = run.sink();
@@ -197,7 +198,7 @@ TEST_CASE("garbage frames sent to the sink during a job are counted and dropped"
   REQUIRE(eventually([&] { return !run.results().empty(); }, 20s));
 
   zmq::context_t context;
-  zmq::socket_t intruder = zpipe::open_socket(context, zmq::socket_type::dealer);
+  zmq::socket_t intruder = zpipe::open_socket(context, zmq::socket_type::dealer, queueing_dealer_settings());
   intruder.connect(run.sink_endpoint);
   const std::vector<std::string> garbage{
       "",                                    // empty

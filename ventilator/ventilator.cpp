@@ -17,6 +17,7 @@
 #include "zpipe/exit_codes.hpp"
 #include "zpipe/frame_receiver.hpp"
 #include "zpipe/log.hpp"
+#include "zpipe/peer_connections.hpp"
 #include "zpipe/sockets.hpp"
 #include "zpipe/stop_signal.hpp"
 #include "zpipe/zap_authenticator.hpp"
@@ -77,19 +78,20 @@ class VentilatorProgram final : private VentilatorEffects {
     while (!core_.exit_status()) {
       const auto now = Clock::now();
       for (; signals_seen < stop_signals_received(); ++signals_seen) core_.stop(now);
-      worker_link_.poll_handshakes();  // logs refused and broken connections
       if (sink_link_.handshake_failure())
         throw std::runtime_error("cannot reach the sink: " + *sink_link_.handshake_failure());
       for (auto handshakes = sink_link_.poll_handshakes(); handshakes > 0; --handshakes) core_.sink_connected(now);
       receive_from_workers();
+      take_back_from_disconnected_workers();
       receive_from_sink();
       flush_to_sink();
       core_.tick(Clock::now());
       if (core_.exit_status()) break;
       zmq::pollitem_t items[] = {{workers_socket_.handle(), 0, ZMQ_POLLIN, 0},
                                  {to_sink_.handle(), 0, static_cast<short>(ZMQ_POLLIN | (outbox_.empty() ? 0 : ZMQ_POLLOUT)), 0},
+                                 {worker_peers_.monitor_socket().handle(), 0, ZMQ_POLLIN, 0},
                                  {nullptr, core_.source().input_fd(), ZMQ_POLLIN, 0}};
-      const std::size_t watched = core_.waiting_for_input() && core_.source().input_fd() >= 0 ? 3 : 2;
+      const std::size_t watched = core_.waiting_for_input() && core_.source().input_fd() >= 0 ? 4 : 3;
       poll_sockets(std::span(items, watched), poll_timeout());
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
@@ -107,8 +109,15 @@ class VentilatorProgram final : private VentilatorEffects {
 
   void receive_from_workers() {
     from_workers_.receive_routed(workers_socket_, [&](const std::string& peer, std::string_view, const Message& message) {
+      worker_peers_.seen(peer, from_workers_.parts()[1]);
       core_.worker_frame(peer, message, Clock::now());
     });
+  }
+
+  // A worker process that dies closes its connection: its tasks go to
+  // others at once, not after --worker-timeout of silence.
+  void take_back_from_disconnected_workers() {
+    for (const std::string& peer : worker_peers_.take_gone()) core_.worker_gone(peer, Clock::now());
   }
 
   void receive_from_sink() {
@@ -116,7 +125,7 @@ class VentilatorProgram final : private VentilatorEffects {
       // Only a ventilator sends these: a DEALER that connected to its own
       // port (nothing listens on --sink's loopback port, and the kernel gave
       // our side the same one). Connect again to get another port.
-      if (std::holds_alternative<JobManifest>(message) || std::holds_alternative<ResultBatch>(message)) {
+      if (const auto* manifest = std::get_if<JobManifest>(&message); manifest && manifest->job == core_.job()) {
         self_connections_.reject("nothing listens at " + config_.sink + " and the link looped back to itself; connecting again");
         to_sink_.disconnect(config_.sink);
         connect_endpoint(to_sink_, config_.sink, "sink");
@@ -151,7 +160,7 @@ class VentilatorProgram final : private VentilatorEffects {
   zmq::socket_t workers_socket_;
   zmq::socket_t to_sink_;
   ConnectionMonitor sink_link_;
-  ConnectionMonitor worker_link_{workers_socket_, "worker socket"};
+  PeerConnections worker_peers_{context_, workers_socket_, "worker socket"};  // the socket's one monitor
   VentilatorCore core_;
   std::deque<std::string> outbox_;
   FrameReceiver from_workers_{"message from a worker"};

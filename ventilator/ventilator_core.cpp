@@ -74,6 +74,10 @@ void VentilatorCore::worker_gone(const std::string& peer, TimePoint) {
   hello_again_sent_.erase(peer);
   const auto slot = workers_.find(peer);
   if (!slot) return;
+  if (phase_ != Phase::waiting_for_sink && phase_ != Phase::dealing) {
+    workers_.remove(*slot);  // told the job is over, it left
+    return;
+  }
   ++workers_lost_;
   drop_worker(*slot, "closed its connection", true);
 }

@@ -117,8 +117,8 @@ class WorkerProgram final : private WorkerEffects {
     from_ventilator_.receive(
         to_ventilator_,
         [&](std::string_view, const Message& message) {
-          if (std::holds_alternative<Hello>(message) || std::holds_alternative<Credit>(message)) {
-            // Our own words: the DEALER connected to itself (nothing listens
+          if (const auto* hello = std::get_if<Hello>(&message); hello && hello->worker == name_) {
+            // Our own hello: the DEALER connected to itself (nothing listens
             // on --ventilator's loopback port). Connect again.
             self_connections_.reject("nothing listens at " + config_.ventilator + "; connecting again");
             to_ventilator_.disconnect(config_.ventilator);
