@@ -8,7 +8,7 @@ set -euo pipefail
 usage() {
   cat <<'USAGE'
 usage: scripts/test.sh [--quick] [ctest arguments...]
-  --quick   the normal build's tests only (no sanitizers, no fuzzing)
+  --quick   the normal build's tests and the simulation only (no sanitizers, no fuzzing)
 Builds in build-test/, build-sanitize/, build-tsan/ and build-fuzz/. Extra
 arguments go to ctest, for example -R codec to run only the codec tests.
 USAGE
@@ -31,6 +31,9 @@ ctest_args=("$@")
 
 echo "== tests" >&2
 run_suite "$root/build-test" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+echo "== simulation: the real protocol cores under seeded fault schedules" >&2
+"$root/scripts/simulate.sh" --seeds 50000
 $quick && exit 0
 
 echo "== tests under AddressSanitizer and UndefinedBehaviorSanitizer" >&2
