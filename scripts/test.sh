@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, then runs every test: the normal build with
-# warnings as errors; the whole suite again under AddressSanitizer and
+# warnings as errors; 50,000 seeds of the fault simulation; the whole suite
+# again under AddressSanitizer and
 # UndefinedBehaviorSanitizer; the unit tests under ThreadSanitizer; and each
 # fuzz target for a short while.
 set -euo pipefail
