@@ -50,6 +50,7 @@ void VentilatorCore::take_hello(const std::string& peer, const Hello& hello, Tim
   if (known) take_back(*known, "said hello again", false);
   workers_.hello(peer, hello.worker, hello.window, now);
   hello_again_sent_.erase(peer);
+  departed_.erase(peer);
   if (!known)
     effects_.log("worker " + printable(hello.worker, WorkerPool::max_name_bytes) + " joined (" +
                  std::to_string(workers_.alive()) + " now)");
@@ -72,6 +73,7 @@ void VentilatorCore::take_credit(const std::string& peer, const Credit& credit, 
 
 void VentilatorCore::worker_gone(const std::string& peer, TimePoint) {
   hello_again_sent_.erase(peer);
+  departed_.erase(peer);
   const auto slot = workers_.find(peer);
   if (!slot) return;
   if (phase_ != Phase::waiting_for_sink && phase_ != Phase::dealing) {
@@ -364,6 +366,7 @@ void VentilatorCore::begin_end(bool complete, TimePoint now) {
   end_complete_ = complete;
   for (const auto& worker : workers_.slots())
     if (worker.alive) tell_worker(worker.routing_id, JobEnd{manifest_.job, complete});
+  for (const auto& [peer, since] : departed_) tell_worker(peer, JobEnd{manifest_.job, complete});
   next_send_ = now;
   next_waiting_line_ = now + waiting_line_interval;
   give_up_at_ = now + (complete ? std::chrono::milliseconds(end_wait) : cancel_wait);
@@ -409,6 +412,8 @@ void VentilatorCore::tick(TimePoint now) {
     next_expiry_check_ = now + expiry_check_interval;
     for (const auto slot : workers_.silent(now, settings_.worker_timeout)) {
       ++workers_lost_;
+      if (departed_.size() >= hello_again_peers_at_most) departed_.clear();
+      departed_.emplace(workers_.at(slot).routing_id, now);
       drop_worker(slot, "is silent for " + std::to_string(settings_.worker_timeout.count()) + " ms; taken for gone",
                   true);
     }

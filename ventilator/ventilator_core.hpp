@@ -170,6 +170,9 @@ class VentilatorCore {
   TimePoint next_expiry_check_{};
   TimePoint give_up_at_{};         // cancelling
   std::optional<int> exit_status_;
+  // Workers taken for gone by silence whose connection may still be open:
+  // told when the job ends too. Bounded; a disconnect removes one.
+  std::unordered_map<std::string, TimePoint> departed_;
   // Peers that were told hello_again, and when: at most one a second each.
   std::unordered_map<std::string, TimePoint> hello_again_sent_;
   TaskBatch batch_;

@@ -1,0 +1,123 @@
+// The ventilator's state machine driven directly, with time passed in: what
+// it tells workers that join after the job ended, how often it answers a
+// stranger's credits, and that a dead worker's tasks go to another at once.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "task_source.hpp"
+#include "ventilator_core.hpp"
+#include "zpipe/codec.hpp"
+
+using namespace std::chrono_literals;
+using zpipe::Message;
+
+namespace {
+
+struct Sent {
+  std::string peer;  // empty: to the sink
+  Message message;
+};
+
+class RecordingEffects final : public zpipe::VentilatorEffects {
+ public:
+  bool send_to_worker(std::string_view peer, std::string_view frame) override {
+    sent.push_back({std::string(peer), zpipe::decode(frame)});
+    return true;
+  }
+  void send_to_sink(std::string_view frame) override { sent.push_back({"", zpipe::decode(frame)}); }
+  void log(std::string_view) override {}
+
+  template <class Type>
+  std::vector<Type> to(const std::string& peer) const {
+    std::vector<Type> found;
+    for (const auto& [to, message] : sent)
+      if (to == peer)
+        if (const auto* typed = std::get_if<Type>(&message)) found.push_back(*typed);
+    return found;
+  }
+  std::vector<Sent> sent;
+};
+
+// A job of `tasks` tasks whose sink has accepted it, with worker "w1" dealt to.
+struct Job {
+  explicit Job(std::uint64_t tasks) : core(settings(), zpipe::count_source("square", tasks), effects, now) {
+    core.tick(now);
+    core.sink_connected(now);
+    core.sink_frame(zpipe::JobAccepted{7, tasks, 0}, now);
+    core.worker_frame("w1", zpipe::Hello{"one", 4}, now);
+    core.tick(now);
+  }
+  static zpipe::VentilatorSettings settings() {
+    zpipe::VentilatorSettings settings;
+    settings.job = 7;
+    settings.worker_timeout = 1000ms;
+    return settings;
+  }
+  void acknowledge_all(std::uint64_t tasks) {
+    core.sink_frame(zpipe::Ack{7, {{1, tasks}}}, now);
+    core.tick(now);
+  }
+  std::chrono::steady_clock::time_point now = std::chrono::steady_clock::time_point{} + 1h;
+  RecordingEffects effects;
+  zpipe::VentilatorCore core;
+};
+
+}  // namespace
+
+TEST_CASE("a worker that says hello after every task was acknowledged is told the job is over") {
+  Job job(3);
+  REQUIRE(job.effects.to<zpipe::TaskBatch>("w1").size() == 3);
+  job.acknowledge_all(3);
+  REQUIRE(job.core.complete());
+  CHECK(job.effects.to<zpipe::JobEnd>("w1").size() == 1);
+  job.core.worker_frame("late", zpipe::Hello{"late", 2}, job.now);
+  const auto told = job.effects.to<zpipe::JobEnd>("late");
+  REQUIRE(told.size() == 1);
+  CHECK(told[0].complete);
+  CHECK(job.effects.to<zpipe::TaskBatch>("late").empty());
+  // The sink is told too, and the core finishes once it answers.
+  CHECK(job.effects.to<zpipe::JobEnd>("").size() == 1);
+  job.core.sink_frame(zpipe::JobEnd{7, true}, job.now);
+  CHECK(job.core.exit_status() == 0);
+}
+
+TEST_CASE("credits from a worker the ventilator does not know get at most one hello_again a second") {
+  Job job(1000);
+  for (int i = 0; i < 100; ++i) job.core.worker_frame("stranger", zpipe::Credit{1}, job.now);
+  CHECK(job.effects.to<zpipe::HelloAgain>("stranger").size() == 1);
+  job.now += 999ms;
+  job.core.worker_frame("stranger", zpipe::Credit{1}, job.now);
+  CHECK(job.effects.to<zpipe::HelloAgain>("stranger").size() == 1);
+  job.now += 1ms;
+  job.core.worker_frame("stranger", zpipe::Credit{1}, job.now);
+  CHECK(job.effects.to<zpipe::HelloAgain>("stranger").size() == 2);
+}
+
+TEST_CASE("a worker whose connection closes loses its tasks to another at once") {
+  Job job(4);
+  REQUIRE(job.effects.to<zpipe::TaskBatch>("w1").size() == 4);
+  job.core.worker_frame("w2", zpipe::Hello{"two", 4}, job.now);
+  job.core.worker_gone("w1", job.now);
+  job.core.tick(job.now);  // no time has passed: no silence timeout is involved
+  std::vector<zpipe::TaskId> dealt;
+  for (const auto& batch : job.effects.to<zpipe::TaskBatch>("w2"))
+    for (const auto& task : batch.tasks) dealt.push_back(task.id);
+  CHECK(dealt == std::vector<zpipe::TaskId>{1, 2, 3, 4});
+  CHECK(job.core.dealt_again() == 4);
+}
+
+TEST_CASE("a worker taken for gone by silence is still told when the job ends") {
+  Job job(2);
+  job.core.worker_frame("w2", zpipe::Hello{"two", 4}, job.now);
+  job.now += 1500ms;
+  job.core.worker_frame("w2", zpipe::Credit{0}, job.now);  // w2 speaks, w1 stays silent
+  job.core.tick(job.now);
+  REQUIRE(job.core.workers() == 1);
+  job.acknowledge_all(2);
+  REQUIRE(job.core.complete());
+  CHECK(job.effects.to<zpipe::JobEnd>("w1").size() == 1);
+  CHECK(job.effects.to<zpipe::JobEnd>("w2").size() == 1);
+}
