@@ -6,8 +6,9 @@
 //
 // Format: a sequence of records, each a 4-byte little-endian length and a
 // protocol frame (shared/PROTOCOL.md): first a job manifest, then results
-// frames, with the manifest again whenever it changed. A torn last record
-// (a crash mid-write) is cut off when the journal is replayed.
+// frames, with the manifest again whenever it changed, and a job_end once
+// the job is over. A torn last record (a crash mid-write) is cut off when the
+// journal is replayed.
 //
 // Appending only copies into memory; a writer thread writes and fdatasyncs
 // when asked, so the sink's loop never waits on the disk. It learns what is
