@@ -1,14 +1,17 @@
 # `cmake --install` provides the CMake package zpipe with the targets
-# zpipe::codec (messages and msgpack codec), zpipe::runtime and zpipe::worker
-# (the worker role, to write workers with task kinds of your own).
+# zpipe::codec (messages and msgpack codec), zpipe::runtime, zpipe::worker
+# (the worker role, to write workers with task kinds of your own), and
+# zpipe::ventilator and zpipe::sink (the other two roles, to submit a job and
+# collect its results from a program of your own).
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS zpipe_codec zpipe_runtime zpipe_worker EXPORT zpipeTargets
+install(TARGETS zpipe_codec zpipe_runtime zpipe_worker zpipe_ventilator zpipe_sink EXPORT zpipeTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(TARGETS zpipe-ventilator zpipe-worker zpipe-sink zpipe-keygen RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/shared/include/zpipe ${PROJECT_SOURCE_DIR}/worker/include/zpipe
+                  ${PROJECT_SOURCE_DIR}/ventilator/include/zpipe ${PROJECT_SOURCE_DIR}/sink/include/zpipe
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(FILES ${PROJECT_SOURCE_DIR}/shared/PROTOCOL.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 

@@ -1,5 +1,5 @@
 // See job_ledger.hpp.
-#include "job_ledger.hpp"
+#include "zpipe/job_ledger.hpp"
 
 #include <algorithm>
 #include <bit>

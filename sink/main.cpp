@@ -1,6 +1,6 @@
 // zpipe-sink: collects a job's results.
-#include "sink.hpp"
 #include "zpipe/guarded_main.hpp"
+#include "zpipe/sink.hpp"
 #include "zpipe/stop_signal.hpp"
 
 int main(int argc, char** argv) {

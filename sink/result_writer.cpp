@@ -1,5 +1,5 @@
 // See result_writer.hpp.
-#include "result_writer.hpp"
+#include "zpipe/result_writer.hpp"
 
 #include <charconv>
 

@@ -18,13 +18,13 @@
 
 #include "journal.hpp"
 #include "progress.hpp"
-#include "sink.hpp"
-#include "sink_core.hpp"
 #include "zpipe/codec.hpp"
 #include "zpipe/frame_receiver.hpp"
 #include "zpipe/locked_file.hpp"
 #include "zpipe/log.hpp"
 #include "zpipe/peer_connections.hpp"
+#include "zpipe/sink.hpp"
+#include "zpipe/sink_core.hpp"
 #include "zpipe/sockets.hpp"
 #include "zpipe/stop_signal.hpp"
 #include "zpipe/zap_authenticator.hpp"
@@ -62,7 +62,7 @@ class SinkProgram final : private SinkEffects {
       check_plaintext_bind(config.bind, config.curve, "bind");
     }
     const std::string bound = bind_endpoint(peers_, config.bind, "bind");
-    if (!config.output.empty()) output_.emplace(LockedFile::open(config.output, "--output", 0644));
+    if (!config.output.empty() && !config.on_output) output_.emplace(LockedFile::open(config.output, "--output", 0644));
     if (!config.journal.empty()) journal_.emplace(config.journal);
     // Only now, holding the address and both files, is the output emptied:
     // it is rewritten from the journal, or starts a new job.
@@ -72,6 +72,7 @@ class SinkProgram final : private SinkEffects {
     if (journal_) journal_->replay([&](const Message& record) { core_->replay(record); });
     core_->replay_done(Clock::now());
     log_line("collecting results at " + bound);
+    if (config.on_bound) config.on_bound(bound);
   }
 
   int run() {
@@ -116,7 +117,10 @@ class SinkProgram final : private SinkEffects {
 
   // SinkEffects
   bool send(std::string_view peer, std::string_view frame) override { return send_to(peers_, peer, frame); }
-  void write_output(std::string_view bytes) override { write_all(output_ ? output_->fd() : STDOUT_FILENO, bytes); }
+  void write_output(std::string_view bytes) override {
+    if (config_.on_output) config_.on_output(bytes);
+    else write_all(output_ ? output_->fd() : STDOUT_FILENO, bytes);
+  }
   void journal_append(std::string_view frame) override { journal_->append(frame); }
   void journal_sync() override { journal_->request_sync(); }
   void log(std::string_view line) override { log_line(line); }

@@ -1,5 +1,5 @@
 // See sink_core.hpp.
-#include "sink_core.hpp"
+#include "zpipe/sink_core.hpp"
 
 #include <algorithm>
 #include <cstdio>

@@ -1,6 +1,6 @@
 // The sink's command line.
-#include "sink.hpp"
 #include "zpipe/command_line.hpp"
+#include "zpipe/sink.hpp"
 #include "zpipe/sockets.hpp"
 
 namespace zpipe {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "in_flight.hpp"
+#include "zpipe/in_flight.hpp"
 
 namespace {
 

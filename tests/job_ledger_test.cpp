@@ -7,7 +7,7 @@
 #include <random>
 #include <set>
 
-#include "job_ledger.hpp"
+#include "zpipe/job_ledger.hpp"
 
 using zpipe::AckRanges;
 using zpipe::JobLedger;

@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "range_set.hpp"
+#include "zpipe/range_set.hpp"
 
 namespace {
 

@@ -2,7 +2,7 @@
 // escaping.
 #include <catch2/catch.hpp>
 
-#include "result_writer.hpp"
+#include "zpipe/result_writer.hpp"
 
 using zpipe::OutputFormat;
 using zpipe::Result;

@@ -11,8 +11,8 @@
 
 #include "fingerprint.hpp"
 #include "support/process.hpp"
-#include "task_source.hpp"
 #include "zpipe/exit_codes.hpp"
+#include "zpipe/task_source.hpp"
 
 using zpipe::SourceTask;
 using zpipe::Value;

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "worker_pool.hpp"
 #include "zpipe/messages.hpp"
+#include "zpipe/worker_pool.hpp"
 
 namespace {
 

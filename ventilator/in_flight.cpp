@@ -1,5 +1,5 @@
 // See in_flight.hpp.
-#include "in_flight.hpp"
+#include "zpipe/in_flight.hpp"
 
 namespace zpipe {
 

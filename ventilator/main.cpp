@@ -1,7 +1,7 @@
 // zpipe-ventilator: deals a job's tasks to workers.
-#include "ventilator.hpp"
 #include "zpipe/guarded_main.hpp"
 #include "zpipe/stop_signal.hpp"
+#include "zpipe/ventilator.hpp"
 
 int main(int argc, char** argv) {
   return zpipe::guarded_main("ventilator", [&] {

@@ -1,5 +1,5 @@
 // See range_set.hpp.
-#include "range_set.hpp"
+#include "zpipe/range_set.hpp"
 
 namespace zpipe {
 

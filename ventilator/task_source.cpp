@@ -1,5 +1,5 @@
 // See task_source.hpp.
-#include "task_source.hpp"
+#include "zpipe/task_source.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

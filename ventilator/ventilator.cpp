@@ -9,9 +9,6 @@
 #include <deque>
 #include <random>
 
-#include "task_source.hpp"
-#include "ventilator.hpp"
-#include "ventilator_core.hpp"
 #include "zpipe/codec.hpp"
 #include "zpipe/connection_monitor.hpp"
 #include "zpipe/exit_codes.hpp"
@@ -20,6 +17,9 @@
 #include "zpipe/peer_connections.hpp"
 #include "zpipe/sockets.hpp"
 #include "zpipe/stop_signal.hpp"
+#include "zpipe/task_source.hpp"
+#include "zpipe/ventilator.hpp"
+#include "zpipe/ventilator_core.hpp"
 #include "zpipe/zap_authenticator.hpp"
 
 namespace zpipe {
@@ -70,6 +70,7 @@ class VentilatorProgram final : private VentilatorEffects {
     const std::string bound = bind_endpoint(workers_socket_, config.bind, "bind");
     connect_endpoint(to_sink_, config.sink, "sink");
     log_line("job " + std::to_string(core_.job()) + ": workers connect to " + bound + ", sink at " + config.sink);
+    if (config.on_bound) config.on_bound(bound);
   }
 
   int run() {

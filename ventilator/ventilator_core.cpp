@@ -1,5 +1,5 @@
 // See ventilator_core.hpp.
-#include "ventilator_core.hpp"
+#include "zpipe/ventilator_core.hpp"
 
 #include <algorithm>
 #include <utility>

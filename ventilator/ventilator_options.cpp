@@ -1,8 +1,8 @@
 // The ventilator's command line.
-#include "ventilator.hpp"
 #include "zpipe/codec.hpp"
 #include "zpipe/command_line.hpp"
 #include "zpipe/sockets.hpp"
+#include "zpipe/ventilator.hpp"
 
 namespace zpipe {
 

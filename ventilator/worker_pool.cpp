@@ -1,5 +1,5 @@
 // See worker_pool.hpp.
-#include "worker_pool.hpp"
+#include "zpipe/worker_pool.hpp"
 
 #include <algorithm>
 

@@ -12,12 +12,12 @@
 #include <stdexcept>
 #include <vector>
 
-#include "sink_core.hpp"
-#include "task_source.hpp"
-#include "ventilator_core.hpp"
 #include "worker_core.hpp"
 #include "zpipe/codec.hpp"
 #include "zpipe/exit_codes.hpp"
+#include "zpipe/sink_core.hpp"
+#include "zpipe/task_source.hpp"
+#include "zpipe/ventilator_core.hpp"
 
 namespace zpipe::sim {
 namespace {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -26,6 +27,11 @@ struct VentilatorConfig {
   bool resume = false;                        // continue the sink's job of the same input
   CurveConfig curve;                          // server to workers, client of the sink
   std::string sink_key;                       // the sink's public key, with curve
+  /// For a program that runs the ventilator in-process: when set, told the
+  /// endpoint workers connect to (the port that "tcp://127.0.0.1:*" picked),
+  /// on run_ventilator's thread, before the job starts. An exception from it
+  /// ends run_ventilator with it.
+  std::function<void(const std::string& endpoint)> on_bound;
 };
 
 /// Parses the command line. Throws usage_error; prints --help and exits 0.

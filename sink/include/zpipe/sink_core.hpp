@@ -18,10 +18,10 @@
 #include <string>
 #include <string_view>
 
-#include "job_ledger.hpp"
-#include "result_writer.hpp"
-#include "sink.hpp"
+#include "zpipe/job_ledger.hpp"
 #include "zpipe/messages.hpp"
+#include "zpipe/result_writer.hpp"
+#include "zpipe/sink.hpp"
 
 namespace zpipe {
 

@@ -27,11 +27,11 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "in_flight.hpp"
-#include "range_set.hpp"
-#include "task_source.hpp"
-#include "worker_pool.hpp"
+#include "zpipe/in_flight.hpp"
 #include "zpipe/messages.hpp"
+#include "zpipe/range_set.hpp"
+#include "zpipe/task_source.hpp"
+#include "zpipe/worker_pool.hpp"
 
 namespace zpipe {
 

@@ -2,7 +2,9 @@
 // how the job went.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "zpipe/curve.hpp"
 
@@ -18,6 +20,18 @@ struct SinkConfig {
   ProgressMode progress = ProgressMode::automatic;
   std::string journal;                         // empty: no journal
   CurveConfig curve;
+
+  // For a program that runs the sink in-process (see
+  // ventilator/examples/submit_job.cpp). Both are called on run_sink's
+  // thread; an exception from either ends run_sink with it.
+
+  /// When set, receives the result lines, whole lines in `format`, instead
+  /// of stdout or `output` (which is then ignored). Each task's line comes
+  /// once; with a journal, only the results this run collects (as stdout).
+  std::function<void(std::string_view lines)> on_output;
+  /// When set, told the endpoint the sink is bound to (the port that
+  /// "tcp://127.0.0.1:*" picked) before any peer is served.
+  std::function<void(const std::string& endpoint)> on_bound;
 };
 
 /// Parses the command line. Throws usage_error; prints --help and exits 0.

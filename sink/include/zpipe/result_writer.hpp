@@ -5,8 +5,8 @@
 #include <string>
 #include <string_view>
 
-#include "sink.hpp"
 #include "zpipe/messages.hpp"
+#include "zpipe/sink.hpp"
 
 namespace zpipe {
 
