@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "task_source.hpp"
-#include "ventilator_core.hpp"
 #include "zpipe/codec.hpp"
+#include "zpipe/task_source.hpp"
+#include "zpipe/ventilator_core.hpp"
 
 using namespace std::chrono_literals;
 using zpipe::Message;
