@@ -62,7 +62,10 @@ TEST_CASE("a second sink on the same address or files exits 3 and leaves the fir
   const auto output = run.dir / "results.jsonl";
   const auto journal = run.dir / "journal";
   auto& sink = run.sink({"--journal", journal.string()});
-  auto& ventilator = run.ventilator({"--count", "400", "--kind", "sleep", "--batch", "1"});
+  std::string lines;
+  for (int i = 0; i < 200; ++i) lines += "20\n";  // 4 s for the one worker: the second sinks come meanwhile
+  write_file(run.dir / "tasks.txt", lines);
+  auto& ventilator = run.ventilator({"--input", (run.dir / "tasks.txt").string(), "--kind", "sleep"});
   run.worker();
   REQUIRE(eventually([&] { return run.results().size() >= 20; }, 20s));
 
@@ -89,7 +92,7 @@ TEST_CASE("a second sink on the same address or files exits 3 and leaves the fir
   }
   REQUIRE(ventilator.wait_for(job_limit) == 0);
   REQUIRE(sink.wait_for(10s) == 0);
-  every_task_once(run.results(), 400);
+  every_task_once(run.results(), 200);
 }
 
 TEST_CASE("SIGTERM to the ventilator cancels the job: the sink and the workers are told and exit 4") {
@@ -101,6 +104,7 @@ TEST_CASE("SIGTERM to the ventilator cancels the job: the sink and the workers a
   REQUIRE(eventually([&] { return run.results().size() >= 10; }, 20s));
   ventilator.send_signal(SIGTERM);
   CHECK(ventilator.wait_for(10s) == 130);
+  INFO("ventilator:\n" << run.log("ventilator") << "sink:\n" << run.log("sink") << "second worker:\n" << run.log("worker2"));
   CHECK(sink.wait_for(10s) == 4);
   CHECK(first.wait_for(10s) == 4);
   CHECK(second.wait_for(10s) == 4);

@@ -21,7 +21,12 @@ const WorkerCore::TimePoint t0 = WorkerCore::TimePoint{} + 1h;
 
 class FakeEffects final : public zpipe::WorkerEffects {
  public:
-  void send_to_ventilator(std::string_view frame) override { sent.push_back(zpipe::decode(frame)); }
+  bool send_to_ventilator(std::string_view frame) override {
+    if (!connected) return false;
+    sent.push_back(zpipe::decode(frame));
+    return true;
+  }
+  bool connected = true;  // false: sends fail, as a DEALER with ZMQ_IMMEDIATE and no connection
   std::size_t drop_queued() override {
     ++drops;
     return queued_to_drop;
@@ -85,6 +90,39 @@ TEST_CASE("worker core: finished frames become credits", "[worker_core]") {
   core.finished(row.finished, core.epoch());
   core.tick(t0 + 1ms, row.wanted, row.idle);
   CHECK(effects.take() == row.sent);
+}
+
+TEST_CASE("worker core: a credit that cannot be sent is still owed, and goes out with the next", "[worker_core]") {
+  FakeEffects effects;
+  WorkerCore core(settings(1), effects);  // a window of 2
+  core.ventilator_connected(t0);
+  effects.take();
+  core.finished(1, core.epoch());
+  effects.connected = false;
+  core.tick(t0 + 1ms, 2, true);
+  CHECK(effects.take().empty());
+  core.finished(1, core.epoch());
+  effects.connected = true;
+  core.tick(t0 + 2ms, 2, true);
+  CHECK(effects.take() == Sent{Credit{2}});
+  CHECK(core.credits().window() == 2);
+}
+
+TEST_CASE("worker core: a hello that cannot be sent is tried again until it goes out", "[worker_core]") {
+  FakeEffects effects;
+  WorkerCore core(settings(1), effects);
+  effects.connected = false;
+  core.ventilator_connected(t0);
+  CHECK_FALSE(core.introduced());
+  CHECK(core.next_deadline() == t0 + WorkerCore::hello_retry);
+  core.tick(t0 + 5ms, 2, true);
+  CHECK(effects.take().empty());
+  effects.connected = true;
+  core.tick(t0 + WorkerCore::hello_retry, 2, true);
+  const auto sent = effects.take();
+  REQUIRE(sent.size() == 1);
+  CHECK(std::holds_alternative<Hello>(sent[0]));
+  CHECK(core.introduced());
 }
 
 TEST_CASE("worker core: a busy worker with a large window waits for credits to gather", "[worker_core]") {

@@ -24,14 +24,24 @@ class CreditWindow {
   /// measurements confirm that tasks stay quick.
   [[nodiscard]] std::uint32_t at_most_doubled(std::uint32_t wanted) const { return std::min(wanted, 2 * window_); }
 
-  /// Returns the credits to hand back now, or 0 to wait for more to gather.
-  std::uint32_t to_return(std::uint32_t wanted_window, bool idle) {
+  /// The credits to hand back now, or 0 to wait for more to gather.
+  [[nodiscard]] std::uint32_t due(std::uint32_t wanted_window, bool idle) const {
     const std::int64_t give = std::max<std::int64_t>(0, std::int64_t{owed_} + wanted_window - window_);
     if (give == 0 && owed_ == 0) return 0;
     if (!idle && give < std::max<std::int64_t>(1, window_ / 4)) return 0;
-    window_ = static_cast<std::uint32_t>(window_ - owed_ + give);
-    owed_ = 0;
     return static_cast<std::uint32_t>(give);
+  }
+  /// `give` credits (what due() said) reached the ventilator's queue. Until
+  /// then nothing changes: a credit that could not be sent is owed still.
+  void returned(std::uint32_t give) {
+    window_ = window_ - owed_ + give;
+    owed_ = 0;
+  }
+  /// due() and returned() at once.
+  std::uint32_t to_return(std::uint32_t wanted_window, bool idle) {
+    const std::uint32_t give = due(wanted_window, idle);
+    if (give > 0 || owed_ > 0) returned(give);
+    return give;
   }
 
   [[nodiscard]] std::uint32_t window() const { return window_; }

@@ -153,7 +153,7 @@ class WorkerProgram final : private WorkerEffects {
   }
 
   // WorkerEffects
-  void send_to_ventilator(std::string_view frame) override { send_frame(to_ventilator_, frame, false); }
+  bool send_to_ventilator(std::string_view frame) override { return send_frame(to_ventilator_, frame, false); }
   std::size_t drop_queued() override {
     incoming_.clear();
     return executor_.drop_queued();

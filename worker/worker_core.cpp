@@ -14,8 +14,10 @@ WorkerCore::WorkerCore(WorkerSettings settings, WorkerEffects& effects)
 void WorkerCore::introduce(TimePoint now) {
   effects_.drop_queued();
   ++epoch_;
-  tell_ventilator(Hello{settings_.name, credits_.reset()}, now);
-  introduced_ = true;
+  // Until the ventilator has our hello it deals nothing to us, so a hello
+  // that found no connection is sent again rather than counted.
+  introduced_ = tell_ventilator(Hello{settings_.name, credits_.reset()}, now);
+  hello_owed_ = !introduced_;
 }
 
 void WorkerCore::ventilator_connected(TimePoint now) { introduce(now); }
@@ -45,6 +47,7 @@ void WorkerCore::ventilator_frame(const Message& message, TimePoint now) {
     // Silent until the next ventilator's handshake: a keep-alive queued now
     // would reach it before our hello.
     introduced_ = false;
+    hello_owed_ = false;
   } else {
     throw codec_error("unexpected " + std::string(message_name(message)) + " message");
   }
@@ -55,23 +58,29 @@ void WorkerCore::finished(std::uint32_t frames, std::uint64_t epoch) {
 }
 
 void WorkerCore::tick(TimePoint now, std::uint32_t wanted_window, bool idle) {
-  if (!introduced_ || exit_status_) return;
-  if (const auto give = credits_.to_return(credits_.at_most_doubled(wanted_window), idle); give > 0)
-    tell_ventilator(Credit{give}, now);
-  else if (now - last_sent_ >= keepalive_interval)
+  if (exit_status_) return;
+  if (hello_owed_ && now - last_sent_ >= hello_retry) introduce(now);
+  if (!introduced_) return;
+  // A credit counts as returned only once it is queued: one that is lost
+  // on the way would leave the two sides' counts apart for good.
+  if (const auto give = credits_.due(credits_.at_most_doubled(wanted_window), idle); give > 0) {
+    if (tell_ventilator(Credit{give}, now)) credits_.returned(give);
+  } else if (now - last_sent_ >= keepalive_interval) {
     tell_ventilator(Credit{0}, now);
+  }
 }
 
 void WorkerCore::stop() { exit_status_ = exit_interrupted; }
 
 WorkerCore::TimePoint WorkerCore::next_deadline() const {
+  if (hello_owed_) return last_sent_ + hello_retry;
   return introduced_ ? last_sent_ + keepalive_interval : TimePoint::max();
 }
 
-void WorkerCore::tell_ventilator(const Message& message, TimePoint now) {
+bool WorkerCore::tell_ventilator(const Message& message, TimePoint now) {
   encode(message, frame_);
-  effects_.send_to_ventilator(frame_);
   last_sent_ = now;
+  return effects_.send_to_ventilator(frame_);
 }
 
 }  // namespace zpipe

@@ -22,7 +22,9 @@ namespace zpipe {
 class WorkerEffects {
  public:
   virtual ~WorkerEffects() = default;
-  virtual void send_to_ventilator(std::string_view frame) = 0;
+  /// Queues a frame for the ventilator. Returns false when it cannot (no
+  /// connection is up); the core then counts nothing as sent.
+  virtual bool send_to_ventilator(std::string_view frame) = 0;
   /// Drops task frames not yet started; returns how many.
   virtual std::size_t drop_queued() = 0;
   virtual void log(std::string_view line) = 0;
@@ -41,6 +43,8 @@ class WorkerCore {
   /// Well inside the ventilator's --worker-timeout (1 s at least), so a live
   /// worker is never taken for gone.
   static constexpr std::chrono::milliseconds keepalive_interval{250};
+  /// How soon a hello that could not be sent is tried again.
+  static constexpr std::chrono::milliseconds hello_retry{10};
 
   WorkerCore(WorkerSettings settings, WorkerEffects& effects);
 
@@ -70,12 +74,13 @@ class WorkerCore {
 
  private:
   void introduce(TimePoint now);
-  void tell_ventilator(const Message& message, TimePoint now);
+  bool tell_ventilator(const Message& message, TimePoint now);
 
   WorkerSettings settings_;
   WorkerEffects& effects_;
   CreditWindow credits_;
   bool introduced_ = false;  // hello sent to the ventilator we are connected to
+  bool hello_owed_ = false;  // a hello could not be sent: try again
   std::uint64_t epoch_ = 0;
   std::uint64_t sink_handshakes_ = 0;
   std::uint64_t jobs_ended_ = 0;

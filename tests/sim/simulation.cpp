@@ -95,6 +95,7 @@ class VentilatorNode final : public VentilatorEffects {
   void send_to_sink(std::string_view frame) override;
   void log(std::string_view line) override;
   std::optional<VentilatorCore> core;
+  std::deque<std::string> outbox;  // failures waiting for the sink link, as the program keeps them
 
  private:
   World& world_;
@@ -117,7 +118,7 @@ class SinkNode final : public SinkEffects {
 class WorkerNode final : public WorkerEffects {
  public:
   WorkerNode(World& world, std::size_t process) : world_(world), process_(process) {}
-  void send_to_ventilator(std::string_view frame) override;
+  bool send_to_ventilator(std::string_view frame) override;
   std::size_t drop_queued() override {
     const std::size_t dropped = queue.size();
     queue.clear();
@@ -126,6 +127,7 @@ class WorkerNode final : public WorkerEffects {
   void log(std::string_view line) override;
   std::optional<WorkerCore> core;
   std::deque<std::pair<std::string, std::uint64_t>> queue;  // task frames and their epochs
+  std::deque<std::pair<std::string, std::uint64_t>> unsent;  // results frames the sink link cannot take yet
   bool busy = false;
   Duration per_task{100};
   std::uint32_t window = 2;
@@ -165,7 +167,8 @@ class World {
 
   // Effects of the nodes.
   bool router_send(std::size_t server, std::string_view peer, std::string_view frame);
-  void dealer_send(std::size_t link, std::string_view frame);
+  bool dealer_send(std::size_t link, std::string_view frame);
+  void flush_results(std::size_t process);
   void output(std::string_view bytes);
   void journal_append(std::string_view frame) { journal_.emplace_back(frame); }
   void journal_sync();
@@ -260,7 +263,12 @@ class World {
 bool VentilatorNode::send_to_worker(std::string_view peer, std::string_view frame) {
   return world_.router_send(0, peer, frame);
 }
-void VentilatorNode::send_to_sink(std::string_view frame) { world_.dealer_send(world_.link_of(0, 1), frame); }
+// As the program does: results wait for the link, a manifest or job_end that
+// finds it down is dropped (they are sent again on a timer).
+void VentilatorNode::send_to_sink(std::string_view frame) {
+  if (outbox.empty() && world_.dealer_send(world_.link_of(0, 1), frame)) return;
+  if (peek_type(frame) == MessageType::results) outbox.emplace_back(frame);
+}
 void VentilatorNode::log(std::string_view line) { world_.trace("ventilator: " + std::string(line)); }
 
 bool SinkNode::send(std::string_view peer, std::string_view frame) { return world_.router_send(1, peer, frame); }
@@ -269,7 +277,9 @@ void SinkNode::journal_append(std::string_view frame) { world_.journal_append(fr
 void SinkNode::journal_sync() { world_.journal_sync(); }
 void SinkNode::log(std::string_view line) { world_.trace("sink: " + std::string(line)); }
 
-void WorkerNode::send_to_ventilator(std::string_view frame) { world_.dealer_send(world_.link_of(process_, 0), frame); }
+bool WorkerNode::send_to_ventilator(std::string_view frame) {
+  return world_.dealer_send(world_.link_of(process_, 0), frame);
+}
 void WorkerNode::log(std::string_view line) { world_.trace("worker" + std::to_string(process_) + ": " + std::string(line)); }
 
 // --- the network -----------------------------------------------------------
@@ -311,12 +321,16 @@ void World::connect(std::size_t index) {
   trace("link " + link.routing_id() + " connected");
   // The handshake is the client's event; the server learns of the peer from its first frame.
   const std::size_t client = link.client;
+  if (client == ventilator) {
+    while (!ventilator_.outbox.empty() && dealer_send(index, ventilator_.outbox.front())) ventilator_.outbox.pop_front();
+  }
   if (link.server == ventilator && link.client != sink) {
     workers_.at(client)->core->ventilator_connected(now_);
   } else if (link.server == sink && client == ventilator) {
     ventilator_.core->sink_connected(now_);
   } else if (link.server == sink) {
     workers_.at(client)->core->sink_connected(now_);
+    flush_results(client);
   }
   schedule_drain(index, true);
   after(client);
@@ -360,8 +374,10 @@ bool World::router_send(std::size_t server, std::string_view peer, std::string_v
   return true;
 }
 
-void World::dealer_send(std::size_t index, std::string_view frame) {
+// ZMQ_IMMEDIATE: a DEALER queues only on a connection that is up.
+bool World::dealer_send(std::size_t index, std::string_view frame) {
   Link& link = links_[index];
+  if (!link.connected) return false;
   Pipe& pipe = link.up;
   const int copies = random_.chance(scenario_.duplicate) && peek_type(frame) == MessageType::results ? 2 : 1;
   for (int i = 0; i < copies; ++i) {
@@ -369,6 +385,7 @@ void World::dealer_send(std::size_t index, std::string_view frame) {
     pipe.frames.emplace_back(pipe.last, std::string(frame));
   }
   schedule_drain(index, true);
+  return true;
 }
 
 void World::schedule_drain(std::size_t index, bool upward) {
@@ -471,12 +488,21 @@ void World::finish_frame(std::size_t process, std::uint64_t incarnation, const T
     const auto n = std::get<std::int64_t>(task.payload);
     results.results.push_back(Result{task.id, true, Value{n * n}});
   }
-  dealer_send(link_of(process, sink), encode(results));
   WorkerNode& worker = *workers_.at(process);
-  worker.core->finished(1, epoch);
+  worker.unsent.emplace_back(encode(results), epoch);
+  flush_results(process);
   worker.busy = false;
   run_next_frame(process);
   after(process);
+}
+
+// Results go to the sink in order; a frame's credit returns once it is sent.
+void World::flush_results(std::size_t process) {
+  WorkerNode& worker = *workers_.at(process);
+  while (!worker.unsent.empty() && dealer_send(link_of(process, sink), worker.unsent.front().first)) {
+    worker.core->finished(1, worker.unsent.front().second);
+    worker.unsent.pop_front();
+  }
 }
 
 // --- processes -------------------------------------------------------------
@@ -656,6 +682,7 @@ void World::start_ventilator(bool resume) {
   settings.max_attempts = scenario_.max_attempts;
   settings.resume = resume;
   settings.sink_name = "sink";
+  ventilator_.outbox.clear();
   ventilator_.core.emplace(settings, count_source("square", scenario_.tasks), ventilator_, now_);
 }
 
@@ -672,6 +699,7 @@ void World::start_sink() {
 void World::start_worker(std::size_t process) {
   WorkerNode& worker = *workers_.at(process);
   worker.queue.clear();
+  worker.unsent.clear();
   worker.busy = false;
   worker.core.emplace(WorkerSettings{processes_[process].name, 1, true}, worker);
 }
