@@ -156,6 +156,7 @@ TEST_CASE("bad command lines name the option and exit 2") {
       {ZPIPE_VENTILATOR, {"--count", "10", "--batch", "65537"}, "--batch"},
       {ZPIPE_VENTILATOR, {"--count", "10", "--bind", "localhost:5"}, "--bind"},
       {ZPIPE_VENTILATOR, {"--count", "10", "--frobnicate"}, "frobnicate"},
+      {ZPIPE_VENTILATOR, {"--count", "10", "--max-in-flight", "16777217"}, "--max-in-flight"},
       {ZPIPE_SINK, {"--format", "xml"}, "--format"},
       {ZPIPE_SINK, {"--progress", "sometimes"}, "--progress"},
       {ZPIPE_SINK, {"stray"}, "stray"},

@@ -51,6 +51,10 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
   const std::size_t most_per_frame = DecodeLimits{}.max_items;
   if (config.batch < 1 || config.batch > most_per_frame)
     throw usage_error("--batch must be between 1 and " + std::to_string(most_per_frame));
+  // The sink refuses ids further than this beyond the lowest it lacks, so
+  // its memory follows what is in flight (JobLedger::max_lead).
+  if (config.max_in_flight > (std::uint64_t{1} << 24))
+    throw usage_error("--max-in-flight must be at most 16777216 (2^24), not " + std::to_string(config.max_in_flight));
   if (config.max_in_flight < config.batch)
     throw usage_error("--max-in-flight must be at least --batch (" + std::to_string(config.batch) + ")");
   if (config.worker_timeout < std::chrono::milliseconds(1000))
