@@ -153,11 +153,13 @@ zpipe_job() {
 
 sink_extra=()  # more sink options for zpipe_job
 
-# death_to_done TIMEOUT_MS: a job of 40 sleep tasks of 50 ms on two workers;
-# one is killed 0.5 s in. What the other can do alone is done well before the
-# loss is noticed, so the job ends when the dead worker's tasks are done
-# elsewhere. Sets detected_s and done_s: seconds from the kill.
+# death_to_done kill|stop TIMEOUT_MS: a job of 40 sleep tasks of 50 ms on two
+# workers; 0.5 s in, one is killed (its connection closes) or stopped (it goes
+# silent, as a host that disappears does). Sets detected_s (seconds from the
+# kill until the ventilator deals its tasks again) and done_s (until the job
+# ends).
 death_to_done() {
+  local how=$1; shift
   local sink vent survivor victim_name="victim-$$-$RANDOM" killed_at sink_endpoint vent_endpoint
   new_run_dir
   for _ in $(seq 40); do echo 50; done >"$run_dir/tasks.txt"
@@ -175,14 +177,15 @@ death_to_done() {
     --sink "$sink_endpoint" --once --name survivor
   survivor=$started
   sleep 0.5
-  pkill -9 -f -- "--name $victim_name"
+  if [[ $how == kill ]]; then pkill -9 -f -- "--name $victim_name"; else pkill -STOP -f -- "--name $victim_name"; fi
   killed_at=$(date +%s.%N) detected_s=''
   while kill -0 "$vent" 2>/dev/null; do
-    [[ -z $detected_s ]] && grep -q "$victim_name is silent" "$run_dir/ventilator.err" &&
+    [[ -z $detected_s ]] && grep -q "worker $victim_name .*dealing its" "$run_dir/ventilator.err" &&
       detected_s=$(awk -v a="$killed_at" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
-    sleep 0.01
+    sleep 0.005
   done
   done_s=$(awk -v a="$killed_at" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+  pkill -9 -f -- "--name $victim_name" || true
   finish "$vent" ventilator
   finish "$sink" sink
   finish "$survivor" survivor
@@ -259,9 +262,16 @@ done
 journal=$(median "${journal_rates[@]}")
 log "time from a worker's death to its tasks done elsewhere"
 death_rows=()
-for timeout_ms in 3000 1000; do
-  death_to_done "$timeout_ms"
-  death_rows+=("$(printf '%-16s %12s %12s' "$timeout_ms" "$detected_s" "$done_s")")
+for how in kill stop; do
+  for timeout_ms in 3000 1000; do
+    death_to_done "$how" "$timeout_ms"
+    if [[ $how == kill ]]; then
+      target="dealt again <= 0.1 s: $(awk -v d="${detected_s:-99}" 'BEGIN { print (d <= 0.1 ? "ok" : "MISSED") }')"
+    else
+      target="noticed by silence, as a host gone: about the timeout"
+    fi
+    death_rows+=("$(printf '%-17s %-16s %12s %12s  %s' "$how" "$timeout_ms" "${detected_s:-never}" "$done_s" "$target")")
+  done
 done
 
 log "long job: $long_tasks tasks, batch 1024, 2 workers"
@@ -288,6 +298,7 @@ printf '%-34s %11s %9s  %s\n' "acknowledging after fsync (--journal)" "$(rate_te
   "$(awk -v j="$journal" -v s="$short_rate" 'BEGIN { printf "%.2f", j / s }')" \
   ">= 0.8: $(awk -v j="$journal" -v s="$short_rate" 'BEGIN { print (j >= 0.8 * s ? "ok" : "MISSED") }')"
 echo
-echo "a worker killed mid-job: seconds from the kill until the loss is noticed, and until its tasks are done elsewhere"
-printf '%-16s %12s %12s\n' --worker-timeout detected_s done_s
+echo "a worker killed (kill -9: its connection closes) or stopped (SIGSTOP: it goes silent) mid-job: seconds until"
+echo "the ventilator deals its tasks again, and until the job is done"
+printf '%-17s %-16s %12s %12s\n' worker --worker-timeout dealt_again_s done_s
 printf '%s\n' "${death_rows[@]}"

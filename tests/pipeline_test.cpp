@@ -45,6 +45,8 @@ TEST_CASE("three workers share a job and all exit when it ends") {
     INFO(name);
     CHECK(tasks > 300);
   }
+  INFO("ventilator:\n" << run.log("ventilator") << "workers:\n" << run.log("worker") << run.log("worker2")
+                        << run.log("worker3"));
   for (auto* worker : workers) REQUIRE(worker->wait_for(10s) == 0);
 }
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 
 namespace zpipe {
 
@@ -24,11 +25,12 @@ class CreditWindow {
   /// measurements confirm that tasks stay quick.
   [[nodiscard]] std::uint32_t at_most_doubled(std::uint32_t wanted) const { return std::min(wanted, 2 * window_); }
 
-  /// The credits to hand back now, or 0 to wait for more to gather.
-  [[nodiscard]] std::uint32_t due(std::uint32_t wanted_window, bool idle) const {
+  /// The credits to hand back now (0 when the window shrinks by what is
+  /// owed), or nullopt to wait for more to gather.
+  [[nodiscard]] std::optional<std::uint32_t> due(std::uint32_t wanted_window, bool idle) const {
     const std::int64_t give = std::max<std::int64_t>(0, std::int64_t{owed_} + wanted_window - window_);
-    if (give == 0 && owed_ == 0) return 0;
-    if (!idle && give < std::max<std::int64_t>(1, window_ / 4)) return 0;
+    if (give == 0 && owed_ == 0) return std::nullopt;
+    if (!idle && give < std::max<std::int64_t>(1, window_ / 4)) return std::nullopt;
     return static_cast<std::uint32_t>(give);
   }
   /// `give` credits (what due() said) reached the ventilator's queue. Until
@@ -37,11 +39,12 @@ class CreditWindow {
     window_ = window_ - owed_ + give;
     owed_ = 0;
   }
-  /// due() and returned() at once.
+  /// due() and returned() at once; returns the credits to send (0: none).
   std::uint32_t to_return(std::uint32_t wanted_window, bool idle) {
-    const std::uint32_t give = due(wanted_window, idle);
-    if (give > 0 || owed_ > 0) returned(give);
-    return give;
+    const auto give = due(wanted_window, idle);
+    if (!give) return 0;
+    returned(*give);
+    return *give;
   }
 
   [[nodiscard]] std::uint32_t window() const { return window_; }

@@ -63,8 +63,10 @@ void WorkerCore::tick(TimePoint now, std::uint32_t wanted_window, bool idle) {
   if (!introduced_) return;
   // A credit counts as returned only once it is queued: one that is lost
   // on the way would leave the two sides' counts apart for good.
-  if (const auto give = credits_.due(credits_.at_most_doubled(wanted_window), idle); give > 0) {
-    if (tell_ventilator(Credit{give}, now)) credits_.returned(give);
+  const auto give = credits_.due(credits_.at_most_doubled(wanted_window), idle);
+  if (give && *give == 0) credits_.returned(0);  // the window shrinks: nothing to send
+  if (give && *give > 0) {
+    if (tell_ventilator(Credit{*give}, now)) credits_.returned(*give);
   } else if (now - last_sent_ >= keepalive_interval) {
     tell_ventilator(Credit{0}, now);
   }
