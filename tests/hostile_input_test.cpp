@@ -79,7 +79,7 @@ TEST_CASE("an authenticated peer floods the sink with 100,000 malformed frames d
   const std::uint64_t before = resident_kib(sink.pid());
 
   zmq::context_t context;
-  zmq::socket_t intruder = zpipe::open_socket(context, zmq::socket_type::dealer, queueing_dealer_settings());
+  zmq::socket_t intruder = zpipe::open_socket(context, zmq::socket_type::dealer);
   zpipe::make_curve_client(intruder, zpipe::read_secret_key_file(key("intruder", ".key"), "test"),
                            zpipe::read_public_key_file(key("sink", ".pub"), "test"));
   intruder.connect(run.sink_endpoint);

@@ -11,6 +11,7 @@
 
 #include "support/job_run.hpp"
 #include "zpipe/codec.hpp"
+#include "zpipe/sockets.hpp"
 
 using namespace zpipe::testing;
 
@@ -152,7 +153,7 @@ TEST_CASE("a result for an id near the top of a huge job is rejected without the
   run.worker();
   REQUIRE(eventually([&] { return run.results().size() >= 100; }, 20s));
   zmq::context_t context;
-  zmq::socket_t intruder = zpipe::open_socket(context, zmq::socket_type::dealer, queueing_dealer_settings());
+  zmq::socket_t intruder = zpipe::open_socket(context, zmq::socket_type::dealer);
   intruder.connect(run.sink_endpoint);
   const zpipe::ResultBatch forged{job, "intruder", {zpipe::Result{huge - 5, true, zpipe::Value{std::int64_t{1}}}}};
   REQUIRE(zpipe::send_frame(intruder, zpipe::encode(forged), false));

@@ -201,7 +201,7 @@ TEST_CASE("garbage frames sent to the sink during a job are counted and dropped"
   REQUIRE(eventually([&] { return !run.results().empty(); }, 20s));
 
   zmq::context_t context;
-  zmq::socket_t intruder = zpipe::open_socket(context, zmq::socket_type::dealer, queueing_dealer_settings());
+  zmq::socket_t intruder = zpipe::open_socket(context, zmq::socket_type::dealer);
   intruder.connect(run.sink_endpoint);
   const std::vector<std::string> garbage{
       "",                                    // empty

@@ -207,7 +207,7 @@ TEST_CASE("a CURVE server whose authenticator is not running refuses every clien
   zmq::socket_t server = zpipe::open_socket(context, zmq::socket_type::router);
   zpipe::make_curve_server(server, server_keys);
   const std::string endpoint = zpipe::bind_endpoint(server, "tcp://127.0.0.1:*", "bind");
-  zmq::socket_t client = zpipe::open_socket(context, zmq::socket_type::dealer, queueing_dealer_settings());
+  zmq::socket_t client = zpipe::open_socket(context, zmq::socket_type::dealer);
   zpipe::make_curve_client(client, zpipe::generate_curve_key_pair(), server_keys.public_key);
   zpipe::ConnectionMonitor link(client, "client link");
   client.connect(endpoint);

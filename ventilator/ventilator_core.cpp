@@ -13,6 +13,7 @@ namespace {
 
 constexpr auto expiry_check_interval = std::chrono::milliseconds(100);
 constexpr auto hello_again_interval = std::chrono::seconds(1);
+constexpr auto stranger_grace = std::chrono::milliseconds(250);
 constexpr std::size_t hello_again_peers_at_most = 4096;
 // Failures reported to the sink in one frame, well inside max_items.
 constexpr std::size_t failures_per_frame = 4096;
@@ -49,7 +50,7 @@ void VentilatorCore::take_hello(const std::string& peer, const Hello& hello, Tim
   // A hello from a worker we know means it dropped what it held.
   if (known) take_back(*known, "said hello again", false);
   workers_.hello(peer, hello.worker, hello.window, now);
-  hello_again_sent_.erase(peer);
+  strangers_.erase(peer);
   departed_.erase(peer);
   if (!known)
     effects_.log("worker " + printable(hello.worker, WorkerPool::max_name_bytes) + " joined (" +
@@ -61,10 +62,11 @@ void VentilatorCore::take_credit(const std::string& peer, const Credit& credit, 
   // A worker we took for gone, one of a ventilator before us, or one that has
   // not yet heard the job is over: told again at most once a second, so a
   // stream of credits does not become a stream of answers.
-  if (hello_again_sent_.size() >= hello_again_peers_at_most) hello_again_sent_.clear();
-  auto [sent, first] = hello_again_sent_.try_emplace(peer, now);
-  if (!first && now - sent->second < hello_again_interval) return;
-  sent->second = now;
+  if (strangers_.size() >= hello_again_peers_at_most) strangers_.clear();
+  Stranger& stranger = strangers_.try_emplace(peer, Stranger{now, std::nullopt}).first->second;
+  if (now - stranger.first_seen < stranger_grace) return;
+  if (stranger.answered && now - *stranger.answered < hello_again_interval) return;
+  stranger.answered = now;
   if (phase_ == Phase::ending || phase_ == Phase::cancelling || phase_ == Phase::done)
     tell_worker(peer, JobEnd{manifest_.job, end_complete_});
   else
@@ -72,7 +74,7 @@ void VentilatorCore::take_credit(const std::string& peer, const Credit& credit, 
 }
 
 void VentilatorCore::worker_gone(const std::string& peer, TimePoint) {
-  hello_again_sent_.erase(peer);
+  strangers_.erase(peer);
   departed_.erase(peer);
   const auto slot = workers_.find(peer);
   if (!slot) return;

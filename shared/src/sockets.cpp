@@ -26,7 +26,6 @@ zmq::socket_t open_socket(zmq::context_t& context, zmq::socket_type type, const 
   socket.set(zmq::sockopt::heartbeat_timeout, static_cast<int>(settings.heartbeat_timeout.count()));
   socket.set(zmq::sockopt::heartbeat_ttl, static_cast<int>(settings.heartbeat_timeout.count()));
   if (type == zmq::socket_type::router) socket.set(zmq::sockopt::router_mandatory, true);
-  if (type == zmq::socket_type::dealer) socket.set(zmq::sockopt::immediate, settings.immediate);
   return socket;
 }
 

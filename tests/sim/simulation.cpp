@@ -374,10 +374,10 @@ bool World::router_send(std::size_t server, std::string_view peer, std::string_v
   return true;
 }
 
-// ZMQ_IMMEDIATE: a DEALER queues only on a connection that is up.
+// A DEALER queues what it sends while it has no connection, and delivers it
+// on the next one (what was on its way when a connection broke is lost).
 bool World::dealer_send(std::size_t index, std::string_view frame) {
   Link& link = links_[index];
-  if (!link.connected) return false;
   Pipe& pipe = link.up;
   const int copies = random_.chance(scenario_.duplicate) && peek_type(frame) == MessageType::results ? 2 : 1;
   for (int i = 0; i < copies; ++i) {

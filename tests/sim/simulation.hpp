@@ -8,9 +8,9 @@
 //
 // The network follows ZeroMQ's guarantees and nothing more: order is kept
 // per connection; a connection that breaks loses what was on its way; a
-// DEALER (ZMQ_IMMEDIATE, as the programs set it) cannot send while it has no
-// connection, and its next connection has a new routing id; a ROUTER cannot
-// send to a peer whose connection is gone. A cut shorter than the heartbeat timeout only
+// DEALER keeps what it sends while it is disconnected and delivers it on the
+// next connection, under a new routing id; a ROUTER cannot send to a peer
+// whose connection is gone. A cut shorter than the heartbeat timeout only
 // delays frames (TCP retransmits); a longer one breaks the connection.
 #pragma once
 

@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "support/process.hpp"
-#include "zpipe/sockets.hpp"
 
 namespace zpipe::testing {
 
@@ -64,15 +63,6 @@ class JobRun {
   std::map<std::string, int> started_;
   int workers_ = 0;
 };
-
-/// Settings for a test's own DEALER (an intruder, a raw client) that queues
-/// what it sends until its connection is up, unlike zpipe's own
-/// (SocketSettings::immediate).
-inline SocketSettings queueing_dealer_settings() {
-  SocketSettings settings;
-  settings.immediate = false;
-  return settings;
-}
 
 struct ResultLine {
   std::uint64_t task_id;

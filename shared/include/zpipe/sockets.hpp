@@ -27,12 +27,6 @@ struct SocketSettings {
   /// ZMTP heartbeats: a silent peer is noticed in seconds, not TCP's minutes.
   std::chrono::milliseconds heartbeat_interval{1000};
   std::chrono::milliseconds heartbeat_timeout{5000};
-  /// ZMQ_IMMEDIATE on a connecting socket: nothing is queued while no
-  /// connection is complete. Every zpipe message sent on a link that is down
-  /// is stale by the time it comes back up (a credit before the hello, a
-  /// manifest sent again anyway), so a send then fails and the caller keeps
-  /// or drops the frame on purpose.
-  bool immediate = true;
 };
 
 /// The settings of the task link (ventilator ROUTER, worker DEALER): queues

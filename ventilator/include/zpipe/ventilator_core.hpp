@@ -173,8 +173,15 @@ class VentilatorCore {
   // Workers taken for gone by silence whose connection may still be open:
   // told when the job ends too. Bounded; a disconnect removes one.
   std::unordered_map<std::string, TimePoint> departed_;
-  // Peers that were told hello_again, and when: at most one a second each.
-  std::unordered_map<std::string, TimePoint> hello_again_sent_;
+  // Peers the ventilator does not know that sent credits: when first, and
+  // when last answered. A credit sent before a hello can arrive just ahead
+  // of it (a DEALER keeps what it sends while reconnecting), so a stranger is
+  // answered only after a grace, then at most once a second.
+  struct Stranger {
+    TimePoint first_seen;
+    std::optional<TimePoint> answered;
+  };
+  std::unordered_map<std::string, Stranger> strangers_;
   TaskBatch batch_;
   ResultBatch failures_;
   std::string frame_;
