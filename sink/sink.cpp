@@ -100,7 +100,7 @@ class SinkProgram final : private SinkEffects {
       poll_sockets(std::span(items, journal_ ? 3 : 2), poll_timeout());
     }
     progress_.clear();
-    for (const auto& line : core_->summary(seconds_since(started), from_peers_.rejected())) log_line(line);
+    for (const auto& line : core_->summary(core_->seconds(Clock::now()), from_peers_.rejected())) log_line(line);
     return *core_->exit_status();
   }
 

@@ -107,6 +107,7 @@ void SinkCore::take_manifest(const std::string& peer, const JobManifest& manifes
   }
   if (!ledger_) {
     start_job(manifest);
+    started_ = now;
   } else {
     bool changed = false;
     if (manifest.total && !ledger_->total()) {
@@ -120,6 +121,7 @@ void SinkCore::take_manifest(const std::string& peer, const JobManifest& manifes
       changed = true;
     }
     if (changed && settings_.journal) journal(current_manifest());
+    if (ledger_->complete() && !completed_at_) completed_at_ = now;
   }
   encode(JobAccepted{job_, ledger_->total(), ledger_->completed()}, frame_);
   effects_.send(peer, frame_);
@@ -181,7 +183,7 @@ void SinkCore::journal(const Message& message) {
   journal(frame_);
 }
 
-void SinkCore::take_results(const ResultBatch& batch, std::string_view raw, TimePoint) {
+void SinkCore::take_results(const ResultBatch& batch, std::string_view raw, TimePoint now) {
   if (!ledger_ || batch.job != job_)
     throw codec_error("results for job " + std::to_string(batch.job) +
                       (ledger_ ? ", not this sink's job " + std::to_string(job_) : " before any job manifest"));
@@ -220,6 +222,7 @@ void SinkCore::take_results(const ResultBatch& batch, std::string_view raw, Time
     }
   }
   if (recorded == 0) return;
+  if (ledger_->complete() && !completed_at_) completed_at_ = now;
   count_worker(batch.worker, recorded);
   if (!settings_.journal) {
     write_output_when_due(false);
@@ -400,6 +403,10 @@ SinkCore::TimePoint SinkCore::next_deadline() const {
   if (phase_ == Phase::answered) return answered_until_;
   if (phase_ == Phase::done || pending_acks_.empty() || ventilator_.empty()) return TimePoint::max();
   return last_ack_ + ack_interval;
+}
+
+double SinkCore::seconds(TimePoint now) const {
+  return std::chrono::duration<double>(completed_at_.value_or(now) - started_).count();
 }
 
 std::size_t SinkCore::held_bytes() const {

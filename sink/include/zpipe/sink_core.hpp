@@ -92,6 +92,8 @@ class SinkCore {
   [[nodiscard]] std::size_t ledger_bytes() const { return ledger_ ? ledger_->memory_bytes() : 0; }
   /// Bytes held for output or acks until the journal syncs.
   [[nodiscard]] std::size_t held_bytes() const;
+  /// Seconds from the start until the job completed (until `now` while it has not).
+  [[nodiscard]] double seconds(TimePoint now) const;
   /// The closing lines: how the job went, duplicates and rejections, tasks per worker.
   [[nodiscard]] std::vector<std::string> summary(double seconds, std::uint64_t frames_rejected) const;
 
@@ -139,6 +141,7 @@ class SinkCore {
   AckRanges pending_acks_;
   TimePoint last_ack_{};
   TimePoint started_;
+  std::optional<TimePoint> completed_at_;  // when the last result arrived
   std::uint64_t duplicates_ = 0;
   std::uint64_t replayed_ = 0;
   std::uint64_t rejected_results_ = 0;
