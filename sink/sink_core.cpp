@@ -357,8 +357,10 @@ void SinkCore::tick(TimePoint now) {
   }
   if (settings_.journal) {
     // One sync in flight at a time; a seal with nothing new to sync releases
-    // its chunk when the sync in flight completes.
-    if (sync_requested_ == synced_) seal(now);
+    // its chunk when the sync in flight completes. The journal may sync more
+    // than was asked (what was appended meanwhile), so "none in flight" is
+    // synced_ at or past the request, not equal to it.
+    if (synced_ >= sync_requested_) seal(now);
     if (synced_ == appended_ && !unsynced_.empty()) journal_synced(synced_, now);
   } else {
     write_output_when_due(true);
