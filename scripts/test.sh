@@ -27,8 +27,8 @@ run_suite() {  # BUILD_DIR, cmake options...
   cmake -S "$root" -B "$build" -DZPIPE_WARNINGS_AS_ERRORS=ON "$@" >/dev/null
   cmake --build "$build" -j"$jobs"
   # A test that fails runs once more, and its first failure stays in the
-  # log: a rare stall of a job with --journal under heavy load is open
-  # (see the README, "Known problems") and must not hide every other result.
+  # log: the process tests run real programs on a shared two-core machine,
+  # and one slow moment must not hide every other result.
   (cd "$build" && ctest --output-on-failure -j"$jobs" --timeout 300 --repeat until-pass:2 "${ctest_args[@]}")
 }
 ctest_args=("$@")
