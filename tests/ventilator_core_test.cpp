@@ -136,3 +136,23 @@ TEST_CASE("a worker taken for gone by silence is still told when the job ends") 
   CHECK(job.effects.to<zpipe::JobEnd>("w1").size() == 1);
   CHECK(job.effects.to<zpipe::JobEnd>("w2").size() == 1);
 }
+
+TEST_CASE("a resumed ventilator deals nothing before the sink's acks say what it holds") {
+  RecordingEffects effects;
+  auto now = std::chrono::steady_clock::time_point{} + 1h;
+  auto settings = Job::settings();
+  settings.resume = true;
+  zpipe::VentilatorCore core(settings, zpipe::count_source("square", 6), effects, now);
+  core.tick(now);
+  core.sink_connected(now);
+  core.sink_frame(zpipe::JobAccepted{7, 6, 3}, now);
+  core.worker_frame("w1", zpipe::Hello{"one", 8}, now);
+  core.tick(now);
+  CHECK(effects.to<zpipe::TaskBatch>("w1").empty());  // the acks are on their way
+  core.sink_frame(zpipe::Ack{7, {{1, 1}, {4, 5}}}, now);
+  core.tick(now);
+  std::vector<zpipe::TaskId> dealt;
+  for (const auto& batch : effects.to<zpipe::TaskBatch>("w1"))
+    for (const auto& task : batch.tasks) dealt.push_back(task.id);
+  CHECK(dealt == std::vector<zpipe::TaskId>{2, 3, 6});
+}
