@@ -1,0 +1,230 @@
+"""The zpipe wire protocol, version 1, written from ``shared/PROTOCOL.md``.
+
+Every frame is one msgpack array ``[version, type, fields...]``. This module
+encodes the messages a worker sends, decodes the ones it receives, and checks
+their shape as §2–§8 ask: a frame that breaks them raises :class:`BadFrame`,
+which the caller counts, logs (rate-limited) and drops.
+"""
+
+import msgpack
+
+VERSION = 1
+
+HELLO, CREDIT, TASKS, RESULTS, JOB, JOB_ACCEPTED, JOB_REFUSED, ACK, JOB_END, HELLO_AGAIN = range(1, 11)
+NAMES = {HELLO: "hello", CREDIT: "credit", TASKS: "tasks", RESULTS: "results", JOB: "job",
+         JOB_ACCEPTED: "job_accepted", JOB_REFUSED: "job_refused", ACK: "ack", JOB_END: "job_end",
+         HELLO_AGAIN: "hello_again"}
+FIELDS = {HELLO: 2, CREDIT: 1, TASKS: 4, RESULTS: 5, JOB: 6, JOB_ACCEPTED: 3, JOB_REFUSED: 2, ACK: 2,
+          JOB_END: 2, HELLO_AGAIN: 0}
+
+# §7, Limits.
+MAX_FRAME_BYTES = 16 * 1024 * 1024
+MAX_ARRAY = 65536
+MAX_STR_BYTES = 1024 * 1024
+MAX_WINDOW_FRAMES = 65536
+MAX_ERROR_BYTES = 4096
+INT_MIN, INT_MAX = -(1 << 63), (1 << 63) - 1
+U64_MAX = (1 << 64) - 1
+
+
+class BadFrame(ValueError):
+    """A frame that breaks PROTOCOL.md (§8): count it, log it, drop it."""
+
+
+def _unpack(frame):
+    if len(frame) > MAX_FRAME_BYTES:
+        raise BadFrame(f"frame of {len(frame)} bytes is over the 16 MiB limit")
+    try:
+        # Strings are bytes on the wire, UTF-8 not checked (§2): undecodable
+        # bytes survive as surrogates and re-encode to the same bytes.
+        return msgpack.unpackb(frame, raw=False, unicode_errors="surrogateescape", use_list=True,
+                               max_str_len=MAX_STR_BYTES, max_bin_len=MAX_STR_BYTES,
+                               max_array_len=MAX_ARRAY, max_map_len=0, max_ext_len=0, strict_map_key=True)
+    except BadFrame:
+        raise
+    except Exception as e:  # msgpack raises several types for malformed input
+        raise BadFrame(f"not one msgpack value within the limits: {e}") from None
+
+
+def _depth_ok(value, depth):
+    if isinstance(value, (list, tuple)):
+        if depth >= 3:
+            return False
+        return all(_depth_ok(v, depth + 1) for v in value)
+    return not isinstance(value, dict)
+
+
+def _check_value(v, what):
+    t = type(v)
+    if t is int:
+        if not INT_MIN <= v <= INT_MAX:
+            raise BadFrame(f"{what} {v} is outside the integer range")
+    elif t is str or t is bytes or v is None:
+        pass
+    else:
+        raise BadFrame(f"{what} is a {t.__name__}, not nil, an integer or a string")
+
+
+def _u64(v, what):
+    if type(v) is not int or not 0 <= v <= U64_MAX:
+        raise BadFrame(f"{what} must be an unsigned integer")
+    return v
+
+
+def _string(v, what):
+    if type(v) is str:
+        return v
+    if type(v) is bytes:
+        return v.decode("utf-8", "surrogateescape")
+    raise BadFrame(f"{what} must be a string")
+
+
+def _bool(v, what):
+    if v is True or v is False:
+        return v
+    raise BadFrame(f"{what} must be true or false")
+
+
+def decode(frame):
+    """Decodes one frame into a list ``[version, type, fields...]`` whose
+    fields have been checked against §3 and §4. Raises BadFrame."""
+    message = _unpack(frame)
+    if type(message) is not list:
+        raise BadFrame("a frame must be an array")
+    if len(message) < 2:
+        raise BadFrame("a frame needs at least [version, type]")
+    if message[0] != VERSION or type(message[0]) is not int:
+        raise BadFrame(f"protocol version {message[0]!r} is not supported")
+    kind = message[1]
+    if type(kind) is not int or kind not in FIELDS:
+        raise BadFrame(f"unknown message type {kind!r}")
+    if len(message) - 2 < FIELDS[kind]:
+        raise BadFrame(f"{NAMES[kind]} needs {FIELDS[kind]} fields, got {len(message) - 2}")
+    if not all(_depth_ok(v, 1) for v in message[2:]):
+        raise BadFrame("nested deeper than 3")
+    f = message
+    if kind == HELLO:
+        f[2] = _string(f[2], "hello.worker")
+        _u64(f[3], "hello.window")
+    elif kind == CREDIT:
+        _u64(f[2], "credit.batches")
+    elif kind == TASKS:
+        check_tasks(f)
+    elif kind == RESULTS:
+        _u64(f[2], "results.job")
+        f[3] = _string(f[3], "results.worker")
+        ids, oks, values = f[4], f[5], f[6]
+        if not (type(ids) is list and type(oks) is list and type(values) is list):
+            raise BadFrame("results.ids, oks and values must be arrays")
+        if not len(ids) == len(oks) == len(values):
+            raise BadFrame("results arrays differ in length")
+        for i, ok, v in zip(ids, oks, values):
+            _u64(i, "results.ids[]")
+            _bool(ok, "results.oks[]")
+            _check_value(v, "results.values[]")
+            if not ok and type(v) not in (str, bytes):
+                raise BadFrame("a failed result's value must be its error message")
+    elif kind == JOB_END:
+        _u64(f[2], "job_end.job")
+        _bool(f[3], "job_end.complete")
+    elif kind == ACK:
+        _u64(f[2], "ack.job")
+        if type(f[3]) is not list:
+            raise BadFrame("ack.ranges must be an array")
+        for r in f[3]:
+            if type(r) is not list or len(r) != 2:
+                raise BadFrame("ack.ranges[] must be [first, last]")
+            if _u64(r[1], "last") < _u64(r[0], "first"):
+                raise BadFrame("ack.ranges[] has last < first")
+    elif kind == JOB:
+        _u64(f[2], "job.job")
+        f[3] = _string(f[3], "job.kind")
+        if f[4] is not None:
+            _u64(f[4], "job.total")
+        f[5] = _string(f[5], "job.fingerprint")
+        _bool(f[6], "job.resume")
+        _u64(f[7], "job.acknowledged")
+    elif kind == JOB_ACCEPTED:
+        _u64(f[2], "job_accepted.job")
+        if f[3] is not None:
+            _u64(f[3], "job_accepted.total")
+        _u64(f[4], "job_accepted.completed")
+    elif kind == JOB_REFUSED:
+        _u64(f[2], "job_refused.job")
+        f[3] = _string(f[3], "job_refused.reason")
+    return message
+
+
+def check_tasks(f):
+    """Checks a decoded tasks message in place (§3, §4). Raises BadFrame."""
+    _u64(f[2], "tasks.job")
+    f[3] = _string(f[3], "tasks.kind")
+    ids, payloads = f[4], f[5]
+    if type(ids) is not list or type(payloads) is not list:
+        raise BadFrame("tasks.ids and tasks.payloads must be arrays")
+    if len(ids) != len(payloads):
+        raise BadFrame("tasks.ids and tasks.payloads differ in length")
+    for i in ids:
+        if type(i) is not int or i < 0:
+            raise BadFrame("tasks.ids[] must be unsigned integers")
+    for p in payloads:
+        if type(p) is int:
+            if not INT_MIN <= p <= INT_MAX:
+                raise BadFrame(f"payload {p} is outside the integer range")
+        elif p is not None and type(p) is not str and type(p) is not bytes:
+            raise BadFrame(f"a payload is a {type(p).__name__}, not nil, an integer or a string")
+
+
+def decode_tasks(frame):
+    """Decodes a frame that must be ``tasks``: returns (job, kind, ids, payloads).
+    Raises BadFrame."""
+    f = _unpack(frame)
+    if type(f) is not list or len(f) < 6 or f[0] != VERSION or f[1] != TASKS:
+        raise BadFrame("expected a tasks message")
+    if not all(_depth_ok(v, 1) for v in f[6:]):
+        raise BadFrame("nested deeper than 3")
+    check_tasks(f)
+    return f[2], f[3], f[4], f[5]
+
+
+def peek_type(frame):
+    """The message type read from a frame's first bytes without decoding it
+    (§2, the headers a receiver may insist on), or None."""
+    if len(frame) < 3:
+        return None
+    head = frame[0]
+    if 0x92 <= head <= 0x9F:
+        at = 1
+    elif head == 0xDC:
+        at = 3
+    else:
+        return None
+    if len(frame) < at + 2 or frame[at] != VERSION or not HELLO <= frame[at + 1] <= HELLO_AGAIN:
+        return None
+    return frame[at + 1]
+
+
+_packer = msgpack.Packer(use_bin_type=False, autoreset=True, unicode_errors="surrogateescape")
+
+
+def encode(message):
+    """Encodes ``[version, type, fields...]`` canonically (§2): smallest
+    integers, str for strings and bytes alike."""
+    return _packer.pack(message)
+
+
+def hello(worker, window, kinds=None):
+    """hello{worker, window}; ``kinds`` is the appended field of the kinds
+    negotiation (absent: every kind)."""
+    message = [VERSION, HELLO, worker, window]
+    if kinds is not None:
+        message.append(list(kinds))
+    return encode(message)
+
+
+def credit(batches):
+    return encode([VERSION, CREDIT, batches])
+
+
+def results(job, worker, ids, oks, values):
+    return encode([VERSION, RESULTS, job, worker, ids, oks, values])
