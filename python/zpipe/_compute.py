@@ -77,7 +77,11 @@ def run_frame(frame, tasks, worker):
                 continue
             why = _bad_value(v)
             ok_append(why is None)
-            value_append(v if why is None else why)
+            if why is not None:
+                v = why
+            elif type(v) is bytes:
+                v = v.decode("utf-8", "surrogateescape")  # sent as str (§4)
+            value_append(v)
     frames = []
     start, size = 0, 0
     for i, v in enumerate(values):

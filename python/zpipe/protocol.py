@@ -167,11 +167,13 @@ def check_tasks(f):
     for i in ids:
         if type(i) is not int or i < 0:
             raise BadFrame("tasks.ids[] must be unsigned integers")
-    for p in payloads:
+    for i, p in enumerate(payloads):
         if type(p) is int:
             if not INT_MIN <= p <= INT_MAX:
                 raise BadFrame(f"payload {p} is outside the integer range")
-        elif p is not None and type(p) is not str and type(p) is not bytes:
+        elif type(p) is bytes:  # bin: a string like any other (§4)
+            payloads[i] = p.decode("utf-8", "surrogateescape")
+        elif p is not None and type(p) is not str:
             raise BadFrame(f"a payload is a {type(p).__name__}, not nil, an integer or a string")
 
 
@@ -204,12 +206,15 @@ def peek_type(frame):
     return frame[at + 1]
 
 
-_packer = msgpack.Packer(use_bin_type=False, autoreset=True, unicode_errors="surrogateescape")
+# use_bin_type=True is what makes msgpack write str8 (d9) for strings of 32 to
+# 255 bytes; with False it writes raw16 (da), which is not canonical (§2).
+# bytes would then become bin, so callers pass strings only.
+_packer = msgpack.Packer(use_bin_type=True, autoreset=True, unicode_errors="surrogateescape")
 
 
 def encode(message):
-    """Encodes ``[version, type, fields...]`` canonically (§2): smallest
-    integers, str for strings and bytes alike."""
+    """Encodes ``[version, type, fields...]`` canonically (§2). Strings must
+    be ``str`` (bytes would be written as bin)."""
     return _packer.pack(message)
 
 

@@ -1,0 +1,153 @@
+"""Every test vector of shared/PROTOCOL.md, checked with Python's msgpack and
+with this package's codec; and the built-in kinds' vectors (§5.2) answered by
+a real zpipe-worker, byte for byte."""
+
+import json
+import os
+import re
+import subprocess
+import unittest
+
+import msgpack
+import zmq
+
+from support import ROOT, program
+from zpipe import protocol
+
+SPEC = os.path.join(ROOT, "shared", "PROTOCOL.md")
+
+
+def parse_frame(text):
+    """A frame as PROTOCOL.md writes it (JSON with nil) -> Python."""
+    return json.loads(re.sub(r"\bnil\b", "null", text))
+
+
+def unhex(text):
+    return bytes.fromhex(text.replace(" ", ""))
+
+
+def table_rows(section_title, next_title):
+    with open(SPEC, encoding="utf-8") as f:
+        spec = f.read()
+    start = spec.index(section_title)
+    end = spec.index(next_title, start) if next_title else len(spec)
+    return [line for line in spec[start:end].splitlines() if line.startswith("| ") and "`" in line]
+
+
+class TestVectors(unittest.TestCase):
+    def rows(self):
+        rows = table_rows("## 11. Test vectors", None)
+        canonical, decode_only, rejected = [], [], []
+        for row in rows:
+            cells = [c.strip() for c in row.strip("|").split("|")]
+            number = int(cells[0])
+            if number <= 16:
+                canonical.append((number, parse_frame(cells[2].strip("`")), unhex(cells[3].strip("`"))))
+            elif number <= 18:
+                frame = re.search(r"`(\[.*\])`", cells[2]).group(1)
+                decode_only.append((number, unhex(cells[1].strip("`")), parse_frame(frame)))
+            else:
+                rejected.append((number, unhex(cells[1].strip("`"))))
+        self.assertEqual(len(canonical), 16)
+        self.assertEqual(len(decode_only), 2)
+        self.assertEqual(len(rejected), 7)
+        return canonical, decode_only, rejected
+
+    def test_canonical_vectors_encode_and_decode_byte_for_byte(self):
+        canonical, _, _ = self.rows()
+        for number, frame, raw in canonical:
+            with self.subTest(vector=number):
+                self.assertEqual(msgpack.packb(frame), raw)
+                self.assertEqual(protocol.encode(frame), raw)
+                self.assertEqual(msgpack.unpackb(raw, raw=False), frame)
+                self.assertEqual(protocol.decode(raw), frame)
+
+    def test_decode_only_vectors(self):
+        _, decode_only, _ = self.rows()
+        for number, raw, frame in decode_only:
+            with self.subTest(vector=number):
+                decoded = protocol.decode(raw)
+                fields = 2 + protocol.FIELDS[decoded[1]]
+                self.assertEqual(decoded[:fields], frame)
+                # re-encoded canonically, as the encoder would have written it
+                self.assertEqual(protocol.encode(decoded[:fields]), msgpack.packb(frame))
+
+    def test_rejected_vectors(self):
+        _, _, rejected = self.rows()
+        for number, raw in rejected:
+            with self.subTest(vector=number):
+                with self.assertRaises(protocol.BadFrame):
+                    protocol.decode(raw)
+
+    def test_hello_with_kinds_appended_decodes_as_hello(self):
+        frame = protocol.hello("w1", 8, ["square", "upper"])
+        self.assertEqual(frame, unhex("95 01 01 a2 77 31 08 92 a6 73 71 75 61 72 65 a5 75 70 70 65 72"))
+        self.assertEqual(protocol.decode(frame)[:4], [1, 1, "w1", 8])
+
+    def test_header_bytes(self):
+        self.assertEqual(protocol.peek_type(unhex("96 01 03 07")), protocol.TASKS)
+        self.assertEqual(protocol.peek_type(unhex("dc 00 06 01 03")), protocol.TASKS)
+        self.assertIsNone(protocol.peek_type(unhex("96 cc 01 03")))
+
+
+class BuiltinKindVectors(unittest.TestCase):
+    """§5.2: K1 and K3 sent to a real zpipe-worker; its results are K2 and K4."""
+
+    def kind_vectors(self):
+        rows = table_rows("### 5.2 Built-in kinds", "## 6. Flow")
+        vectors = {}
+        for row in rows:
+            cells = [c.strip() for c in row.strip("|").split("|")]
+            if re.fullmatch(r"K\d", cells[0]):
+                frame = re.search(r"`(\[.*\])`", cells[1]).group(1)
+                vectors[cells[0]] = (parse_frame(frame), unhex(cells[2].strip("`")))
+        self.assertEqual(sorted(vectors), ["K1", "K2", "K3", "K4"])
+        return vectors
+
+    def test_vectors_encode_and_decode(self):
+        for name, (frame, raw) in self.kind_vectors().items():
+            with self.subTest(vector=name):
+                self.assertEqual(protocol.encode(frame), raw)
+                self.assertEqual(protocol.decode(raw), frame)
+
+    def test_cpp_worker_answers_as_the_spec_says(self):
+        vectors = self.kind_vectors()
+        context = zmq.Context()
+        self.addCleanup(context.destroy, 0)
+        ventilator, sink = context.socket(zmq.ROUTER), context.socket(zmq.ROUTER)
+        ventilator.bind("tcp://127.0.0.1:*")
+        sink.bind("tcp://127.0.0.1:*")
+        worker = subprocess.Popen([program("zpipe-worker"), "--name", "w1", "--once", "--threads", "1",
+                                   "--ventilator", ventilator.last_endpoint.decode(),
+                                   "--sink", sink.last_endpoint.decode()], stderr=subprocess.PIPE)
+        self.addCleanup(lambda: worker.poll() is None and (worker.kill(), worker.wait()))
+
+        def receive(socket, wanted):
+            while True:
+                self.assertTrue(socket.poll(10_000), "no frame from the worker within 10 s")
+                peer, frame = socket.recv_multipart()
+                if protocol.peek_type(frame) == wanted:
+                    return peer, frame
+
+        peer, _ = receive(ventilator, protocol.HELLO)
+        for ask, answer in (("K1", "K2"), ("K3", "K4")):
+            ventilator.send_multipart([peer, vectors[ask][1]])
+            _, frame = receive(sink, protocol.RESULTS)
+            self.assertEqual(frame.hex(" "), vectors[answer][1].hex(" "), f"{ask} answered")
+        ventilator.send_multipart([peer, protocol.encode([1, protocol.JOB_END, 7, True])])
+        self.assertEqual(worker.wait(10), 0)
+
+    def test_python_builtin_kinds_agree_on_results(self):
+        from zpipe import _compute, builtin_kinds, registered  # noqa: F401  (registers the kinds)
+        vectors = self.kind_vectors()
+        for ask, answer in (("K1", "K2"), ("K3", "K4")):
+            frames, bad = _compute.run_frame(vectors[ask][1], registered(), "w1")
+            self.assertIsNone(bad)
+            got = protocol.decode(frames[0])
+            want = vectors[answer][0]
+            self.assertEqual(got[:6], want[:6])  # job, worker, ids, oks
+            self.assertEqual([v for v, ok in zip(got[6], got[5]) if ok], [v for v, ok in zip(want[6], want[5]) if ok])
+
+
+if __name__ == "__main__":
+    unittest.main()
