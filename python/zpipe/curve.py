@@ -6,6 +6,7 @@ import os
 import stat
 
 import zmq
+from zmq.utils import z85
 
 
 def _read_key(path, what):
@@ -17,7 +18,7 @@ def _read_key(path, what):
     if len(key) != 40:
         raise ValueError(f"{path} does not hold a CURVE {what} (40 Z85 characters)")
     try:
-        zmq.utils.z85.decode(key)
+        z85.decode(key)
     except Exception:
         raise ValueError(f"{path} does not hold a CURVE {what} (40 Z85 characters)") from None
     return key
