@@ -48,6 +48,7 @@ VentilatorSettings settings_of(const VentilatorConfig& config) {
 }
 
 std::unique_ptr<TaskSource> open_source(const VentilatorConfig& config) {
+  if (config.make_source) return config.make_source();
   if (config.count) return count_source(config.kind, *config.count);
   return line_source(config.input, LineSourceOptions{config.kind, DecodeLimits{}.max_string_bytes, config.resume});
 }

@@ -25,6 +25,7 @@ class ResultWriter {
   void write_text(const Result& result, std::string_view worker);
   void write_jsonl(const Result& result, std::string_view worker);
   void write_csv(const Result& result, std::string_view worker);
+  void write_msgpack(const Result& result, std::string_view worker);
 
   OutputFormat format_;
   std::string buffer_;

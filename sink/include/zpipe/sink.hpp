@@ -10,7 +10,11 @@
 
 namespace zpipe {
 
-enum class OutputFormat { text, jsonl, csv };
+/// `msgpack` is for programs that take the output through on_output (the
+/// Python binding): each result is one msgpack array [task_id, ok, value,
+/// worker], records back to back, canonical as PROTOCOL.md §2; it is not
+/// offered on the command line.
+enum class OutputFormat { text, jsonl, csv, msgpack };
 enum class ProgressMode { automatic, always, never };
 
 struct SinkConfig {
@@ -25,7 +29,7 @@ struct SinkConfig {
   // ventilator/examples/submit_job.cpp). Both are called on run_sink's
   // thread; an exception from either ends run_sink with it.
 
-  /// When set, receives the result lines, whole lines in `format`, instead
+  /// When set, receives the result lines, whole lines (records) in `format`, instead
   /// of stdout or `output` (which is then ignored). Each task's line comes
   /// once; with a journal, only the results this run collects (as stdout).
   std::function<void(std::string_view lines)> on_output;

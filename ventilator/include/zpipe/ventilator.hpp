@@ -5,10 +5,12 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "zpipe/curve.hpp"
+#include "zpipe/task_source.hpp"
 
 namespace zpipe {
 
@@ -32,6 +34,11 @@ struct VentilatorConfig {
   /// on run_ventilator's thread, before the job starts. An exception from it
   /// ends run_ventilator with it.
   std::function<void(const std::string& endpoint)> on_bound;
+  /// For a program that supplies the tasks itself (the Python binding):
+  /// when set, called once, on the thread that calls run_ventilator, for the
+  /// job's tasks instead of `count` or `input`. With `resume`, the source's
+  /// fingerprint must be known before the first task is dealt.
+  std::function<std::unique_ptr<TaskSource>()> make_source;
 };
 
 /// Parses the command line. Throws usage_error; prints --help and exits 0.
