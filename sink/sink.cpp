@@ -80,7 +80,8 @@ class SinkProgram final : private SinkEffects {
     const auto started = Clock::now();
     while (!core_->exit_status()) {
       const auto now = Clock::now();
-      for (; signals_seen < stop_signals_received(); ++signals_seen) core_->stop(now);
+      const int requests = config_.stop_requests ? config_.stop_requests() : stop_signals_received();
+      for (; signals_seen < requests; ++signals_seen) core_->stop(now);
       from_peers_.receive_routed(peers_, [&](const std::string& peer, std::string_view frame, const Message& message) {
         peers_gone_.seen(peer, from_peers_.parts()[1]);
         core_->frame(peer, frame, message, Clock::now());

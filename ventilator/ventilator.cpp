@@ -79,7 +79,8 @@ class VentilatorProgram final : private VentilatorEffects {
     int signals_seen = 0;
     while (!core_.exit_status()) {
       const auto now = Clock::now();
-      for (; signals_seen < stop_signals_received(); ++signals_seen) core_.stop(now);
+      const int requests = config_.stop_requests ? config_.stop_requests() : stop_signals_received();
+      for (; signals_seen < requests; ++signals_seen) core_.stop(now);
       if (sink_link_.handshake_failure())
         throw std::runtime_error("cannot reach the sink: " + *sink_link_.handshake_failure());
       for (auto handshakes = sink_link_.poll_handshakes(); handshakes > 0; --handshakes) core_.sink_connected(now);

@@ -10,6 +10,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -23,7 +24,6 @@
 
 #include "zpipe/codec.hpp"
 #include "zpipe/sink.hpp"
-#include "zpipe/stop_signal.hpp"
 #include "zpipe/task_source.hpp"
 #include "zpipe/value.hpp"
 #include "zpipe/ventilator.hpp"
@@ -272,6 +272,7 @@ class Engine {
     sink_.format = zpipe::OutputFormat::msgpack;
     sink_.progress = zpipe::ProgressMode::never;
     sink_.journal = std::move(journal);
+    sink_.stop_requests = [this] { return sink_stops_.load(); };
     sink_.on_output = [this](std::string_view records) {
       {
         std::lock_guard lock(output_mutex_);
@@ -288,6 +289,7 @@ class Engine {
     ventilator_.worker_timeout = std::chrono::milliseconds(worker_timeout_ms);
     ventilator_.max_attempts = max_attempts;
     ventilator_.resume = resume;
+    ventilator_.stop_requests = [this] { return ventilator_stops_.load(); };
     ventilator_.make_source = [feed = feed_] { return std::make_unique<FeedSource>(feed); };
     if (!curve_secret.empty()) {
       // Both servers take the same key pair and allow-list; the ventilator
@@ -302,15 +304,12 @@ class Engine {
   ~Engine() {
     py::gil_scoped_release release;
     feed_->abandon();
-    const bool running = (sink_role_.thread.joinable() && !sink_role_.finished()) ||
-                         (ventilator_role_.thread.joinable() && !ventilator_finished());
-    if (running) {
-      cancelled_ = true;
-      zpipe::request_stop();
-    }
+    // Whatever still runs is stopped at once (a second request), as Python
+    // is done with the job.
+    ventilator_stops_ += 2;
     if (ventilator_role_.thread.joinable()) ventilator_role_.thread.join();
+    sink_stops_ += 2;
     if (sink_role_.thread.joinable()) sink_role_.thread.join();
-    if (cancelled_) zpipe::clear_stop_requests();
   }
 
   std::string start_sink() {
@@ -386,10 +385,10 @@ class Engine {
   }
 
   /// Asks both roles to stop, as Ctrl-C does: the job is cancelled.
-  void cancel() {
-    cancelled_ = true;
-    zpipe::request_stop();
-  }
+  void cancel() { ++ventilator_stops_; }
+  /// Stops the sink (a job whose ventilator gave up: the sink waits for a
+  /// job_end that will never come).
+  void stop_sink() { ++sink_stops_; }
 
   /// Waits up to `timeout` s for both roles to end; returns
   /// (sink status, sink error, ventilator status, ventilator error), None for one still running.
@@ -398,12 +397,7 @@ class Engine {
       py::gil_scoped_release release;
       const auto until = std::chrono::steady_clock::now() +
                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeout));
-      if (sink_role_.wait_until(until) && ventilator_role_.wait_until(until) && cancelled_) {
-        // The stop request is process-wide (the roles watch the signal
-        // count); once both have ended, forget it so a later job can run.
-        zpipe::clear_stop_requests();
-        cancelled_ = false;
-      }
+      if (sink_role_.wait_until(until)) ventilator_role_.wait_until(until);
     }
     auto pair = [](Role& role) -> std::pair<py::object, std::string> {
       std::lock_guard lock(role.mutex);
@@ -441,7 +435,8 @@ class Engine {
   std::mutex output_mutex_;
   std::condition_variable output_ready_;
   std::string output_;
-  bool cancelled_ = false;
+  std::atomic<int> ventilator_stops_{0};
+  std::atomic<int> sink_stops_{0};
 };
 
 }  // namespace
@@ -463,5 +458,6 @@ PYBIND11_MODULE(_engine, m) {
       .def("fingerprint", &Engine::fingerprint)
       .def("take", &Engine::take, py::arg("timeout"))
       .def("cancel", &Engine::cancel)
+      .def("stop_sink", &Engine::stop_sink)
       .def("wait", &Engine::wait, py::arg("timeout"));
 }

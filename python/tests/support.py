@@ -28,7 +28,8 @@ def program(name):
 
 def python_env():
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([PYTHON_DIR, HERE] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    engine = [os.path.join(BUILD, "python")] if os.path.isdir(os.path.join(BUILD, "python")) else []
+    env["PYTHONPATH"] = os.pathsep.join([PYTHON_DIR, HERE] + engine + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     return env
 
 

@@ -9,6 +9,7 @@ The engine's threads hold no GIL: Python runs while they deal and collect.
 
 import collections
 import itertools
+import time
 
 import msgpack
 
@@ -51,11 +52,12 @@ class Job:
     frame; dealing starts once ``min_workers`` workers have said hello.
 
     ``journal`` is a file where the sink keeps every result durably; a job
-    started again with the same ``journal``, the same input and
+    started again with the same ``journal``, the same kind and payloads and
     ``resume=True`` deals only what the journal lacks, and ``results()``
-    yields only the results collected by this run. With ``resume``, the whole
-    input is read by ``submit()`` before the job starts (its fingerprint must
-    be known), so workers can connect only after ``submit()``.
+    yields only the results collected by this run. With ``journal`` or
+    ``resume``, ``submit()`` reads the whole input before the job starts (its
+    fingerprint must be known from the start), so workers can connect, at
+    ``job.endpoint``, only once ``submit()`` has returned.
 
     ``curve_secret`` (a ``NAME.key`` file) and ``allow_keys`` (a folder of
     ``.pub`` files) turn on CURVE for both servers; the ventilator uses the
@@ -79,6 +81,9 @@ class Job:
         if bool(curve_secret) != bool(allow_keys):
             raise ValueError("curve_secret and allow_keys go together")
         self.kind, self.resume = kind, resume
+        # A job that may be resumed needs its fingerprint in its first manifest,
+        # so its input is read whole before the ventilator starts (§5.1).
+        self._whole_input = bool(resume or journal)
         self._engine = _engine.Engine(kind=kind, bind=bind, sink_bind=sink_bind, min_workers=min_workers, batch=batch,
                                       max_in_flight=max_in_flight, job_id=job_id,
                                       worker_timeout_ms=int(worker_timeout * 1000), max_attempts=max_attempts,
@@ -107,7 +112,7 @@ class Job:
         if not self._started:
             self._started = True
             self.sink_endpoint = self._engine.start_sink()
-            if not self.resume:
+            if not self._whole_input:
                 self.endpoint = self._engine.start_ventilator()
         return self
 
@@ -124,7 +129,7 @@ class Job:
                 break
             added += self._engine.push(block)
         self.submitted += added
-        if self.resume:
+        if self._whole_input:
             self.close()
         return added
 
@@ -133,7 +138,7 @@ class Job:
         self.start()
         if not self._engine.closed():
             self._engine.close()
-            if self.resume:
+            if self._whole_input:
                 self.endpoint = self._engine.start_ventilator()
 
     @property
@@ -157,25 +162,47 @@ class Job:
         """(task_id, ok, value or error, worker) tuples, as results() says."""
         self.close()
         unpacker = msgpack.Unpacker(raw=False, unicode_errors="surrogateescape", use_list=False)
+        quiet = 0.0
         while True:
-            records = self._engine.take(0.1 if timeout is None else min(timeout, 0.1))
+            records = self._engine.take(0.1)
             if records is None:
                 break
             if not records:
-                if timeout is not None:
-                    timeout -= 0.1
-                    if timeout <= 0:
-                        raise TimeoutError("no result within the timeout")
+                quiet += 0.1
+                if timeout is not None and quiet >= timeout:
+                    raise TimeoutError(f"no result for {timeout} s")
+                if self._engine.wait(0.0)[2] not in (None, 0):
+                    # The ventilator gave up (the sink refused the job, or it
+                    # was cancelled): the sink would wait for ever.
+                    self._engine.stop_sink()
+                    break
                 continue
+            quiet = 0.0
             unpacker.feed(records)
             yield from unpacker
         self._finish(raise_on_failure=True)
 
     def _finish(self, raise_on_failure):
         if self._status is None:
-            self.close() if not self._engine.closed() else None
-            sink_status, sink_error, vent_status, vent_error = self._engine.wait(120.0)
-            self._status = (sink_status, sink_error, vent_status, vent_error)
+            if raise_on_failure:
+                self.close()              # a job left normally has all its input
+            if self.endpoint is None:
+                self._engine.stop_sink()  # no ventilator ever started: nothing will end the sink
+            give_up = time.monotonic() + 120
+            while True:
+                status = self._engine.wait(0.1)
+                if status[0] is not None and (status[2] is not None or self.endpoint is None):
+                    break
+                if status[2] not in (None, 0):
+                    self._engine.stop_sink()  # the ventilator gave up; the sink would wait for ever
+                if status[0] not in (None, 0, 1) and status[2] is None:
+                    self._engine.cancel()     # the sink gave up; the ventilator would deal for ever
+                if time.monotonic() > give_up:
+                    self._engine.cancel()
+                    self._engine.stop_sink()
+                    status = self._engine.wait(10.0)
+                    break
+            self._status = tuple(status)
         sink_status, sink_error, vent_status, vent_error = self._status
         if not raise_on_failure:
             return

@@ -27,11 +27,4 @@ int stop_signal() { return received; }
 
 int stop_signals_received() { return count; }
 
-void request_stop() { record_signal(SIGTERM); }
-
-void clear_stop_requests() {
-  received = 0;
-  count = 0;
-}
-
 }  // namespace zpipe

@@ -16,10 +16,4 @@ void install_stop_signals();
 /// How many stop signals have arrived: a second one means "stop now".
 [[nodiscard]] int stop_signals_received();
 
-/// For a program that runs roles in-process without our signal handlers (the
-/// Python binding): asks every role to stop as SIGTERM would, and, once they
-/// have, forgets it so that a later job can run.
-void request_stop();
-void clear_stop_requests();
-
 }  // namespace zpipe

@@ -36,6 +36,9 @@ struct SinkConfig {
   /// When set, told the endpoint the sink is bound to (the port that
   /// "tcp://127.0.0.1:*" picked) before any peer is served.
   std::function<void(const std::string& endpoint)> on_bound;
+  /// When set, replaces the count of SIGINT/SIGTERM received (stop_signal.hpp)
+  /// for this sink alone; each increase stops it as a signal would.
+  std::function<int()> stop_requests;
 };
 
 /// Parses the command line. Throws usage_error; prints --help and exits 0.

@@ -39,6 +39,10 @@ struct VentilatorConfig {
   /// job's tasks instead of `count` or `input`. With `resume`, the source's
   /// fingerprint must be known before the first task is dealt.
   std::function<std::unique_ptr<TaskSource>()> make_source;
+  /// When set, replaces the count of SIGINT/SIGTERM received (stop_signal.hpp)
+  /// for this ventilator alone: each increase stops it as a signal would
+  /// (the first cancels the job). Called on run_ventilator's thread.
+  std::function<int()> stop_requests;
 };
 
 /// Parses the command line. Throws usage_error; prints --help and exits 0.
