@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what is missing, then runs every test: the normal build with
-# warnings as errors; 50,000 seeds of the fault simulation; the whole suite
+# warnings as errors (the Python package's tests, python:*, among them); 50,000 seeds of the fault simulation; the whole suite
 # again under AddressSanitizer and
 # UndefinedBehaviorSanitizer; the unit tests under ThreadSanitizer; and each
 # fuzz target for a short while.
