@@ -11,7 +11,8 @@ usage: scripts/bench.sh [--runs R] [--tasks N] [--quick]
 Builds a Release build in build-bench/, then runs jobs of square tasks (sink
 output to /dev/null) with batch 1, 64 and 1024 and 1 and 2 workers, each beside
 zpipe-raw-relay with frames the size of that batch's task frame, and a job ten
-times as long (batch 1024, 2 workers) to show memory stays flat.
+times as long (batch 1024, 2 workers) to show memory stays flat; then the Python
+numbers (scripts/bench_python.sh).
   --runs R   runs per configuration; rates are medians   (default 3)
   --tasks N  tasks per job                                (default 3000000)
   --quick    1 run each, 200000 tasks (long job 2000000)
@@ -302,3 +303,12 @@ echo "a worker killed (kill -9: its connection closes) or stopped (SIGSTOP: it g
 echo "the ventilator deals its tasks again, and until the job is done"
 printf '%-17s %-16s %12s %12s\n' worker --worker-timeout dealt_again_s done_s
 printf '%s\n' "${death_rows[@]}"
+
+# The Python package (python/): its own script, on this Release build, when
+# pybind11-dev is there to build zpipe._engine.
+if cmake --build "$build" -j"$(nproc)" --target zpipe_python_engine >"$tmp/python-build.log" 2>&1; then
+  echo
+  "$root/scripts/bench_python.sh" --build "$build"
+else
+  log "zpipe._engine did not build (is pybind11-dev installed?); no Python numbers"
+fi
