@@ -47,6 +47,22 @@ class Interop(Processes):
             else:
                 self.assertEqual((r["status"], r["result"]), ("ok", task_id))
 
+    def test_long_tasks_keep_their_claim_through_keep_alives(self):
+        """Tasks of 2.5 s on a worker the ventilator takes for gone after 1 s
+        of silence: the network process keeps talking while the compute
+        processes work, so nothing is dealt again."""
+        sink, sink_ep = self.sink()
+        inputs = os.path.join(self.dir, "tasks.txt")
+        with open(inputs, "w") as f:
+            f.write("2500\n2500\n")
+        ventilator, ventilator_ep = self.ventilator(sink_ep, "--input", inputs, "--kind", "sleep",
+                                                    "--worker-timeout", "1000")
+        py = self.py_worker(ventilator_ep, sink_ep, "zpipe.builtin_kinds", "py", "--once", "--processes", "2")
+        self.assertEqual(self.exit_status(ventilator), 0, self.logs())
+        self.assertEqual(self.exit_status(sink), 0, self.logs())
+        self.assertEqual(self.exit_status(py), 0)
+        self.assertIn(b" 0 dealt again, 1 worker(s) (0 lost)", open(ventilator.log, "rb").read(), self.logs())
+
     def run_sleep_job(self, tasks, kill):
         """A job of `tasks` sleep tasks of 2 ms on a Python worker beside a C++
         one; kill(py) runs once the Python worker has results printed."""
@@ -88,6 +104,32 @@ class Interop(Processes):
         self.assertEqual(py.poll(), None, "the worker serves on")
         os.kill(py.pid, signal.SIGTERM)
         self.assertEqual(self.exit_status(py, 20), 130)
+
+
+class JobAfterJob(Processes):
+    def test_python_worker_serves_job_after_job(self):
+        """Without --once the worker waits for the next ventilator on the same
+        endpoint, says hello to it, and serves its job too."""
+        sink, sink_ep = self.sink()
+        ventilator, ventilator_ep = self.ventilator(sink_ep, "--count", "500", "--kind", "square", "--batch", "8")
+        py = self.py_worker(ventilator_ep, sink_ep, "zpipe.builtin_kinds", "py")
+        self.assertEqual(self.exit_status(ventilator), 0, self.logs())
+        self.assertEqual(self.exit_status(sink), 0, self.logs())
+        self.assertEqual(len(self.results(sink)), 500)
+        wait_until(lambda: b"waiting for the next job" in open(py.log, "rb").read(), 10, "the worker to wait")
+        # The next job, on the same endpoints (libzmq binds with SO_REUSEADDR).
+        sink2 = self.start("sink2", [program("zpipe-sink"), "--bind", sink_ep, "--format", "jsonl",
+                                     "--progress", "never"])
+        self.endpoint(sink2, "collecting results at ")
+        ventilator2 = self.start("ventilator2", [program("zpipe-ventilator"), "--bind", ventilator_ep, "--sink", sink_ep,
+                                                 "--count", "300", "--kind", "square", "--batch", "8"])
+        self.assertEqual(self.exit_status(ventilator2), 0, self.logs())
+        self.assertEqual(self.exit_status(sink2), 0, self.logs())
+        self.assertEqual(sorted(self.results(sink2)), list(range(1, 301)))
+        self.assertIsNone(py.poll(), "the worker serves on")
+        os.kill(py.pid, signal.SIGTERM)
+        self.assertEqual(self.exit_status(py, 20), 130)
+        self.assertIn(b"served 2 job(s)", open(py.log, "rb").read())
 
 
 class Curve(Processes):
