@@ -141,7 +141,7 @@ class BuiltinKindVectors(unittest.TestCase):
         from zpipe import _compute, builtin_kinds, registered  # noqa: F401  (registers the kinds)
         vectors = self.kind_vectors()
         for ask, answer in (("K1", "K2"), ("K3", "K4")):
-            frames, bad = _compute.run_frame(vectors[ask][1], registered(), "w1")
+            frames, bad, _ = _compute.run_frame(vectors[ask][1], registered(), "w1")
             self.assertIsNone(bad)
             got = protocol.decode(frames[0])
             want = vectors[answer][0]

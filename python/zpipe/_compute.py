@@ -8,14 +8,18 @@ holds up no keep-alive, and a process that dies loses only the frames it held
 
 Messages with the network process (multipart, private to this package):
   compute -> network  [b"H", pid]               ready
-                      [b"R", results frame]     results to forward to the sink
-                      [b"D", epoch]             one task frame finished, after its R frames
+                      [b"D", epoch, stats, results frames...]
+                                                one task frame finished: its results frames to
+                                                forward to the sink; stats: its seconds (float64)
+                                                and tasks (uint32)
   network -> compute  [b"T", epoch, tasks frame]
 """
 
 import os
 import signal
+import struct
 import sys
+import time
 
 import zmq
 
@@ -51,12 +55,12 @@ def _bad_value(v):
 
 
 def run_frame(frame, tasks, worker):
-    """Runs every task of one tasks frame. Returns (results frames, error):
-    error is the reason when the frame is bad (then no results)."""
+    """Runs every task of one tasks frame. Returns (results frames, error,
+    tasks run): error is the reason when the frame is bad (then no results)."""
     try:
         job, kind, ids, payloads = p.decode_tasks(frame)
     except p.BadFrame as e:
-        return [], str(e)
+        return [], str(e), 0
     function = tasks.get(kind)
     if function is None:
         reason = f"unknown task kind '{kind}'; this worker runs: {', '.join(sorted(tasks))}"
@@ -91,7 +95,7 @@ def run_frame(frame, tasks, worker):
             start, size = i + 1, 0
     if start < len(ids):
         frames.append(p.results(job, worker, ids[start:], oks[start:], values[start:]))
-    return frames, None
+    return frames, None, len(ids)
 
 
 def compute_main(endpoint, tasks, worker, parent):
@@ -112,12 +116,12 @@ def compute_main(endpoint, tasks, worker, parent):
             parts = link.recv_multipart(copy=False)
             if len(parts) != 3 or parts[0].bytes != b"T":
                 continue
-            frames, bad = run_frame(parts[2].buffer, tasks, worker)
+            started = time.perf_counter()
+            frames, bad, count = run_frame(parts[2].buffer, tasks, worker)
             if bad is not None:
                 print(f"zpipe worker: dropped a bad tasks frame: {bad}", file=sys.stderr, flush=True)
-            for frame in frames:
-                link.send_multipart([b"R", frame], copy=False)
-            link.send_multipart([b"D", parts[1].bytes])
+            stats = struct.pack("<dI", time.perf_counter() - started, count)
+            link.send_multipart([b"D", parts[1].bytes, stats, *frames], copy=False)
     finally:
         link.close()
         context.term()

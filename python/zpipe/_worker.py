@@ -17,10 +17,12 @@ Usage: ``python3 -m zpipe.worker mymodule --ventilator tcp://HOST:5557 --sink tc
 import argparse
 import collections
 import importlib
+import math
 import multiprocessing
 import os
 import signal
 import socket as _socket
+import struct
 import sys
 import time
 
@@ -35,7 +37,9 @@ from .curve import read_public_key, read_secret_key
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RUNTIME, EXIT_CANCELLED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
 KEEP_ALIVE_S = 0.2          # PROTOCOL.md §6.2.5: never silent for more than 250 ms
-FRAMES_PER_PROCESS = 2      # task frames handed to one compute process at once
+BACKLOG_S = 0.05            # the window aims at this much work queued per process (as the C++ worker)
+BACKLOG_TASKS_AT_MOST = 65536
+FRAMES_PER_PROCESS_AT_MOST = 64  # task frames handed to one compute process at once
 LOOP_S = 0.05
 
 
@@ -80,9 +84,17 @@ class Worker:
         self.processes = max(1, int(processes or os.cpu_count() or 1))
         self.name = name or f"{_socket.gethostname()}:{os.getpid()}"
         self.once = once
-        self.window = int(window) if window else FRAMES_PER_PROCESS * self.processes
-        if not 1 <= self.window <= p.MAX_WINDOW_FRAMES:
+        # The window starts at 2 frames per process (PROTOCOL.md 6.2.1) and,
+        # unless fixed by `window`, follows what keeps the processes busy for
+        # BACKLOG_S: grown by returning more credits than owed, shrunk by
+        # returning fewer (6.2.4).
+        self.initial_window = int(window) if window else 2 * self.processes
+        if not 1 <= self.initial_window <= p.MAX_WINDOW_FRAMES:
             raise ValueError(f"window must be 1 .. {p.MAX_WINDOW_FRAMES} (0 would never get a task)")
+        self.adaptive = not window
+        self.window = self.initial_window
+        self.seconds_per_frame = 0.0  # running average over finished frames
+        self.largest_frame = 1
         self.curve = None
         if curve_secret or ventilator_key or sink_key:
             if not (curve_secret and ventilator_key and sink_key):
@@ -141,6 +153,7 @@ class Worker:
         self.queue.clear()
         self.epoch += 1
         self.owed = 0
+        self.window = self.initial_window
         self.introduced = self._send_ventilator(p.hello(self.name, self.window, sorted(self.tasks)))
         self.hello_owed = not self.introduced
 
@@ -201,7 +214,8 @@ class Worker:
     def _dispatch(self):
         """Hands queued task frames to compute processes with room for them."""
         while self.queue:
-            ready = [c for c in self.computes if c.identity is not None and c.held < FRAMES_PER_PROCESS]
+            most = min(FRAMES_PER_PROCESS_AT_MOST, max(2, -(-self.window // self.processes)))
+            ready = [c for c in self.computes if c.identity is not None and c.held < most]
             if not ready:
                 return
             target = min(ready, key=lambda c: c.held)
@@ -224,10 +238,14 @@ class Worker:
                     compute.identity = identity
             elif compute is None:
                 continue  # a process already replaced
-            elif tag == b"R":
-                self.unsent.append(rest[0])
             elif tag == b"D":
                 compute.held -= 1
+                self.unsent.extend(rest[2:])  # results first: the credit follows them (6.2.4)
+                if len(rest) > 1 and len(rest[1].bytes) == 12:
+                    seconds, tasks = struct.unpack("<dI", rest[1].bytes)
+                    self.largest_frame = max(self.largest_frame, tasks)
+                    self.seconds_per_frame = seconds if not self.seconds_per_frame else (
+                        0.75 * self.seconds_per_frame + 0.25 * seconds)
                 self.unsent.append(int.from_bytes(rest[0].bytes, "little"))
 
     def _forward_results(self):
@@ -268,11 +286,24 @@ class Worker:
         if not self.introduced:
             return
         idle = not self.queue and all(c.held == 0 for c in self.computes)
-        if self.owed and (idle or self.owed >= max(1, self.window // 4)):
-            if self._send_ventilator(p.credit(self.owed)):
+        wanted = min(self._wanted_window(), 2 * self.window)    # grow at most twice per return
+        give = max(0, self.owed + wanted - self.window)
+        if (give or self.owed) and (idle or give >= max(1, self.window // 4)):
+            if give == 0 or self._send_ventilator(p.credit(give)):
+                self.window += give - self.owed  # give 0: the window shrinks by what was owed
                 self.owed = 0
-        elif now - self.last_sent >= KEEP_ALIVE_S:
+                return
+        if now - self.last_sent >= KEEP_ALIVE_S:
             self._send_ventilator(p.credit(0))
+
+    def _wanted_window(self):
+        """Task frames that keep every process busy for BACKLOG_S (never
+        below the initial window, nor above 65536 tasks' worth)."""
+        if not self.adaptive or self.seconds_per_frame <= 0:
+            return self.initial_window
+        floor = self.initial_window
+        ceiling = max(floor, min(p.MAX_WINDOW_FRAMES, BACKLOG_TASKS_AT_MOST // self.largest_frame))
+        return int(min(max(math.ceil(self.processes * BACKLOG_S / self.seconds_per_frame), floor), ceiling))
 
     # ---- the loop -------------------------------------------------------
 
