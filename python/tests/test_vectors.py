@@ -134,8 +134,20 @@ class BuiltinKindVectors(unittest.TestCase):
             ventilator.send_multipart([peer, vectors[ask][1]])
             _, frame = receive(sink, protocol.RESULTS)
             self.assertEqual(frame.hex(" "), vectors[answer][1].hex(" "), f"{ask} answered")
+        # §2, the headers a receiver may insist on: K1 with an array16 header
+        # is served; with version 1 as a uint8 it is rejected (no results),
+        # which the next frame's answer shows came and went.
+        body = vectors["K1"][1][1:]
+        ventilator.send_multipart([peer, bytes([0xDC, 0x00, 0x06]) + body])
+        _, frame = receive(sink, protocol.RESULTS)
+        self.assertEqual(frame, vectors["K2"][1], "array16 header served")
+        ventilator.send_multipart([peer, bytes([0x96, 0xCC]) + body])
+        ventilator.send_multipart([peer, vectors["K3"][1]])
+        _, frame = receive(sink, protocol.RESULTS)
+        self.assertEqual(frame, vectors["K4"][1], "the uint8-version frame got no answer")
         ventilator.send_multipart([peer, protocol.encode([1, protocol.JOB_END, 7, True])])
         self.assertEqual(worker.wait(10), 0)
+        self.assertIn(b"unexpected tasks message", worker.stderr.read())
 
     def test_python_builtin_kinds_agree_on_results(self):
         from zpipe import _compute, builtin_kinds, registered  # noqa: F401  (registers the kinds)
