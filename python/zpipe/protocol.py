@@ -61,6 +61,8 @@ def _check_value(v, what):
             raise BadFrame(f"{what} {v} is outside the integer range")
     elif t is str or t is bytes or v is None:
         pass
+    elif t is list and v and v[0] == "exec":
+        pass  # an exec record of revision 1.1 (the kinds and exec work): a result, never a payload
     else:
         raise BadFrame(f"{what} is a {t.__name__}, not nil, an integer or a string")
 
