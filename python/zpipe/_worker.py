@@ -114,6 +114,7 @@ class Worker:
         self.exit_status = None
         self.rejections = _RateLimited("message from the ventilator")
         self.stop_signals = 0
+        self.failed_starts = 0      # compute processes in a row that died before they were ready
 
     # ---- sockets --------------------------------------------------------
 
@@ -269,6 +270,18 @@ class Worker:
         for i, c in enumerate(self.computes):
             if c.process.exitcode is None:
                 continue
+            if c.identity is None:
+                # It died before it was ready: its module does not import
+                # in a new process, or serve() is called without
+                # `if __name__ == "__main__":`. Starting it again will not mend that.
+                self.failed_starts += 1
+                if self.failed_starts >= 3:
+                    _log(f"cannot work: compute processes exit at start (status {c.process.exitcode}); does the "
+                         "task module import in a new process, and is serve() under if __name__ == \"__main__\"?")
+                    self.exit_status = EXIT_RUNTIME
+                    return
+            else:
+                self.failed_starts = 0
             _log(f"compute process {c.process.pid} ended with status {c.process.exitcode}; starting another"
                  + (f" and saying hello again, so its {c.held} task frame(s) are dealt again" if c.held else ""))
             lost = lost or c.held > 0
@@ -381,7 +394,7 @@ class Worker:
                 poller.unregister(self.to_sink)
             poller.poll(int(LOOP_S * 1000) if self.introduced else 5)
         status = self.exit_status
-        _log(("stopped by signal" if status == EXIT_INTERRUPTED else "done")
+        _log({EXIT_INTERRUPTED: "stopped by signal", EXIT_RUNTIME: "gave up"}.get(status, "done")
              + f"; served {self.jobs_ended} job(s), frames rejected: {self.rejections.count}")
         return status
 
