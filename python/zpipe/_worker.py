@@ -111,6 +111,7 @@ class Worker:
         self.unsent = collections.deque()   # results frames / credit markers waiting for the sink's queue
         self.sink_handshakes = 0
         self.jobs_ended = 0
+        self.last_ended = None      # the job of the last job_end
         self.exit_status = None
         self.rejections = _RateLimited("message from the ventilator")
         self.stop_signals = 0
@@ -173,6 +174,9 @@ class Worker:
             self._introduce()
         elif kind == p.JOB_END:
             # §6.4.6: a job_end ends the wait for this ventilator's job, seen or not.
+            if message[2] == self.last_ended and not self.introduced:
+                return  # the answer to a credit that crossed the first job_end: nothing new
+            self.last_ended = message[2]
             self.jobs_ended += 1
             self.epoch += 1
             dropped = len(self.queue)
