@@ -1,0 +1,73 @@
+"""The Python worker against a ventilator and a sink played by this test,
+frame by frame (PROTOCOL.md §6.2, §6.4.6): hello with its kinds after the
+handshake, keep-alives, hello again on hello_again, results and a credit for
+a tasks frame, a bad frame survived, and --once ending on a job_end for a job
+it never saw."""
+
+import subprocess
+import sys
+import time
+import unittest
+
+import zmq
+
+from support import python_env
+from zpipe import protocol
+
+
+class PythonWorkerProtocol(unittest.TestCase):
+    def setUp(self):
+        self.context = zmq.Context()
+        self.addCleanup(self.context.destroy, 0)
+        self.ventilator, self.sink = self.context.socket(zmq.ROUTER), self.context.socket(zmq.ROUTER)
+        self.ventilator.bind("tcp://127.0.0.1:*")
+        self.sink.bind("tcp://127.0.0.1:*")
+        self.worker = subprocess.Popen(
+            [sys.executable, "-m", "zpipe.worker", "zpipe.builtin_kinds", "--name", "w1", "--once", "--processes", "1",
+             "--ventilator", self.ventilator.last_endpoint.decode(), "--sink", self.sink.last_endpoint.decode()],
+            env=python_env(), stderr=subprocess.PIPE)
+        self.addCleanup(lambda: self.worker.poll() is None and (self.worker.kill(), self.worker.wait()))
+
+    def receive(self, socket, wanted, seconds=10):
+        """The next frame of type `wanted` (others are skipped): (peer, decoded)."""
+        give_up = time.monotonic() + seconds
+        while True:
+            left = give_up - time.monotonic()
+            self.assertTrue(left > 0 and socket.poll(int(left * 1000)), f"no {protocol.NAMES[wanted]} in {seconds} s")
+            peer, frame = socket.recv_multipart()
+            if protocol.peek_type(frame) == wanted:
+                return peer, protocol.decode(frame)
+
+    def test_the_worker_speaks_the_protocol(self):
+        peer, hello = self.receive(self.ventilator, protocol.HELLO)
+        self.assertEqual(hello, [1, 1, "w1", 2, ["fail", "sleep", "square"]], "hello{worker, window, kinds}")
+        started = time.monotonic()
+        _, keep_alive = self.receive(self.ventilator, protocol.CREDIT, 2)
+        self.assertEqual(keep_alive, [1, 2, 0])
+        self.assertLess(time.monotonic() - started, 1.0, "a keep-alive within 250 ms or so")
+
+        self.ventilator.send_multipart([peer, protocol.encode([1, protocol.HELLO_AGAIN])])
+        _, again = self.receive(self.ventilator, protocol.HELLO)
+        self.assertEqual(again[:4], [1, 1, "w1", 2])
+
+        self.ventilator.send_multipart([peer, b"\x93\x01\x02"])  # truncated: dropped, the worker goes on
+        frame = protocol.encode([1, protocol.TASKS, 7, "square", [1, 2, 3], [5, "x", -4]])
+        self.ventilator.send_multipart([peer, frame])
+        _, results = self.receive(self.sink, protocol.RESULTS)
+        self.assertEqual(results[:6], [1, 4, 7, "w1", [1, 2, 3], [True, False, True]])
+        self.assertEqual((results[6][0], results[6][2]), (25, 16))
+        self.assertTrue(results[6][1].startswith("ValueError: square needs an integer payload"))
+        while True:  # the frame's credit comes back (keep-alives may come first)
+            _, credit = self.receive(self.ventilator, protocol.CREDIT)
+            if credit[2] > 0:
+                break
+
+        self.ventilator.send_multipart([peer, protocol.encode([1, protocol.JOB_END, 99, True])])  # a job never seen
+        self.assertEqual(self.worker.wait(10), 0)
+        log = self.worker.stderr.read()
+        self.assertIn(b"job 99 is complete", log)
+        self.assertIn(b"frames rejected: 1", log)
+
+
+if __name__ == "__main__":
+    unittest.main()
