@@ -62,6 +62,27 @@ class Submit(Processes):
             list(job.results(timeout=60))
         self.assertEqual(job.fingerprint, "fnv1a64:038236eb3d4f3694:18")  # PROTOCOL.md §5.1
 
+    def test_waiting_for_results_releases_the_gil(self):
+        """While results() waits (no worker yet), another Python thread runs."""
+        import threading
+        counted, stop = [0], threading.Event()
+
+        def count():
+            while not stop.is_set():
+                counted[0] += 1
+        with zpipe.Job("square", "tcp://127.0.0.1:*") as job:
+            job.submit(range(10))
+            thread = threading.Thread(target=count)
+            thread.start()
+            before = counted[0]
+            self.assertEqual(job._engine.take(0.5), b"")  # nothing yet: it waited 0.5 s
+            during = counted[0] - before
+            stop.set()
+            thread.join()
+            self.workers(job, 1)
+            self.assertEqual(len(list(job.results(timeout=60))), 10)
+        self.assertGreater(during, 10000, "the counting thread ran while take() waited")
+
     def test_journal_and_resume_after_the_submitting_process_is_killed(self):
         journal = os.path.join(self.dir, "job.journal")
         first = self.start("first-job", [sys.executable, "-c", FIRST_JOB, journal], env=python_env())
