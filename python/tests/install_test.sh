@@ -4,8 +4,9 @@
 # use the installed package from another folder: --help, a worker's --help,
 # and a job of 200 tasks submitted from Python and served by a Python worker.
 set -euo pipefail
-[[ ${1:-} == -h || ${1:-} == --help || $# -ne 4 ]] && {
-  echo "usage: install_test.sh PYTHON3 PYTHON_SOURCE_DIR ENGINE_SO BUILD_DIR"; exit 2; }
+usage="usage: install_test.sh PYTHON3 PYTHON_SOURCE_DIR ENGINE_SO BUILD_DIR"
+[[ ${1:-} == -h || ${1:-} == --help ]] && { echo "$usage"; exit 0; }
+[[ $# -eq 4 ]] || { echo "$usage" >&2; exit 2; }
 python=$1 source=$2 engine=$3 build=$4
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
