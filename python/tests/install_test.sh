@@ -4,10 +4,10 @@
 # use the installed package from another folder: --help, a worker's --help,
 # and a job of 200 tasks submitted from Python and served by a Python worker.
 set -euo pipefail
-usage="usage: install_test.sh PYTHON3 PYTHON_SOURCE_DIR ENGINE_SO BUILD_DIR"
+usage="usage: install_test.sh PYTHON3 PYTHON_SOURCE_DIR ENGINE_SO"
 [[ ${1:-} == -h || ${1:-} == --help ]] && { echo "$usage"; exit 0; }
-[[ $# -eq 4 ]] || { echo "$usage" >&2; exit 2; }
-python=$1 source=$2 engine=$3 build=$4
+[[ $# -eq 3 ]] || { echo "$usage" >&2; exit 2; }
+python=$1 source=$2 engine=$3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$python" -m venv --system-site-packages "$work/venv"
