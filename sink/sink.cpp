@@ -20,9 +20,11 @@
 #include "progress.hpp"
 #include "zpipe/codec.hpp"
 #include "zpipe/frame_receiver.hpp"
+#include "zpipe/lease.hpp"
 #include "zpipe/locked_file.hpp"
 #include "zpipe/log.hpp"
 #include "zpipe/peer_connections.hpp"
+#include "zpipe/peer_trust.hpp"
 #include "zpipe/sink.hpp"
 #include "zpipe/sink_core.hpp"
 #include "zpipe/sockets.hpp"
@@ -56,7 +58,8 @@ class SinkProgram final : private SinkEffects {
         progress_(progress_wanted(config.progress)),
         peers_(open_socket(context_, zmq::socket_type::router)) {
     if (config.curve.enabled()) {
-      zap_.emplace(context_, config.curve.allow_keys_dir);
+      zap_.emplace(context_, config.curve.allow);
+      trust_ = PeerTrust(*zap_);
       make_curve_server(peers_, *config.curve.own);
     } else {
       check_plaintext_bind(config.bind, config.curve, "bind");
@@ -67,7 +70,7 @@ class SinkProgram final : private SinkEffects {
     // Only now, holding the address and both files, is the output emptied:
     // it is rewritten from the journal, or starts a new job.
     if (output_) output_->truncate();
-    core_.emplace(SinkSettings{config.format, journal_.has_value(), output_.has_value()},
+    core_.emplace(SinkSettings{config.format, journal_.has_value(), output_.has_value(), random_lease_secret()},
                   static_cast<SinkEffects&>(*this), Clock::now());
     if (journal_) journal_->replay([&](const Message& record) { core_->replay(record); });
     core_->replay_done(Clock::now());
@@ -84,9 +87,19 @@ class SinkProgram final : private SinkEffects {
       for (; signals_seen < requests; ++signals_seen) core_->stop(now);
       from_peers_.receive_routed(peers_, [&](const std::string& peer, std::string_view frame, const Message& message) {
         peers_gone_.seen(peer, from_peers_.parts()[1]);
-        core_->frame(peer, frame, message, Clock::now());
+        const PeerIdentity& identity = trust_.of(peer, from_peers_.parts()[1]);
+        if (!may_send(identity, message))
+          return refused_.reject(std::string(message_name(message)) + " from key '" + identity.name + "', whose role (" +
+                                 role_names(identity.roles) + ") may not send it");
+        core_->frame(peer, identity, frame, message, Clock::now());
       });
-      for (const std::string& peer : peers_gone_.take_gone()) core_->peer_gone(peer, Clock::now());
+      for (const std::string& peer : peers_gone_.take_gone()) {
+        trust_.forget(peer);
+        core_->peer_gone(peer, Clock::now());
+      }
+      // A key removed from the allow-list: take_revoked() logs it, and its
+      // frames are refused above from now on.
+      (void)trust_.take_revoked();
       if (journal_) {
         journal_->check();
         journal_->drain_wake();
@@ -102,10 +115,19 @@ class SinkProgram final : private SinkEffects {
     }
     progress_.clear();
     for (const auto& line : core_->summary(core_->seconds(Clock::now()), from_peers_.rejected())) log_line(line);
+    if (refused_.count() > 0)
+      log_line("refused " + std::to_string(refused_.count()) + " message(s) from keys without the role to send them");
     return *core_->exit_status();
   }
 
  private:
+  // Only a ventilator key may define or end the job; results come from
+  // worker keys, and from the ventilator for tasks it failed itself.
+  static bool may_send(const PeerIdentity& identity, const Message& message) {
+    if (std::holds_alternative<ResultBatch>(message)) return identity.may(Role::worker) || identity.may(Role::ventilator);
+    return identity.may(Role::ventilator);
+  }
+
   static double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
   }
@@ -136,6 +158,8 @@ class SinkProgram final : private SinkEffects {
   std::optional<Journal> journal_;
   std::optional<SinkCore> core_;
   FrameReceiver from_peers_{"frame"};
+  PeerTrust trust_;
+  RejectionLog refused_{"message", 10, "refused"};
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "zpipe/codec.hpp"
 #include "zpipe/exit_codes.hpp"
+#include "zpipe/lease.hpp"
 #include "zpipe/log.hpp"
 
 namespace zpipe {
@@ -13,6 +14,7 @@ namespace {
 
 constexpr std::size_t worker_name_bytes = 64;
 constexpr std::uint64_t rejected_results_logged = 10;
+constexpr std::uint64_t forgeries_logged = 10;
 
 std::string rate_text(std::uint64_t tasks, double seconds) {
   char text[64];
@@ -57,6 +59,8 @@ void SinkCore::replay(const Message& record) {
     }
     if (manifest->total && !ledger_->total()) ledger_->set_total(*manifest->total);
     if (fingerprint_.empty()) fingerprint_ = manifest->fingerprint;
+  } else if (const auto* accepted = std::get_if<JobAccepted>(&record)) {
+    lease_secret_ = accepted->lease_secret;
   } else if (const auto* end = std::get_if<JobEnd>(&record)) {
     replayed_end_ = *end;
   } else if (const auto* results = std::get_if<ResultBatch>(&record)) {
@@ -91,8 +95,9 @@ void SinkCore::replay_done(TimePoint now) {
   answered_until_ = now + answer_for;
 }
 
-void SinkCore::frame(const std::string& peer, std::string_view raw, const Message& message, TimePoint now) {
-  if (const auto* results = std::get_if<ResultBatch>(&message)) take_results(*results, raw, now);
+void SinkCore::frame(const std::string& peer, const PeerIdentity& identity, std::string_view raw,
+                     const Message& message, TimePoint now) {
+  if (const auto* results = std::get_if<ResultBatch>(&message)) take_results(peer, identity, *results, raw, now);
   else if (const auto* manifest = std::get_if<JobManifest>(&message)) take_manifest(peer, *manifest, now);
   else if (const auto* end = std::get_if<JobEnd>(&message)) take_job_end(peer, *end, now);
   else throw codec_error("unexpected " + std::string(message_name(message)) + " message");
@@ -123,7 +128,7 @@ void SinkCore::take_manifest(const std::string& peer, const JobManifest& manifes
     if (changed && settings_.journal) journal(current_manifest());
     if (ledger_->complete() && !completed_at_) completed_at_ = now;
   }
-  encode(JobAccepted{job_, ledger_->total(), ledger_->completed()}, frame_);
+  encode(JobAccepted{job_, ledger_->total(), ledger_->completed(), lease_secret_}, frame_);
   effects_.send(peer, frame_);
   if (peer == ventilator_) return;
   // A ventilator new to us (the first, or one that restarted) learns all the
@@ -164,9 +169,14 @@ void SinkCore::start_job(const JobManifest& manifest) {
   kind_ = manifest.kind;
   fingerprint_ = manifest.fingerprint;
   ledger_.emplace(manifest.total);
+  lease_secret_ = settings_.lease_secret;
   effects_.log("job " + std::to_string(job_) + " (" + printable(manifest.kind, worker_name_bytes) + ", " +
                (manifest.total ? std::to_string(*manifest.total) + " tasks" : "size not known yet") + ") started");
-  if (settings_.journal) journal(current_manifest());
+  if (!settings_.journal) return;
+  journal(current_manifest());
+  // The lease secret is the job's: a sink restarted from this journal
+  // accepts what workers return under leases signed before.
+  journal(JobAccepted{job_, ledger_->total(), 0, lease_secret_});
 }
 
 JobManifest SinkCore::current_manifest() const {
@@ -183,20 +193,41 @@ void SinkCore::journal(const Message& message) {
   journal(frame_);
 }
 
-void SinkCore::take_results(const ResultBatch& batch, std::string_view raw, TimePoint now) {
+void SinkCore::take_results(const std::string& peer, const PeerIdentity& identity, const ResultBatch& batch,
+                            std::string_view raw, TimePoint now) {
   if (!ledger_ || batch.job != job_)
     throw codec_error("results for job " + std::to_string(batch.job) +
                       (ledger_ ? ", not this sink's job " + std::to_string(job_) : " before any job manifest"));
   if (phase_ != Phase::collecting) return;  // the job is over; anything now is a duplicate
+  // The ventilator reports the tasks it failed itself; everyone else's
+  // results count only under a lease for that id signed for that key.
+  const bool from_ventilator = peer == ventilator_ && identity.may(Role::ventilator);
+  if (!from_ventilator && !identity.may(Role::worker))
+    throw codec_error("results from a key that is not allowed as a worker");
+  const std::optional<LeasedRanges> leased =
+      from_ventilator ? std::nullopt : std::optional<LeasedRanges>(std::in_place, lease_secret_, job_, batch.leases, identity.key);
+  // Names in the output and the journal are the key's, never the peer's own.
+  const std::string_view worker = from_ventilator ? std::string_view("ventilator")
+                                  : identity.authenticated() ? std::string_view(identity.name)
+                                                             : std::string_view(batch.worker);
+  const bool renamed = worker != batch.worker;
+  std::uint64_t forged = 0;
   std::uint64_t recorded = 0;
   AckRanges& acks = settings_.journal ? unsealed_acks_ : pending_acks_;
   // The journal keeps only new results. Usually every result is new, and
   // the frame as received is the record; the new ones are copied out only
   // from the first result that is not.
-  bool all_new = true;
+  bool all_new = !renamed;
   journaled_.results.clear();
   for (std::size_t i = 0; i < batch.results.size(); ++i) {
     const Result& result = batch.results[i];
+    if (leased && !leased->covers(result.id)) {
+      if (all_new && settings_.journal)
+        journaled_.results.assign(batch.results.begin(), batch.results.begin() + static_cast<std::ptrdiff_t>(i));
+      all_new = false;
+      ++forged;
+      continue;
+    }
     const auto outcome = ledger_->record(result.id, result.ok);
     if (outcome != JobLedger::Outcome::recorded && all_new) {
       all_new = false;
@@ -205,7 +236,7 @@ void SinkCore::take_results(const ResultBatch& batch, std::string_view raw, Time
     }
     switch (outcome) {
       case JobLedger::Outcome::recorded:
-        writer_.write(result, batch.worker);
+        writer_.write(result, worker);
         acks.add(result.id);
         if (settings_.journal && !all_new) journaled_.results.push_back(result);
         ++recorded;
@@ -221,9 +252,18 @@ void SinkCore::take_results(const ResultBatch& batch, std::string_view raw, Time
         break;
     }
   }
+  if (forged > 0) {
+    forged_ += forged;
+    if (++forged_frames_ <= forgeries_logged)
+      effects_.log("rejected " + std::to_string(forged) + " result(s) from key '" +
+                   (identity.authenticated() ? identity.name : printable(batch.worker, worker_name_bytes)) +
+                   "' for tasks not leased to it" + (leased->bad() > 0 ? " (" + std::to_string(leased->bad()) +
+                                                                              " lease(s) with a wrong token)"
+                                                                        : ""));
+  }
   if (recorded == 0) return;
   if (ledger_->complete() && !completed_at_) completed_at_ = now;
-  count_worker(batch.worker, recorded);
+  count_worker(worker, recorded);
   if (!settings_.journal) {
     write_output_when_due(false);
     return;
@@ -233,7 +273,7 @@ void SinkCore::take_results(const ResultBatch& batch, std::string_view raw, Time
     return;
   }
   journaled_.job = job_;
-  journaled_.worker = batch.worker;
+  journaled_.worker = std::string(worker);
   journal(journaled_);
 }
 
@@ -433,7 +473,8 @@ std::vector<std::string> SinkCore::summary(double seconds, std::uint64_t frames_
                   std::to_string(ledger_->ok()) + " ok, " + std::to_string(ledger_->failed()) + " failed, in " +
                   seconds_text + " (" + rate_text(ledger_->completed() - replayed_, seconds) + ")");
   lines.push_back("duplicates dropped: " + std::to_string(duplicates_) +
-                  ", frames rejected: " + std::to_string(frames_rejected + rejected_results_));
+                  ", frames rejected: " + std::to_string(frames_rejected + rejected_results_) +
+                  ", results without a lease rejected: " + std::to_string(forged_));
   std::string per_worker;
   for (const auto& [worker, tasks] : tasks_by_worker_)
     per_worker += (per_worker.empty() ? "" : ", ") + worker + " " + std::to_string(tasks);

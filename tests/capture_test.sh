@@ -26,17 +26,17 @@ marker="zpipe-marker-$$-$RANDOM"
 printf '%s\n' "$marker" "$marker" >"$scratch/tasks.txt"
 cd "$scratch"
 for name in sink ventilator worker; do "$bin/shared/zpipe-keygen" "$name" >/dev/null; done
-mkdir sink-allows ventilator-allows
-cp ventilator.pub worker.pub sink-allows/
-cp worker.pub ventilator-allows/
+mkdir workers ventilators
+cp worker.pub workers/
+cp ventilator.pub ventilators/
 
 # Runs a job while capturing its two ports; prints how many times the marker
 # appears in the raw capture.
 capture_job() {  # MODE (plain|curve)
   local v s sink_endpoint ventilator_endpoint sink_keys=() ventilator_keys=() worker_keys=()
   if [[ $1 == curve ]]; then
-    sink_keys=(--curve-secret sink.key --allow-keys sink-allows)
-    ventilator_keys=(--curve-secret ventilator.key --allow-keys ventilator-allows --sink-key sink.pub)
+    sink_keys=(--curve-secret sink.key --allow-workers workers --allow-ventilators ventilators)
+    ventilator_keys=(--curve-secret ventilator.key --allow-workers workers --sink-key sink.pub)
     worker_keys=(--curve-secret worker.key --ventilator-key ventilator.pub --sink-key sink.pub)
   fi
   timeout 60 "$bin/sink/zpipe-sink" --bind 'tcp://127.0.0.1:*' --format jsonl --output "$1.jsonl" \

@@ -46,12 +46,12 @@ std::string malformed_frame(int i, std::mt19937& random) {
       return bytes;
     }
     case 1: return task.substr(0, 1 + static_cast<std::size_t>(i) % (task.size() - 1));     // truncated
-    case 2: return zpipe::encode(zpipe::Message{zpipe::Hello{"intruder", 4}});               // wrong type here
+    case 2: return std::string("\x94\x01\x01\xa8intruder\x04", 13);                          // protocol version 1
     case 3: return std::string(1000, '\x91') + "\x01";                                       // nested 1000 deep
     case 4: return "\xdd\xff\xff\xff\xff";                                                   // array of 4G
-    case 5: return std::string("\x93\x01\x04\xdb\xff\xff\xff\xf0", 8);                       // str of 4 GB
-    case 6: return std::string("\x96\x01\x03\x07\xc6\x7f\xff\xff\xff", 9);                  // bin of 2 GB
-    default: return std::string("\x97\x01\x04\x07\xa1\x77\x91\x01\x91\xc3\x91\xc1", 12);     // reserved byte c1
+    case 5: return std::string("\x93\x02\x04\xdb\xff\xff\xff\xf0", 8);                       // str of 4 GB
+    case 6: return std::string("\x97\x02\x03\x07\xc6\x7f\xff\xff\xff", 9);                  // bin of 2 GB
+    default: return std::string("\x98\x02\x04\x07\xa1\x77\x91\x01\x91\xc3\x91\xc1", 12);     // reserved byte c1
   }
 }
 
@@ -62,16 +62,19 @@ TEST_CASE("an authenticated peer floods the sink with 100,000 malformed frames d
   for (const char* name : {"sink", "ventilator", "worker", "intruder"})
     zpipe::write_curve_key_pair((run.dir / name).string(), zpipe::generate_curve_key_pair());
   fs::create_directories(run.dir / "allow");
-  for (const char* name : {"ventilator", "worker", "intruder"})
+  fs::create_directories(run.dir / "allow-ventilators");
+  for (const char* name : {"worker", "intruder"})
     fs::copy_file(run.dir / (std::string(name) + ".pub"), run.dir / "allow" / (std::string(name) + ".pub"));
+  fs::copy_file(run.dir / "ventilator.pub", run.dir / "allow-ventilators" / "ventilator.pub");
   const auto key = [&](const char* name, const char* suffix) { return (run.dir / (std::string(name) + suffix)).string(); };
 
-  auto& sink = run.sink({"--curve-secret", key("sink", ".key"), "--allow-keys", (run.dir / "allow").string()});
+  auto& sink = run.sink({"--curve-secret", key("sink", ".key"), "--allow-workers", (run.dir / "allow").string(),
+                         "--allow-ventilators", (run.dir / "allow-ventilators").string()});
   std::string lines;
   for (int i = 0; i < 200; ++i) lines += "20\n";  // 4 s of sleep tasks: the job outlasts the flood
   write_file(run.dir / "tasks.txt", lines);
   auto& ventilator = run.ventilator({"--input", (run.dir / "tasks.txt").string(), "--kind", "sleep", "--curve-secret",
-                                     key("ventilator", ".key"), "--allow-keys", (run.dir / "allow").string(),
+                                     key("ventilator", ".key"), "--allow-workers", (run.dir / "allow").string(),
                                      "--sink-key", key("sink", ".pub")});
   run.worker({"--name", "worker", "--curve-secret", key("worker", ".key"), "--ventilator-key", key("ventilator", ".pub"),
               "--sink-key", key("sink", ".pub")});

@@ -23,28 +23,27 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Keys for the sink, the ventilator and a few workers; allow-lists that
-// admit the ventilator and the workers named in `allowed`.
+// Keys for the sink, the ventilator and a few workers; the allow-lists
+// admit the ventilator (as the sink's ventilator) and workers good and good2.
 struct KeyRing {
   explicit KeyRing(const fs::path& where) : dir(where) {
     for (const char* name : {"sink", "ventilator", "good", "good2", "stranger"})
       zpipe::write_curve_key_pair((dir / name).string(), zpipe::generate_curve_key_pair());
-    fs::create_directories(dir / "ventilator-allows");
-    fs::create_directories(dir / "sink-allows");
-    for (const char* name : {"good", "good2"}) {
-      fs::copy_file(dir / (std::string(name) + ".pub"), dir / "ventilator-allows" / (std::string(name) + ".pub"));
-      fs::copy_file(dir / (std::string(name) + ".pub"), dir / "sink-allows" / (std::string(name) + ".pub"));
-    }
-    fs::copy_file(dir / "ventilator.pub", dir / "sink-allows" / "ventilator.pub");
+    fs::create_directories(dir / "workers");
+    fs::create_directories(dir / "ventilators");
+    for (const char* name : {"good", "good2"})
+      fs::copy_file(dir / (std::string(name) + ".pub"), dir / "workers" / (std::string(name) + ".pub"));
+    fs::copy_file(dir / "ventilator.pub", dir / "ventilators" / "ventilator.pub");
   }
   std::string key(const std::string& name) const { return (dir / (name + ".key")).string(); }
   std::string pub(const std::string& name) const { return (dir / (name + ".pub")).string(); }
 
   std::vector<std::string> sink() const {
-    return {"--curve-secret", key("sink"), "--allow-keys", (dir / "sink-allows").string()};
+    return {"--curve-secret", key("sink"), "--allow-workers", (dir / "workers").string(), "--allow-ventilators",
+            (dir / "ventilators").string()};
   }
   std::vector<std::string> ventilator() const {
-    return {"--curve-secret", key("ventilator"), "--allow-keys", (dir / "ventilator-allows").string(), "--sink-key",
+    return {"--curve-secret", key("ventilator"), "--allow-workers", (dir / "workers").string(), "--sink-key",
             pub("sink")};
   }
   std::vector<std::string> worker(const std::string& name, const std::string& ventilator_key = "ventilator",
@@ -129,9 +128,8 @@ TEST_CASE("a key removed from the allow-list is refused from then on, without a 
       std::vector<std::string>{"--input", (run.dir / "tasks.txt").string(), "--kind", "sleep"} + keys.ventilator());
   run.worker(keys.worker("good"));
   REQUIRE(eventually([&] { return run.results().size() >= 3; }, 20s));
-  fs::remove(keys.dir / "ventilator-allows" / "good2.pub");
-  fs::remove(keys.dir / "sink-allows" / "good2.pub");
-  REQUIRE(eventually([&] { return run.log("ventilator").find("changed: 1 client key") != std::string::npos; }, 5s));
+  fs::remove(keys.dir / "workers" / "good2.pub");
+  REQUIRE(eventually([&] { return run.log("ventilator").find("changed: 1 worker key(s) now") != std::string::npos; }, 5s));
   auto& revoked = run.worker(keys.worker("good2"));
   REQUIRE(revoked.wait_for(20s) == 3);
   CHECK_THAT(run.log("worker2"), Catch::Contains("refused authentication"));
@@ -181,7 +179,8 @@ TEST_CASE("key files that are missing, malformed or readable by others are refus
       {"bad.key", "does not hold a CURVE secret key"},
       {"open.key", "chmod 600"},
   }));
-  ChildProcess sink({ZPIPE_SINK, "--curve-secret", (dir / file).string(), "--allow-keys", dir.path().string()},
+  ChildProcess sink({ZPIPE_SINK, "--curve-secret", (dir / file).string(), "--allow-workers", dir.path().string(),
+                     "--allow-ventilators", dir.path().string()},
                     dir / "out", dir / "err");
   REQUIRE(sink.wait_for(10s) == 2);
   CHECK_THAT(read_file(dir / "err"), Catch::Contains(message) && Catch::Contains("--curve-secret"));

@@ -16,6 +16,8 @@ using zpipe::Message;
 
 namespace {
 
+const std::string secret(16, 's');  // the sink's lease secret
+
 struct Sent {
   std::string peer;  // empty: to the sink
   Message message;
@@ -46,7 +48,7 @@ struct Job {
   explicit Job(std::uint64_t tasks) : core(settings(), zpipe::count_source("square", tasks), effects, now) {
     core.tick(now);
     core.sink_connected(now);
-    core.sink_frame(zpipe::JobAccepted{7, tasks, 0}, now);
+    core.sink_frame(zpipe::JobAccepted{7, tasks, 0, secret}, now);
     core.worker_frame("w1", zpipe::Hello{"one", 4}, now);
     core.tick(now);
   }
@@ -145,7 +147,7 @@ TEST_CASE("a resumed ventilator deals nothing before the sink's acks say what it
   zpipe::VentilatorCore core(settings, zpipe::count_source("square", 6), effects, now);
   core.tick(now);
   core.sink_connected(now);
-  core.sink_frame(zpipe::JobAccepted{7, 6, 3}, now);
+  core.sink_frame(zpipe::JobAccepted{7, 6, 3, secret}, now);
   core.worker_frame("w1", zpipe::Hello{"one", 8}, now);
   core.tick(now);
   CHECK(effects.to<zpipe::TaskBatch>("w1").empty());  // the acks are on their way

@@ -22,6 +22,15 @@ void InFlightTable::fail(TaskId id, std::string reason) {
   task.payload = Value{std::move(reason)};
 }
 
+bool InFlightTable::release_one(TaskId id, Holder holder) {
+  if (!known(id)) return false;
+  Entry& task = entry(id);
+  if (task.state != State::held || task.holder != holder) return false;
+  task.state = State::waiting;
+  task.holder = no_holder;
+  return true;
+}
+
 std::vector<TaskId> InFlightTable::release(Holder holder) {
   std::vector<TaskId> released;
   for (std::size_t i = 0; i < entries_.size(); ++i) {

@@ -15,6 +15,7 @@
 #include "zpipe/frame_receiver.hpp"
 #include "zpipe/log.hpp"
 #include "zpipe/peer_connections.hpp"
+#include "zpipe/peer_trust.hpp"
 #include "zpipe/sockets.hpp"
 #include "zpipe/stop_signal.hpp"
 #include "zpipe/task_source.hpp"
@@ -42,6 +43,8 @@ VentilatorSettings settings_of(const VentilatorConfig& config) {
   settings.max_in_flight = config.max_in_flight;
   settings.worker_timeout = config.worker_timeout;
   settings.max_attempts = config.max_attempts;
+  settings.task_timeout = config.task_timeout;
+  settings.max_held_per_worker = config.max_held_per_worker;
   settings.resume = config.resume;
   settings.sink_name = config.sink;
   return settings;
@@ -62,7 +65,8 @@ class VentilatorProgram final : private VentilatorEffects {
         sink_link_(to_sink_, "sink link"),
         core_(settings_of(config), open_source(config), *this, Clock::now()) {
     if (config.curve.enabled()) {
-      zap_.emplace(context_, config.curve.allow_keys_dir);
+      zap_.emplace(context_, config.curve.allow);
+      trust_ = PeerTrust(*zap_);
       make_curve_server(workers_socket_, *config.curve.own);
       make_curve_client(to_sink_, *config.curve.own, config.sink_key);
     } else {
@@ -99,7 +103,8 @@ class VentilatorProgram final : private VentilatorEffects {
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
     log_line(core_.summary(seconds) + "; rejected " + std::to_string(from_workers_.rejected()) + " worker and " +
-             std::to_string(from_sink_.rejected()) + " sink message(s)");
+             std::to_string(from_sink_.rejected()) + " sink message(s); refused " + std::to_string(refused_.count()) +
+             " from keys without the worker role");
     return *core_.exit_status();
   }
 
@@ -113,14 +118,23 @@ class VentilatorProgram final : private VentilatorEffects {
   void receive_from_workers() {
     from_workers_.receive_routed(workers_socket_, [&](const std::string& peer, std::string_view, const Message& message) {
       worker_peers_.seen(peer, from_workers_.parts()[1]);
-      core_.worker_frame(peer, message, Clock::now());
+      const PeerIdentity& identity = trust_.of(peer, from_workers_.parts()[1]);
+      if (!identity.may(Role::worker))
+        return refused_.reject(std::string(message_name(message)) + " from key '" + identity.name +
+                               "', which is not (or no longer) allowed as a worker");
+      core_.worker_frame(peer, identity, message, Clock::now());
     });
   }
 
   // A worker process that dies closes its connection: its tasks go to
-  // others at once, not after --worker-timeout of silence.
+  // others at once, not after --worker-timeout of silence. A worker whose
+  // key was removed from the allow-list loses them as well.
   void take_back_from_disconnected_workers() {
-    for (const std::string& peer : worker_peers_.take_gone()) core_.worker_gone(peer, Clock::now());
+    for (const std::string& peer : worker_peers_.take_gone()) {
+      trust_.forget(peer);
+      core_.worker_gone(peer, Clock::now());
+    }
+    for (const std::string& peer : trust_.take_revoked()) core_.worker_revoked(peer, Clock::now());
   }
 
   void receive_from_sink() {
@@ -164,10 +178,12 @@ class VentilatorProgram final : private VentilatorEffects {
   zmq::socket_t to_sink_;
   ConnectionMonitor sink_link_;
   PeerConnections worker_peers_{context_, workers_socket_, "worker socket"};  // the socket's one monitor
+  PeerTrust trust_;
   VentilatorCore core_;
   std::deque<std::string> outbox_;
   FrameReceiver from_workers_{"message from a worker"};
   FrameReceiver from_sink_{"message from the sink"};
+  RejectionLog refused_{"frame from a worker connection"};
   RejectionLog self_connections_{"sink link", 3, "reconnected the"};
 };
 

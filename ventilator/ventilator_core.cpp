@@ -6,6 +6,7 @@
 
 #include "zpipe/codec.hpp"
 #include "zpipe/exit_codes.hpp"
+#include "zpipe/lease.hpp"
 #include "zpipe/log.hpp"
 
 namespace zpipe {
@@ -34,13 +35,15 @@ VentilatorCore::VentilatorCore(VentilatorSettings settings, std::unique_ptr<Task
   next_expiry_check_ = now + expiry_check_interval;
 }
 
-void VentilatorCore::worker_frame(const std::string& peer, const Message& message, TimePoint now) {
-  if (const auto* hello = std::get_if<Hello>(&message)) take_hello(peer, *hello, now);
+void VentilatorCore::worker_frame(const std::string& peer, const PeerIdentity& identity, const Message& message,
+                                  TimePoint now) {
+  if (const auto* hello = std::get_if<Hello>(&message)) take_hello(peer, identity, *hello, now);
   else if (const auto* credit = std::get_if<Credit>(&message)) take_credit(peer, *credit, now);
   else throw codec_error("unexpected " + std::string(message_name(message)) + " message from a worker");
 }
 
-void VentilatorCore::take_hello(const std::string& peer, const Hello& hello, TimePoint now) {
+void VentilatorCore::take_hello(const std::string& peer, const PeerIdentity& identity, const Hello& hello,
+                                TimePoint now) {
   if (phase_ == Phase::ending || phase_ == Phase::cancelling || phase_ == Phase::done) {
     // A worker that joins a job that is over is told so at once.
     tell_worker(peer, JobEnd{manifest_.job, end_complete_});
@@ -49,12 +52,17 @@ void VentilatorCore::take_hello(const std::string& peer, const Hello& hello, Tim
   const auto known = workers_.find(peer);
   // A hello from a worker we know means it dropped what it held.
   if (known) take_back(*known, "said hello again", false);
-  workers_.hello(peer, hello.worker, hello.window, now);
+  // A worker that proved a key is known by its key's name; the name it
+  // chose is only mentioned.
+  const std::string chosen = printable(hello.worker, WorkerPool::max_name_bytes);
+  WorkerState& worker = workers_.at(
+      workers_.hello(peer, identity.authenticated() ? identity.name : hello.worker, hello.window, now));
+  worker.key = identity.key;
   strangers_.erase(peer);
   departed_.erase(peer);
   if (!known)
-    effects_.log("worker " + printable(hello.worker, WorkerPool::max_name_bytes) + " joined (" +
-                 std::to_string(workers_.alive()) + " now)");
+    effects_.log("worker " + worker.name + (identity.authenticated() && chosen != worker.name ? " ('" + chosen + "')" : "") +
+                 " joined (" + std::to_string(workers_.alive()) + " now)");
 }
 
 void VentilatorCore::take_credit(const std::string& peer, const Credit& credit, TimePoint now) {
@@ -84,6 +92,13 @@ void VentilatorCore::worker_gone(const std::string& peer, TimePoint) {
   }
   ++workers_lost_;
   drop_worker(*slot, "closed its connection", true);
+}
+
+void VentilatorCore::worker_revoked(const std::string& peer, TimePoint) {
+  const auto slot = workers_.find(peer);
+  if (!slot) return;
+  // Not the tasks' fault: their attempts are not counted.
+  drop_worker(*slot, "lost its worker role in the allow-list", false);
 }
 
 void VentilatorCore::drop_worker(std::uint32_t slot, std::string_view why, bool lost) {
@@ -159,6 +174,9 @@ void VentilatorCore::take_acceptance(const JobAccepted& accepted) {
   } else if (!accepted_ && phase_ == Phase::waiting_for_sink) {
     effects_.log("sink accepted the job");
   }
+  if (accepted.lease_secret.size() != lease_secret_bytes)
+    throw codec_error("job_accepted.lease_secret must have " + std::to_string(lease_secret_bytes) + " bytes");
+  lease_secret_ = accepted.lease_secret;
   accepted_ = true;
   sink_total_ = accepted.total;
   sink_holds_ = accepted.completed;
@@ -246,7 +264,7 @@ bool VentilatorCore::ready_to_deal() {
 }
 
 // Deals each suspect task alone to a worker that holds nothing else.
-void VentilatorCore::deal_suspects() {
+void VentilatorCore::deal_suspects(TimePoint now) {
   while (!suspects_.empty()) {
     const TaskId id = suspects_.front();
     if (in_flight_.state(id) != InFlightTable::State::waiting) {
@@ -260,6 +278,7 @@ void VentilatorCore::deal_suspects() {
     suspects_.pop_front();
     in_flight_.set_queued(id, false);
     batch_.tasks.assign(1, Task{id, in_flight_.payload(id)});
+    sign(*worker, now);
     encode(batch_, frame_);
     if (!effects_.send_to_worker(worker->routing_id, frame_)) {
       queue(id);
@@ -305,13 +324,17 @@ bool VentilatorCore::fill_batch() {
 
 // Fills one frame per worker with credit, in turn, until credits, tasks
 // or room in the in-flight table run out.
-void VentilatorCore::deal() {
+void VentilatorCore::deal(TimePoint now) {
   waiting_for_input_ = false;
   batch_.job = manifest_.job;
-  deal_suspects();
-  while (WorkerState* worker = workers_.next_to_deal(remaining_tasks())) {
+  deal_suspects(now);
+  const std::uint64_t held_at_most = settings_.max_held_per_worker >= settings_.batch
+                                         ? settings_.max_held_per_worker - settings_.batch + 1
+                                         : 1;
+  while (WorkerState* worker = workers_.next_to_deal(remaining_tasks(), held_at_most)) {
     const std::uint32_t slot = workers_.slot_of(*worker);
     if (!fill_batch()) break;
+    sign(*worker, now);
     encode(batch_, frame_);
     if (!effects_.send_to_worker(worker->routing_id, frame_)) {
       for (const Task& task : batch_.tasks) queue(task.id);
@@ -322,6 +345,63 @@ void VentilatorCore::deal() {
     for (const Task& task : batch_.tasks) in_flight_.hold(task.id, slot);
     worker->tasks_held += batch_.tasks.size();
     --worker->credits;
+  }
+  send_failures();
+}
+
+// Leases for the tasks in batch_, bound to the worker's key; with
+// --task-timeout, the worker also keeps when each run was dealt.
+void VentilatorCore::sign(const WorkerState& worker, TimePoint now) {
+  batch_.leases.clear();
+  sign_leases(lease_secret_, batch_.job, batch_.tasks, worker.key, batch_.leases);
+  if (settings_.task_timeout.count() == 0) return;
+  const std::uint32_t slot = workers_.slot_of(worker);
+  auto& dealt = workers_.at(slot).dealt;
+  // Runs whose tasks were all acknowledged are dropped now and then, so the
+  // list follows what the worker holds, not what it was dealt.
+  if (dealt.size() > 2 * worker.tasks_held + 64)
+    std::erase_if(dealt, [&](const WorkerState::Dealt& run) {
+      for (TaskId id = run.first; id <= run.last; ++id)
+        if (in_flight_.state(id) == InFlightTable::State::held && in_flight_.holder(id) == slot) return false;
+      return true;
+    });
+  for (const Lease& lease : batch_.leases) dealt.push_back(WorkerState::Dealt{now, lease.first, lease.last});
+}
+
+// With --task-timeout: a task a live worker has held too long is dealt
+// again and counts an attempt, as if the worker had been lost with it. The
+// worker's result, if it ever comes, is then a duplicate or the first.
+void VentilatorCore::expire_held_tasks(TimePoint now) {
+  if (settings_.task_timeout.count() == 0) return;
+  for (const auto& slots = workers_.slots(); const auto& listed : slots) {
+    if (!listed.alive) continue;
+    const std::uint32_t slot = workers_.slot_of(listed);
+    WorkerState& worker = workers_.at(slot);
+    std::uint64_t expired = 0, failed = 0;
+    while (!worker.dealt.empty() && now - worker.dealt.front().at >= settings_.task_timeout) {
+      const auto [at, first, last] = worker.dealt.front();
+      worker.dealt.pop_front();
+      for (TaskId id = first; id <= last && first <= last; ++id) {
+        if (!in_flight_.release_one(id, slot)) continue;
+        ++expired;
+        --worker.tasks_held;
+        const std::uint32_t attempts = in_flight_.lost(id);
+        if (attempts >= settings_.max_attempts) {
+          ++failed;
+          fail_task(id, "held past --task-timeout " + std::to_string(settings_.task_timeout.count()) + " ms on " +
+                            std::to_string(attempts) + " attempts, the last by " + worker.name + "; not tried again");
+        } else {
+          queue(id);
+        }
+      }
+    }
+    if (expired == 0) continue;
+    if (worker.tasks_held == 0) worker.isolating = false;
+    timed_out_ += expired;
+    redealt_ += expired - failed;
+    effects_.log("worker " + worker.name + " held " + std::to_string(expired) + " task(s) past --task-timeout: dealing " +
+                 std::to_string(expired - failed) + " again" +
+                 (failed > 0 ? ", " + std::to_string(failed) + " failed after too many attempts" : ""));
   }
   send_failures();
 }
@@ -419,9 +499,10 @@ void VentilatorCore::tick(TimePoint now) {
       drop_worker(slot, "is silent for " + std::to_string(settings_.worker_timeout.count()) + " ms; taken for gone",
                   true);
     }
+    expire_held_tasks(now);
   }
   send_manifest_when_due(now);
-  if (ready_to_deal()) deal();
+  if (ready_to_deal()) deal(now);
   if (all_acknowledged()) begin_end(true, now);
 }
 

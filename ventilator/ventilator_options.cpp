@@ -25,8 +25,12 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
        cxxopts::value<std::string>()->default_value(std::to_string(config.worker_timeout.count())))
       ("max-attempts", "Workers a task may be lost with before it is reported failed",
        cxxopts::value<std::string>()->default_value(std::to_string(config.max_attempts)))
+      ("task-timeout", "DURATION (such as 90s, 5m, 1500ms) a live worker may hold a task before it is dealt again "
+       "and counts an attempt; default: no limit", cxxopts::value<std::string>())
+      ("max-held-per-worker", "Tasks one worker may hold at once, whatever window it asks for",
+       cxxopts::value<std::string>()->default_value(std::to_string(config.max_held_per_worker)))
       ("resume", "Continue the sink's job of this same input, dealing only what it has no result for");
-  add_curve_options(options, CurveRole::server_and_client);
+  add_curve_options(options, CurveRole::ventilator);
   options.add_options("security")("sink-key", "The sink's CURVE public key FILE", cxxopts::value<std::string>());
   const auto parsed = parse_command_line(options, argc, argv);
   if (parsed.count("count") > 0) config.count = number_option<std::uint64_t>(parsed, "count");
@@ -40,10 +44,12 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
   config.sink = parsed["sink"].as<std::string>();
   config.worker_timeout = std::chrono::milliseconds(number_option<std::uint32_t>(parsed, "worker-timeout"));
   config.max_attempts = number_option<std::uint32_t>(parsed, "max-attempts");
+  if (parsed.count("task-timeout") > 0) config.task_timeout = duration_option(parsed, "task-timeout");
+  config.max_held_per_worker = number_option<std::uint64_t>(parsed, "max-held-per-worker");
   // Whether the --input can be resumed (a regular file, stdin included) is
   // known only once it is opened: line_source() refuses a pipe then.
   config.resume = parsed.count("resume") > 0;
-  config.curve = curve_options(parsed, CurveRole::server_and_client);
+  config.curve = curve_options(parsed, CurveRole::ventilator);
   config.sink_key = server_key_option(parsed, "sink-key", config.curve);
   if (config.count.has_value() == !config.input.empty())
     throw usage_error("give exactly one of --count N or --input FILE");
@@ -60,6 +66,8 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
   if (config.worker_timeout < std::chrono::milliseconds(1000))
     throw usage_error("--worker-timeout must be at least 1000 ms: workers send a keep-alive every 250 ms");
   if (config.max_attempts < 1) throw usage_error("--max-attempts must be at least 1");
+  if (config.max_held_per_worker < config.batch)
+    throw usage_error("--max-held-per-worker must be at least --batch (" + std::to_string(config.batch) + ")");
   check_endpoint(config.bind, "bind");
   check_endpoint(config.sink, "sink");
   return config;

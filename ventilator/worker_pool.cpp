@@ -66,11 +66,11 @@ std::vector<std::uint32_t> WorkerPool::silent(Clock::time_point now, std::chrono
 
 // Shares keep the end of a job fair: workers that asked for deep backlogs
 // while tasks were quick cannot take the whole tail between them.
-WorkerState* WorkerPool::next_to_deal(std::optional<std::uint64_t> remaining) {
+WorkerState* WorkerPool::next_to_deal(std::optional<std::uint64_t> remaining, std::uint64_t held_at_most) {
   for (std::size_t looked = 0; looked < workers_.size(); ++looked) {
     WorkerState& worker = workers_[turn_ % workers_.size()];
     ++turn_;
-    if (!worker.alive || worker.credits == 0 || worker.isolating) continue;
+    if (!worker.alive || worker.credits == 0 || worker.isolating || worker.tasks_held >= held_at_most) continue;
     if (!remaining) return &worker;
     const std::uint64_t share = *remaining / total_weight_ * worker.weight +
                                 (*remaining % total_weight_) * worker.weight / total_weight_ + 1;

@@ -120,6 +120,7 @@ void Executor::compute_loop(zmq::socket_t wake) {
     if (!pending.results_frame.empty() || pending.task_frames > 0) finish(std::move(pending), wake);
     pending = FinishedWork{{}, 0, pending.epoch};
     results.results.clear();
+    results.leases.clear();
     result_bytes = 0;
   };
 
@@ -164,11 +165,16 @@ void Executor::compute_loop(zmq::socket_t wake) {
       if (!results.results.empty() && batch.job != results.job) flush();
       results.job = batch.job;
       const TaskFunction* function = kinds_.find(batch.kind);
-      for (const auto& task : batch.tasks) {
+      // The sink takes a result only under the lease its task came with.
+      results.leases.insert(results.leases.end(), batch.leases.begin(), batch.leases.end());
+      for (std::size_t i = 0; i < batch.tasks.size(); ++i) {
         if (stop_requested()) return;
-        results.results.push_back(run_task(function, batch.kind, task, kinds_));
+        results.results.push_back(run_task(function, batch.kind, batch.tasks[i], kinds_));
         result_bytes += value_bytes(results.results.back().value) + 12;
-        if (results.results.size() >= results_per_frame || result_bytes >= result_bytes_per_frame) flush();
+        if (results.results.size() >= results_per_frame || result_bytes >= result_bytes_per_frame) {
+          flush();
+          if (i + 1 < batch.tasks.size()) results.leases = batch.leases;
+        }
       }
       ++pending.task_frames;
     }

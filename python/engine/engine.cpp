@@ -137,11 +137,15 @@ class Engine {
     ventilator_.stop_requests = [this] { return ventilator_stops_.load(); };
     ventilator_.make_source = [feed = feed_] { return std::make_unique<FeedSource>(feed); };
     if (!curve_secret.empty()) {
-      // Both servers take the same key pair and allow-list; the ventilator
-      // is the sink's client with the same key, so it must be allowed too.
+      // Both servers take the same key pair and admit the workers of
+      // allow_keys; the ventilator is the sink's client with that same key,
+      // admitted by the sink as its ventilator.
       sink_.curve.own = zpipe::read_secret_key_file(curve_secret, "curve_secret");
-      sink_.curve.allow_keys_dir = allow_keys;
       ventilator_.curve = sink_.curve;
+      ventilator_.curve.allow = {{allow_keys, zpipe::Role::worker, "allow_keys", {}, {}}};
+      sink_.curve.allow = ventilator_.curve.allow;
+      sink_.curve.allow.push_back(
+          {{}, zpipe::Role::ventilator, "curve_secret", *zpipe::decode_z85_key(sink_.curve.own->public_key), "submitter"});
       ventilator_.sink_key = sink_.curve.own->public_key;
     }
   }

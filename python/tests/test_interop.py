@@ -141,16 +141,16 @@ class Curve(Processes):
         return {n: (os.path.join(self.dir, n + ".key"), os.path.join(self.dir, n + ".pub")) for n in names}
 
     def servers(self, keys, allowed):
-        sink_allow, ventilator_allow = os.path.join(self.dir, "sink-allow"), os.path.join(self.dir, "vent-allow")
-        os.mkdir(sink_allow)
-        os.mkdir(ventilator_allow)
-        for name in ("ventilator", allowed):
-            os.link(keys[name][1], os.path.join(sink_allow, name + ".pub"))
-        os.link(keys[allowed][1], os.path.join(ventilator_allow, allowed + ".pub"))
-        sink, sink_ep = self.sink("--curve-secret", keys["sink"][0], "--allow-keys", sink_allow)
+        workers, ventilators = os.path.join(self.dir, "workers"), os.path.join(self.dir, "ventilators")
+        os.mkdir(workers)
+        os.mkdir(ventilators)
+        os.link(keys[allowed][1], os.path.join(workers, allowed + ".pub"))
+        os.link(keys["ventilator"][1], os.path.join(ventilators, "ventilator.pub"))
+        sink, sink_ep = self.sink("--curve-secret", keys["sink"][0], "--allow-workers", workers,
+                                  "--allow-ventilators", ventilators)
         ventilator, ventilator_ep = self.ventilator(
             sink_ep, "--count", "2000", "--kind", "square", "--batch", "8", "--curve-secret", keys["ventilator"][0],
-            "--allow-keys", ventilator_allow, "--sink-key", keys["sink"][1])
+            "--allow-workers", workers, "--sink-key", keys["sink"][1])
         return sink, sink_ep, ventilator, ventilator_ep
 
     def python_worker(self, keys, name, ventilator_ep, sink_ep):

@@ -18,8 +18,9 @@ SPEC = os.path.join(ROOT, "shared", "PROTOCOL.md")
 
 
 def parse_frame(text):
-    """A frame as PROTOCOL.md writes it (JSON with nil) -> Python."""
-    return json.loads(re.sub(r"\bnil\b", "null", text))
+    """A frame as PROTOCOL.md writes it (JSON with nil, h'..' for bin) -> Python."""
+    text = re.sub(r"h'([0-9a-f]*)'", r'{"bin": "\1"}', re.sub(r"\bnil\b", "null", text))
+    return json.loads(text, object_hook=lambda o: bytes.fromhex(o["bin"]) if set(o) == {"bin"} else o)
 
 
 def unhex(text):
@@ -92,13 +93,14 @@ class TestVectors(unittest.TestCase):
 
     def test_hello_with_kinds_appended_decodes_as_hello(self):
         frame = protocol.hello("w1", 8, ["square", "upper"])
-        self.assertEqual(frame, unhex("95 01 01 a2 77 31 08 92 a6 73 71 75 61 72 65 a5 75 70 70 65 72"))
-        self.assertEqual(protocol.decode(frame)[:4], [1, 1, "w1", 8])
+        self.assertEqual(frame, unhex("95 02 01 a2 77 31 08 92 a6 73 71 75 61 72 65 a5 75 70 70 65 72"))
+        self.assertEqual(protocol.decode(frame)[:4], [2, 1, "w1", 8])
 
     def test_header_bytes(self):
-        self.assertEqual(protocol.peek_type(unhex("96 01 03 07")), protocol.TASKS)
-        self.assertEqual(protocol.peek_type(unhex("dc 00 06 01 03")), protocol.TASKS)
-        self.assertIsNone(protocol.peek_type(unhex("96 cc 01 03")))
+        self.assertEqual(protocol.peek_type(unhex("97 02 03 07")), protocol.TASKS)
+        self.assertEqual(protocol.peek_type(unhex("dc 00 07 02 03")), protocol.TASKS)
+        self.assertIsNone(protocol.peek_type(unhex("97 cc 02 03")))
+        self.assertIsNone(protocol.peek_type(unhex("97 01 03 07")))  # version 1
 
 
 class BuiltinKindVectors(unittest.TestCase):
@@ -146,17 +148,17 @@ class BuiltinKindVectors(unittest.TestCase):
             _, frame = receive(sink, protocol.RESULTS)
             self.assertEqual(frame.hex(" "), vectors[answer][1].hex(" "), f"{ask} answered")
         # §2, the headers a receiver may insist on: K1 with an array16 header
-        # is served; with version 1 as a uint8 it is rejected (no results),
+        # is served; with version 2 as a uint8 it is rejected (no results),
         # which the next frame's answer shows came and went.
         body = vectors["K1"][1][1:]
-        ventilator.send_multipart([peer, bytes([0xDC, 0x00, 0x06]) + body])
+        ventilator.send_multipart([peer, bytes([0xDC, 0x00, 0x07]) + body])
         _, frame = receive(sink, protocol.RESULTS)
         self.assertEqual(frame, vectors["K2"][1], "array16 header served")
-        ventilator.send_multipart([peer, bytes([0x96, 0xCC]) + body])
+        ventilator.send_multipart([peer, bytes([0x97, 0xCC]) + body])
         ventilator.send_multipart([peer, vectors["K3"][1]])
         _, frame = receive(sink, protocol.RESULTS)
         self.assertEqual(frame, vectors["K4"][1], "the uint8-version frame got no answer")
-        ventilator.send_multipart([peer, protocol.encode([1, protocol.JOB_END, 7, True])])
+        ventilator.send_multipart([peer, protocol.encode([protocol.VERSION, protocol.JOB_END, 7, True])])
         self.assertEqual(worker.wait(10), 0)
         self.assertIn(b"unexpected tasks message", worker.stderr.read())
 

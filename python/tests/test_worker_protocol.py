@@ -40,21 +40,22 @@ class PythonWorkerProtocol(unittest.TestCase):
 
     def test_the_worker_speaks_the_protocol(self):
         peer, hello = self.receive(self.ventilator, protocol.HELLO)
-        self.assertEqual(hello, [1, 1, "w1", 2, ["fail", "sleep", "square"]], "hello{worker, window, kinds}")
+        self.assertEqual(hello, [2, 1, "w1", 2, ["fail", "sleep", "square"]], "hello{worker, window, kinds}")
         started = time.monotonic()
         _, keep_alive = self.receive(self.ventilator, protocol.CREDIT, 2)
-        self.assertEqual(keep_alive, [1, 2, 0])
+        self.assertEqual(keep_alive, [2, 2, 0])
         self.assertLess(time.monotonic() - started, 1.0, "a keep-alive within 250 ms or so")
 
-        self.ventilator.send_multipart([peer, protocol.encode([1, protocol.HELLO_AGAIN])])
+        self.ventilator.send_multipart([peer, protocol.encode([2, protocol.HELLO_AGAIN])])
         _, again = self.receive(self.ventilator, protocol.HELLO)
-        self.assertEqual(again[:4], [1, 1, "w1", 2])
+        self.assertEqual(again[:4], [2, 1, "w1", 2])
 
         self.ventilator.send_multipart([peer, b"\x93\x01\x02"])  # truncated: dropped, the worker goes on
-        frame = protocol.encode([1, protocol.TASKS, 7, "square", [1, 2, 3], [5, "x", -4]])
+        frame = protocol.encode([2, protocol.TASKS, 7, "square", [1, 2, 3], [5, "x", -4], [[1, 3, bytes(16)]]])
         self.ventilator.send_multipart([peer, frame])
         _, results = self.receive(self.sink, protocol.RESULTS)
-        self.assertEqual(results[:6], [1, 4, 7, "w1", [1, 2, 3], [True, False, True]])
+        self.assertEqual(results[:6], [2, 4, 7, "w1", [1, 2, 3], [True, False, True]])
+        self.assertEqual(results[7], [[1, 3, bytes(16)]], "the leases of the tasks frame come back")
         self.assertEqual((results[6][0], results[6][2]), (25, 16))
         self.assertTrue(results[6][1].startswith("ValueError: square needs an integer payload"))
         while True:  # the frame's credit comes back (keep-alives may come first)
@@ -62,7 +63,7 @@ class PythonWorkerProtocol(unittest.TestCase):
             if credit[2] > 0:
                 break
 
-        self.ventilator.send_multipart([peer, protocol.encode([1, protocol.JOB_END, 99, True])])  # a job never seen
+        self.ventilator.send_multipart([peer, protocol.encode([2, protocol.JOB_END, 99, True])])  # a job never seen
         self.assertEqual(self.worker.wait(10), 0)
         log = self.worker.stderr.read()
         self.assertIn(b"job 99 is complete", log)

@@ -207,7 +207,7 @@ class Worker:
                 count += 1
             elif self.exit_status is None:
                 if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-                    why = f"{what} refused authentication (ZAP status {event['value']}): is this worker's public key in its --allow-keys?"
+                    why = f"{what} refused authentication (ZAP status {event['value']}): is this worker's public key in its --allow-workers?"
                 elif event["event"] == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
                     why = f"handshake with the {what} failed (ZMTP protocol error {event['value']}): do both sides use CURVE keys, and the right ones?"
                 else:

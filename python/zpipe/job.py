@@ -60,8 +60,9 @@ class Job:
     ``job.endpoint``, only once ``submit()`` has returned.
 
     ``curve_secret`` (a ``NAME.key`` file) and ``allow_keys`` (a folder of
-    ``.pub`` files) turn on CURVE for both servers; the ventilator uses the
-    same key to reach the sink, so its ``.pub`` must be in ``allow_keys``.
+    the workers' ``.pub`` files) turn on CURVE for both servers; the
+    ventilator reaches the sink with the same key, which the sink admits as
+    its ventilator.
 
     Leaving the ``with`` block with an exception, or Ctrl-C, cancels the job:
     workers are told (PROTOCOL.md §6.4). Raises :class:`JobFailed` when the

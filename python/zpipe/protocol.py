@@ -1,4 +1,4 @@
-"""The zpipe wire protocol, version 1, written from ``shared/PROTOCOL.md``.
+"""The zpipe wire protocol, version 2, written from ``shared/PROTOCOL.md``.
 
 Every frame is one msgpack array ``[version, type, fields...]``. This module
 encodes the messages a worker sends, decodes the ones it receives, and checks
@@ -8,13 +8,13 @@ which the caller counts, logs (rate-limited) and drops.
 
 import msgpack
 
-VERSION = 1
+VERSION = 2
 
 HELLO, CREDIT, TASKS, RESULTS, JOB, JOB_ACCEPTED, JOB_REFUSED, ACK, JOB_END, HELLO_AGAIN = range(1, 11)
 NAMES = {HELLO: "hello", CREDIT: "credit", TASKS: "tasks", RESULTS: "results", JOB: "job",
          JOB_ACCEPTED: "job_accepted", JOB_REFUSED: "job_refused", ACK: "ack", JOB_END: "job_end",
          HELLO_AGAIN: "hello_again"}
-FIELDS = {HELLO: 2, CREDIT: 1, TASKS: 4, RESULTS: 5, JOB: 6, JOB_ACCEPTED: 3, JOB_REFUSED: 2, ACK: 2,
+FIELDS = {HELLO: 2, CREDIT: 1, TASKS: 5, RESULTS: 6, JOB: 6, JOB_ACCEPTED: 4, JOB_REFUSED: 2, ACK: 2,
           JOB_END: 2, HELLO_AGAIN: 0}
 
 # §7, Limits.
@@ -96,7 +96,7 @@ def decode(frame):
     if len(message) < 2:
         raise BadFrame("a frame needs at least [version, type]")
     if message[0] != VERSION or type(message[0]) is not int:
-        raise BadFrame(f"protocol version {message[0]!r} is not supported")
+        raise BadFrame(f"protocol version {message[0]!r} is not spoken here (this worker speaks {VERSION})")
     kind = message[1]
     if type(kind) is not int or kind not in FIELDS:
         raise BadFrame(f"unknown message type {kind!r}")
@@ -126,6 +126,7 @@ def decode(frame):
             _check_value(v, "results.values[]")
             if not ok and type(v) not in (str, bytes):
                 raise BadFrame("a failed result's value must be its error message")
+        check_leases(f[7], "results.leases")
     elif kind == JOB_END:
         _u64(f[2], "job_end.job")
         _bool(f[3], "job_end.complete")
@@ -151,10 +152,27 @@ def decode(frame):
         if f[3] is not None:
             _u64(f[3], "job_accepted.total")
         _u64(f[4], "job_accepted.completed")
+        if type(f[5]) not in (str, bytes):
+            raise BadFrame("job_accepted.lease_secret must be bytes")
     elif kind == JOB_REFUSED:
         _u64(f[2], "job_refused.job")
         f[3] = _string(f[3], "job_refused.reason")
     return message
+
+
+def check_leases(leases, what):
+    """Checks a leases field (§6.5): [[first, last, token], ...], token 16 bytes."""
+    if type(leases) is not list:
+        raise BadFrame(f"{what} must be an array")
+    for lease in leases:
+        if type(lease) is not list or len(lease) != 3:
+            raise BadFrame(f"{what}[] must be [first, last, token]")
+        if _u64(lease[1], what) < _u64(lease[0], what):
+            raise BadFrame(f"{what}[] has last < first")
+        if type(lease[2]) is str:
+            lease[2] = lease[2].encode("utf-8", "surrogateescape")
+        if type(lease[2]) is not bytes or len(lease[2]) != 16:
+            raise BadFrame(f"{what}[] token must have 16 bytes")
 
 
 def check_tasks(f):
@@ -177,18 +195,19 @@ def check_tasks(f):
             payloads[i] = p.decode("utf-8", "surrogateescape")
         elif p is not None and type(p) is not str:
             raise BadFrame(f"a payload is a {type(p).__name__}, not nil, an integer or a string")
+    check_leases(f[6], "tasks.leases")
 
 
 def decode_tasks(frame):
-    """Decodes a frame that must be ``tasks``: returns (job, kind, ids, payloads).
-    Raises BadFrame."""
+    """Decodes a frame that must be ``tasks``: returns (job, kind, ids,
+    payloads, leases). Raises BadFrame."""
     f = _unpack(frame)
-    if type(f) is not list or len(f) < 6 or f[0] != VERSION or f[1] != TASKS:
+    if type(f) is not list or len(f) < 7 or f[0] != VERSION or f[1] != TASKS:
         raise BadFrame("expected a tasks message")
-    if not all(_depth_ok(v, 1) for v in f[6:]):
+    if not all(_depth_ok(v, 1) for v in f[7:]):
         raise BadFrame("nested deeper than 3")
     check_tasks(f)
-    return f[2], f[3], f[4], f[5]
+    return f[2], f[3], f[4], f[5], f[6]
 
 
 def peek_type(frame):
@@ -233,5 +252,7 @@ def credit(batches):
     return encode([VERSION, CREDIT, batches])
 
 
-def results(job, worker, ids, oks, values):
-    return encode([VERSION, RESULTS, job, worker, ids, oks, values])
+def results(job, worker, ids, oks, values, leases):
+    """results, with the leases of the tasks frame they answer (§6.5): the
+    sink takes a result only under a lease signed for this worker's key."""
+    return encode([VERSION, RESULTS, job, worker, ids, oks, values, leases])

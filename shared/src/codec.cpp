@@ -38,6 +38,21 @@ void pack_value(Packer& packer, const Value& value) {
   }
 }
 
+void pack_bin(Packer& packer, std::string_view bytes) {
+  packer.pack_bin(static_cast<std::uint32_t>(bytes.size()));
+  packer.pack_bin_body(bytes.data(), static_cast<std::uint32_t>(bytes.size()));
+}
+
+void pack_leases(Packer& packer, const std::vector<Lease>& leases) {
+  packer.pack_array(static_cast<std::uint32_t>(leases.size()));
+  for (const Lease& lease : leases) {
+    packer.pack_array(3);
+    packer.pack_uint64(lease.first);
+    packer.pack_uint64(lease.last);
+    pack_bin(packer, lease.token);
+  }
+}
+
 void pack_optional(Packer& packer, const std::optional<std::uint64_t>& number) {
   if (number) packer.pack_uint64(*number);
   else packer.pack_nil();
@@ -55,7 +70,7 @@ void pack(Packer& p, const Credit& m) {
 }
 
 void pack(Packer& p, const TaskBatch& m) {
-  pack_header(p, 6, MessageType::tasks);
+  pack_header(p, 7, MessageType::tasks);
   p.pack_uint64(m.job);
   pack_string(p, m.kind);
   const auto count = static_cast<std::uint32_t>(m.tasks.size());
@@ -63,10 +78,11 @@ void pack(Packer& p, const TaskBatch& m) {
   for (const auto& task : m.tasks) p.pack_uint64(task.id);
   p.pack_array(count);
   for (const auto& task : m.tasks) pack_value(p, task.payload);
+  pack_leases(p, m.leases);
 }
 
 void pack(Packer& p, const ResultBatch& m) {
-  pack_header(p, 7, MessageType::results);
+  pack_header(p, 8, MessageType::results);
   p.pack_uint64(m.job);
   pack_string(p, m.worker);
   const auto count = static_cast<std::uint32_t>(m.results.size());
@@ -79,6 +95,7 @@ void pack(Packer& p, const ResultBatch& m) {
   }
   p.pack_array(count);
   for (const auto& result : m.results) pack_value(p, result.value);
+  pack_leases(p, m.leases);
 }
 
 void pack(Packer& p, const JobManifest& m) {
@@ -93,10 +110,11 @@ void pack(Packer& p, const JobManifest& m) {
 }
 
 void pack(Packer& p, const JobAccepted& m) {
-  pack_header(p, 5, MessageType::job_accepted);
+  pack_header(p, 6, MessageType::job_accepted);
   p.pack_uint64(m.job);
   pack_optional(p, m.total);
   p.pack_uint64(m.completed);
+  pack_bin(p, m.lease_secret);
 }
 
 void pack(Packer& p, const JobRefused& m) {
@@ -229,8 +247,23 @@ void check_same_length(std::size_t expected, std::size_t got, std::string_view f
                       std::to_string(expected));
 }
 
+std::vector<Lease> read_leases(const msgpack::object& o, std::string_view field) {
+  std::vector<Lease> leases;
+  const auto all = read_array(o, field);
+  leases.reserve(all.size());
+  for (const auto& element : all) {
+    const auto lease = read_array(element, field);
+    if (lease.size() != 3) throw codec_error(std::string(field) + "[] must be [first, last, token]");
+    Lease read{read_uint(lease[0], field), read_uint(lease[1], field), read_string(lease[2], field)};
+    if (read.last < read.first) throw codec_error(std::string(field) + "[] has last < first");
+    if (read.token.size() != 16) throw codec_error(std::string(field) + "[] token must have 16 bytes");
+    leases.push_back(std::move(read));
+  }
+  return leases;
+}
+
 TaskBatch read_tasks(const Fields& f) {
-  TaskBatch batch{read_uint(f[0], "tasks.job"), read_string(f[1], "tasks.kind"), {}};
+  TaskBatch batch{read_uint(f[0], "tasks.job"), read_string(f[1], "tasks.kind"), {}, read_leases(f[4], "tasks.leases")};
   const auto ids = read_array(f[2], "tasks.ids");
   const auto payloads = read_array(f[3], "tasks.payloads");
   check_same_length(ids.size(), payloads.size(), "tasks.payloads");
@@ -241,7 +274,8 @@ TaskBatch read_tasks(const Fields& f) {
 }
 
 ResultBatch read_results(const Fields& f) {
-  ResultBatch batch{read_uint(f[0], "results.job"), read_string(f[1], "results.worker"), {}};
+  ResultBatch batch{read_uint(f[0], "results.job"), read_string(f[1], "results.worker"), {},
+                    read_leases(f[5], "results.leases")};
   const auto ids = read_array(f[2], "results.ids");
   const auto oks = read_array(f[3], "results.oks");
   const auto values = read_array(f[4], "results.values");
@@ -279,8 +313,10 @@ Message read_message(const msgpack::object& top) {
   if (all.size() < 2) throw codec_error("a frame needs at least [version, type]");
   const std::uint64_t version = read_uint(all[0], "version");
   if (version != protocol_version)
-    throw codec_error("protocol version " + std::to_string(version) + " is not supported (this build speaks " +
-                      std::to_string(protocol_version) + ")");
+    throw codec_error("protocol version " + std::to_string(version) + " is not spoken here (this build speaks " +
+                      std::to_string(protocol_version) + (version < protocol_version
+                                                              ? ", which adds task leases): upgrade the peer"
+                                                              : "): upgrade this program"));
   const std::uint64_t type = read_uint(all[1], "message type");
   if (type < static_cast<std::uint64_t>(MessageType::hello) || type > static_cast<std::uint64_t>(MessageType::hello_again))
     throw codec_error("unknown message type " + std::to_string(type));
@@ -293,8 +329,8 @@ Message read_message(const msgpack::object& top) {
       const Fields f(all, "credit", 1);
       return Credit{read_uint32(f[0], "credit.batches")};
     }
-    case MessageType::tasks: return read_tasks(Fields(all, "tasks", 4));
-    case MessageType::results: return read_results(Fields(all, "results", 5));
+    case MessageType::tasks: return read_tasks(Fields(all, "tasks", 5));
+    case MessageType::results: return read_results(Fields(all, "results", 6));
     case MessageType::job: {
       const Fields f(all, "job", 6);
       return JobManifest{read_uint(f[0], "job.job"),         read_string(f[1], "job.kind"),
@@ -302,9 +338,9 @@ Message read_message(const msgpack::object& top) {
                          read_bool(f[4], "job.resume"),       read_uint(f[5], "job.acknowledged")};
     }
     case MessageType::job_accepted: {
-      const Fields f(all, "job_accepted", 3);
+      const Fields f(all, "job_accepted", 4);
       return JobAccepted{read_uint(f[0], "job_accepted.job"), read_optional_uint(f[1], "job_accepted.total"),
-                         read_uint(f[2], "job_accepted.completed")};
+                         read_uint(f[2], "job_accepted.completed"), read_string(f[3], "job_accepted.lease_secret")};
     }
     case MessageType::job_refused: {
       const Fields f(all, "job_refused", 2);

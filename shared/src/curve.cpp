@@ -111,11 +111,11 @@ void check_plaintext_bind(const std::string& endpoint, const CurveConfig& curve,
   if (curve.enabled()) return;
   if (curve.require)
     throw usage_error("--require-curve: --" + option + " " + endpoint +
-                      " would be plaintext; give --curve-secret and --allow-keys");
+                      " would be plaintext; give --curve-secret and the allow-lists");
   if (is_loopback_endpoint(endpoint)) return;
   log_line("WARNING: --" + option + " " + endpoint +
            " is reachable from other hosts WITHOUT encryption or authentication: anyone who can connect can "
-           "take or inject work. Use --curve-secret and --allow-keys (see README, \"Security\").");
+           "take or inject work. Use --curve-secret and --allow-workers (see README, \"Security\").");
 }
 
 }  // namespace zpipe

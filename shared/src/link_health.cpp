@@ -37,7 +37,7 @@ void LinkHealth::record(const zmq_event_t& event, const char* address) {
     }
     case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
       failed("peer " + from + " refused authentication (ZAP status " + std::to_string(event.value) +
-             "): is this program's public key in the server's --allow-keys directory?");
+             "): is this program's public key in the server's allow-list (--allow-workers, or the sink's --allow-ventilators)?");
       break;
     case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
       failed("handshake with " + from +

@@ -1,5 +1,5 @@
 // zpipe-keygen NAME: writes a CURVE key pair to NAME.key (secret, mode 0600)
-// and NAME.pub, for --curve-secret, --allow-keys and the --*-key options.
+// and NAME.pub, for --curve-secret, --allow-workers, --allow-ventilators and the --*-key options.
 #include <iostream>
 
 #include "zpipe/curve.hpp"

@@ -147,6 +147,7 @@ struct Scenario {
   Duration mean_fault_gap{300ms};
   std::set<TaskId> poison;
   double duplicate = 0;
+  bool forger = false;  // the first worker also sends results for tasks it was never dealt
   bool cancel = false;
   [[nodiscard]] std::string text() const {
     std::string out = std::to_string(tasks) + " tasks, batch " + std::to_string(batch) + ", " +
@@ -154,6 +155,7 @@ struct Scenario {
                       ", faults for " + std::to_string(faults_until.count() / 1000) + " ms";
     if (!poison.empty()) out += ", " + std::to_string(poison.size()) + " poison";
     if (duplicate > 0) out += ", duplicated frames";
+    if (forger) out += ", a forging worker";
     if (cancel) out += ", cancelled";
     return out;
   }
@@ -430,9 +432,13 @@ void World::deliver(std::size_t index, bool upward, const std::string& frame) {
 
 void World::deliver_to(std::size_t to, const Link& link, bool upward, const std::string& frame,
                        const Message& message) {
+  // Every client proves a key of its own, as with CURVE: the ventilator's
+  // admits it as the ventilator, each worker's as a worker.
+  const PeerIdentity identity{std::string(32, static_cast<char>('A' + link.client)), processes_[link.client].name,
+                              static_cast<Roles>(link.client == ventilator ? Role::ventilator : Role::worker)};
   if (to == ventilator) {
     if (upward) {
-      ventilator_.core->worker_frame(link.routing_id(), message, now_);
+      ventilator_.core->worker_frame(link.routing_id(), identity, message, now_);
     } else {
       if (const auto* ack = std::get_if<Ack>(&message))
         for (auto [first, last] : ack->ranges)
@@ -442,7 +448,7 @@ void World::deliver_to(std::size_t to, const Link& link, bool upward, const std:
       ventilator_.core->sink_frame(message, now_);
     }
   } else if (to == sink) {
-    sink_.core->frame(link.routing_id(), frame, message, now_);
+    sink_.core->frame(link.routing_id(), identity, frame, message, now_);
   } else if (link.server == ventilator) {
     deliver_to_worker(to, frame);
   }
@@ -483,13 +489,22 @@ void World::finish_frame(std::size_t process, std::uint64_t incarnation, const T
     at(10ms, [this, process, incarnation, batch, epoch] { finish_frame(process, incarnation, batch, epoch); });
     return;
   }
-  ResultBatch results{batch.job, processes_[process].name, {}};
+  ResultBatch results{batch.job, processes_[process].name, {}, batch.leases};
   for (const Task& task : batch.tasks) {
     const auto n = std::get<std::int64_t>(task.payload);
     results.results.push_back(Result{task.id, true, Value{n * n}});
   }
   WorkerNode& worker = *workers_.at(process);
   worker.unsent.emplace_back(encode(results), epoch);
+  if (scenario_.forger && process == workers_.begin()->first) {
+    // Wrong values for the ids after its own: under its leases as they are,
+    // and under its leases stretched over them. The sink must take neither.
+    ResultBatch forged{batch.job, "ventilator", {}, batch.leases};
+    for (const Task& task : batch.tasks) forged.results.push_back(Result{task.id + batch.tasks.size(), true, Value{-1}});
+    worker.unsent.emplace_back(encode(forged), epoch);
+    for (Lease& lease : forged.leases) lease.last += batch.tasks.size();
+    worker.unsent.emplace_back(encode(forged), epoch);
+  }
   flush_results(process);
   worker.busy = false;
   run_next_frame(process);
@@ -670,6 +685,7 @@ void World::choose_scenario() {
   s.mean_fault_gap = random_.between(50ms, 1500ms);
   if (random_.chance(0.15)) s.poison.insert(1 + random_.below(s.tasks));
   if (random_.chance(0.2)) s.duplicate = 0.05;
+  s.forger = random_.chance(0.15);
   s.cancel = random_.chance(0.08);
 }
 
@@ -688,7 +704,10 @@ void World::start_ventilator(bool resume) {
 
 void World::start_sink() {
   ++sink_starts_;
-  sink_.core.emplace(SinkSettings{OutputFormat::jsonl, true, true}, sink_, now_);
+  // Each sink process draws its own lease secret, as random_lease_secret() does.
+  std::string secret(16, '\0');
+  for (char& byte : secret) byte = static_cast<char>(random_.below(256));
+  sink_.core.emplace(SinkSettings{OutputFormat::jsonl, true, true, secret}, sink_, now_);
   printed_.clear();
   partial_line_.clear();
   for (const auto& record : journal_) sink_.core->replay(decode(record));

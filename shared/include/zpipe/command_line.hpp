@@ -3,10 +3,14 @@
 #pragma once
 
 #include <charconv>
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <limits>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include <cxxopts.hpp>
 
@@ -45,17 +49,37 @@ Number number_option(const cxxopts::ParseResult& parsed, const std::string& name
   return value;
 }
 
-/// Which CURVE options a program takes.
-enum class CurveRole { server_and_client, client };
+/// A duration option: a whole number and a unit, ms, s, m or h ("90s").
+inline std::chrono::milliseconds duration_option(const cxxopts::ParseResult& parsed, const std::string& name) {
+  const std::string text = parsed[name].as<std::string>();
+  std::uint64_t number = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+  const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  const std::uint64_t scale = unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "m" ? 60'000 : unit == "h" ? 3'600'000 : 0;
+  if (error != std::errc{} || end == text.data() || scale == 0 || number == 0 || number > 365ULL * 24 * 3'600'000 / scale)
+    throw usage_error("--" + name + " must be a positive duration with a unit, such as 1500ms, 90s, 5m or 2h; not '" +
+                      text + "'");
+  return std::chrono::milliseconds(number * scale);
+}
 
-/// Adds --curve-secret, --require-curve and, for servers, --allow-keys.
+/// Which CURVE options a program takes: the ventilator serves workers, the
+/// sink serves workers and a ventilator, a worker only connects.
+enum class CurveRole { ventilator, sink, client };
+
+/// Adds --curve-secret, --require-curve and, for servers, the allow-lists.
 inline void add_curve_options(cxxopts::Options& options, CurveRole role) {
   options.add_options("security")("curve-secret", "This program's CURVE secret key FILE (made by zpipe-keygen)",
                                   cxxopts::value<std::string>())(
       "require-curve", "Refuse to run without CURVE keys");
-  if (role == CurveRole::server_and_client)
-    options.add_options("security")("allow-keys", "DIR of client public keys (*.pub) admitted; re-read every second",
+  if (role == CurveRole::client) return;
+  options.add_options("security")(
+      "allow-workers", "DIR of worker public keys (NAME.pub) admitted as workers; re-read every second",
+      cxxopts::value<std::string>())("allow-keys", "Replaced by --allow-workers (and, on the sink, --allow-ventilators)",
                                      cxxopts::value<std::string>());
+  if (role == CurveRole::sink)
+    options.add_options("security")(
+        "allow-ventilators", "DIR of ventilator public keys admitted as ventilators; re-read every second",
+        cxxopts::value<std::string>());
 }
 
 /// Reads the CURVE options. Throws usage_error for a bad key file or an
@@ -65,11 +89,30 @@ inline CurveConfig curve_options(const cxxopts::ParseResult& parsed, CurveRole r
   curve.require = parsed.count("require-curve") > 0;
   if (parsed.count("curve-secret") > 0)
     curve.own = read_secret_key_file(parsed["curve-secret"].as<std::string>(), "curve-secret");
-  if (role == CurveRole::server_and_client && parsed.count("allow-keys") > 0)
-    curve.allow_keys_dir = parsed["allow-keys"].as<std::string>();
-  if (role == CurveRole::server_and_client && curve.enabled() != !curve.allow_keys_dir.empty())
-    throw usage_error("--curve-secret and --allow-keys go together: the secret makes this program a CURVE server, "
-                      "the allow-list says which clients it admits");
+  if (role == CurveRole::client) {
+    if (curve.require && !curve.enabled()) throw usage_error("--require-curve needs --curve-secret");
+    return curve;
+  }
+  if (parsed.count("allow-keys") > 0)
+    throw usage_error(role == CurveRole::sink
+                          ? "--allow-keys admitted every role; give the sink --allow-workers DIR and "
+                            "--allow-ventilators DIR, each with the keys of that role only"
+                          : "--allow-keys is now --allow-workers");
+  const std::vector<std::pair<const char*, Role>> options =
+      role == CurveRole::sink ? std::vector<std::pair<const char*, Role>>{{"allow-workers", Role::worker},
+                                                                          {"allow-ventilators", Role::ventilator}}
+                              : std::vector<std::pair<const char*, Role>>{{"allow-workers", Role::worker}};
+  for (const auto& [option, admitted] : options) {
+    if (parsed.count(option) > 0) {
+      curve.allow.push_back({parsed[option].as<std::string>(), admitted, option});
+    } else if (curve.enabled()) {
+      throw usage_error(std::string("--curve-secret needs --") + option +
+                        " DIR: the secret makes this program a CURVE server, and the allow-lists say which keys "
+                        "it admits, for which role");
+    }
+  }
+  if (!curve.enabled() && !curve.allow.empty())
+    throw usage_error("--" + curve.allow.front().option + " needs --curve-secret (this program's own key)");
   if (curve.require && !curve.enabled()) throw usage_error("--require-curve needs --curve-secret");
   return curve;
 }

@@ -6,8 +6,11 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <zmq.hpp>
+
+#include "zpipe/allow_list.hpp"
 
 namespace zpipe {
 
@@ -21,7 +24,7 @@ struct CurveKeyPair {
 /// servers it connects to. Empty: plaintext.
 struct CurveConfig {
   std::optional<CurveKeyPair> own;  // --curve-secret FILE
-  std::string allow_keys_dir;       // --allow-keys DIR (servers)
+  std::vector<AllowListSource> allow;  // --allow-workers, --allow-ventilators (servers)
   bool require = false;             // --require-curve
 
   [[nodiscard]] bool enabled() const { return own.has_value(); }

@@ -14,7 +14,7 @@
 namespace zpipe {
 
 /// The protocol version this build speaks; the first element of every frame.
-inline constexpr std::uint64_t protocol_version = 1;
+inline constexpr std::uint64_t protocol_version = 2;
 
 /// The second element of every frame. Numbers are part of the wire format.
 enum class MessageType : std::uint8_t {
@@ -57,10 +57,20 @@ struct Task {
   bool operator==(const Task&) const = default;
 };
 
+/// Task ids first..last were dealt to one worker's key; `token` proves it
+/// to the sink (lease.hpp, PROTOCOL.md §6.5).
+struct Lease {
+  TaskId first = 0;
+  TaskId last = 0;
+  std::string token;
+  bool operator==(const Lease&) const = default;
+};
+
 struct TaskBatch {
   JobId job = 0;
   std::string kind;
   std::vector<Task> tasks;
+  std::vector<Lease> leases;  // one per run of consecutive ids
   bool operator==(const TaskBatch&) const = default;
 };
 
@@ -76,6 +86,7 @@ struct ResultBatch {
   JobId job = 0;
   std::string worker;
   std::vector<Result> results;
+  std::vector<Lease> leases;  // of the task frames these results answer; none from the ventilator
   bool operator==(const ResultBatch&) const = default;
 };
 
@@ -96,11 +107,13 @@ struct JobManifest {
 };
 
 /// The sink's answer to every manifest it takes: the total as the sink now
-/// knows it, and how many tasks it already holds results for.
+/// knows it, how many tasks it already holds results for, and the secret
+/// the ventilator signs leases with (chosen by the sink once per job).
 struct JobAccepted {
   JobId job = 0;
   std::optional<std::uint64_t> total;
   std::uint64_t completed = 0;
+  std::string lease_secret;
   bool operator==(const JobAccepted&) const = default;
 };
 

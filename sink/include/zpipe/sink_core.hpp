@@ -20,6 +20,7 @@
 
 #include "zpipe/job_ledger.hpp"
 #include "zpipe/messages.hpp"
+#include "zpipe/peer_identity.hpp"
 #include "zpipe/result_writer.hpp"
 #include "zpipe/sink.hpp"
 
@@ -47,6 +48,9 @@ struct SinkSettings {
   /// is a file, rewritten from the journal); with stdout they were printed
   /// by the sink before this one.
   bool rewrite_output = false;
+  /// The secret leases of a new job are signed with (random_lease_secret());
+  /// a job taken up from the journal keeps the one it had.
+  std::string lease_secret;
 };
 
 class SinkCore {
@@ -71,9 +75,16 @@ class SinkCore {
   /// Replay is over; logs what was taken up.
   void replay_done(TimePoint now);
 
-  /// A frame from `peer` (a worker or the ventilator). Throws codec_error
-  /// for one that cannot be taken (the caller counts and logs it).
-  void frame(const std::string& peer, std::string_view raw, const Message& message, TimePoint now);
+  /// A frame from `peer` (a worker or the ventilator), with the identity it
+  /// proved; the caller has checked that its role may send this message.
+  /// Throws codec_error for one that cannot be taken (the caller counts and
+  /// logs it).
+  void frame(const std::string& peer, const PeerIdentity& identity, std::string_view raw, const Message& message,
+             TimePoint now);
+  /// The same in plaintext, where a peer is known only by its routing id.
+  void frame(const std::string& peer, std::string_view raw, const Message& message, TimePoint now) {
+    frame(peer, PeerIdentity{}, raw, message, now);
+  }
   /// A peer's connection closed.
   void peer_gone(const std::string& peer, TimePoint now);
   /// Every journal record up to `sequence` is durable.
@@ -89,6 +100,8 @@ class SinkCore {
   [[nodiscard]] std::uint64_t completed() const { return ledger_ ? ledger_->completed() : 0; }
   [[nodiscard]] std::optional<std::uint64_t> total() const { return ledger_ ? ledger_->total() : std::nullopt; }
   [[nodiscard]] std::uint64_t duplicates() const { return duplicates_; }
+  /// Results refused because no lease for them named the key that sent them.
+  [[nodiscard]] std::uint64_t forged() const { return forged_; }
   [[nodiscard]] std::size_t ledger_bytes() const { return ledger_ ? ledger_->memory_bytes() : 0; }
   /// Bytes held for output or acks until the journal syncs.
   [[nodiscard]] std::size_t held_bytes() const;
@@ -100,7 +113,8 @@ class SinkCore {
  private:
   enum class Phase { collecting, closing, answered, done };
 
-  void take_results(const ResultBatch& batch, std::string_view raw, TimePoint now);
+  void take_results(const std::string& peer, const PeerIdentity& identity, const ResultBatch& batch,
+                    std::string_view raw, TimePoint now);
   void take_manifest(const std::string& peer, const JobManifest& manifest, TimePoint now);
   void take_job_end(const std::string& peer, const JobEnd& end, TimePoint now);
   [[nodiscard]] std::optional<std::string> refusal_of(const JobManifest& manifest) const;
@@ -145,6 +159,9 @@ class SinkCore {
   std::uint64_t duplicates_ = 0;
   std::uint64_t replayed_ = 0;
   std::uint64_t rejected_results_ = 0;
+  std::uint64_t forged_ = 0;
+  std::uint64_t forged_frames_ = 0;
+  std::string lease_secret_;
   AckRanges unsealed_acks_;
   std::map<std::string, std::uint64_t, std::less<>> tasks_by_worker_;
   std::uint64_t tasks_by_other_workers_ = 0;

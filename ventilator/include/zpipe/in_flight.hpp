@@ -37,6 +37,8 @@ class InFlightTable {
   /// Counts that a worker holding the task was lost; returns the count.
   std::uint32_t lost(TaskId id) { return ++entry(id).losses; }
 
+  /// The task becomes waiting if `holder` holds it; returns whether it did.
+  bool release_one(TaskId id, Holder holder);
   /// Every task `holder` held becomes waiting; returns their ids, oldest first.
   std::vector<TaskId> release(Holder holder);
   /// Every held task becomes waiting; returns the ids of all waiting tasks.
@@ -67,6 +69,7 @@ class InFlightTable {
   /// The state of a task read; a task no longer in the table is done.
   [[nodiscard]] State state(TaskId id) const { return known(id) ? entries_[id - base_].state : State::done; }
   [[nodiscard]] const Value& payload(TaskId id) const { return entries_[id - base_].payload; }
+  [[nodiscard]] Holder holder(TaskId id) const { return known(id) ? entries_[id - base_].holder : no_holder; }
   [[nodiscard]] std::uint32_t losses(TaskId id) const { return entries_[id - base_].losses; }
   /// Whether the id sits in one of the caller's queues of tasks to deal;
   /// set and cleared by the caller so an id is queued at most once.

@@ -29,6 +29,7 @@
 
 #include "zpipe/in_flight.hpp"
 #include "zpipe/messages.hpp"
+#include "zpipe/peer_identity.hpp"
 #include "zpipe/range_set.hpp"
 #include "zpipe/task_source.hpp"
 #include "zpipe/worker_pool.hpp"
@@ -59,6 +60,11 @@ struct VentilatorSettings {
   std::uint32_t max_attempts = 3;
   bool resume = false;
   std::string sink_name;  // for log lines
+  /// A task a live worker holds longer than this is dealt again, and counts
+  /// an attempt (--task-timeout); zero: never.
+  std::chrono::milliseconds task_timeout{0};
+  /// The most tasks one worker may hold (--max-held-per-worker).
+  std::uint64_t max_held_per_worker = 65536;
 };
 
 class VentilatorCore {
@@ -81,9 +87,17 @@ class VentilatorCore {
   VentilatorCore(VentilatorSettings settings, std::unique_ptr<TaskSource> source, VentilatorEffects& effects,
                  TimePoint now);
 
-  /// A frame from a worker. Throws codec_error for a message a worker may
-  /// not send (the caller counts and logs it).
-  void worker_frame(const std::string& peer, const Message& message, TimePoint now);
+  /// A frame from a worker, with the identity it proved (PeerTrust). Throws
+  /// codec_error for a message a worker may not send (the caller counts and
+  /// logs it).
+  void worker_frame(const std::string& peer, const PeerIdentity& identity, const Message& message, TimePoint now);
+  /// The same from a worker in plaintext, known only by its routing id.
+  void worker_frame(const std::string& peer, const Message& message, TimePoint now) {
+    worker_frame(peer, PeerIdentity{}, message, now);
+  }
+  /// A worker's key lost its role: it is dealt nothing more, and its tasks
+  /// go to others at once (the caller refuses what it sends from now on).
+  void worker_revoked(const std::string& peer, TimePoint now);
   /// A worker's connection closed: its tasks go to others at once.
   void worker_gone(const std::string& peer, TimePoint now);
   /// A handshake with the sink completed (the first, or after the link broke).
@@ -112,6 +126,8 @@ class VentilatorCore {
   [[nodiscard]] std::uint64_t in_flight_span() const { return in_flight_.span(); }
   [[nodiscard]] std::size_t workers() const { return workers_.alive(); }
   [[nodiscard]] std::uint64_t dealt_again() const { return redealt_; }
+  /// Tasks dealt again because a live worker held them past --task-timeout.
+  [[nodiscard]] std::uint64_t timed_out() const { return timed_out_; }
   [[nodiscard]] const TaskSource& source() const { return *source_; }
   /// What the core is doing, in one line, for a stuck job's report.
   [[nodiscard]] std::string describe() const;
@@ -121,7 +137,9 @@ class VentilatorCore {
  private:
   enum class Phase { waiting_for_sink, dealing, ending, cancelling, done };
 
-  void take_hello(const std::string& peer, const Hello& hello, TimePoint now);
+  void take_hello(const std::string& peer, const PeerIdentity& identity, const Hello& hello, TimePoint now);
+  void expire_held_tasks(TimePoint now);
+  void sign(const WorkerState& worker, TimePoint now);
   void take_credit(const std::string& peer, const Credit& credit, TimePoint now);
   void take_acceptance(const JobAccepted& accepted);
   void take_ack(const Ack& ack);
@@ -129,8 +147,8 @@ class VentilatorCore {
   void take_back(std::uint32_t slot, std::string_view why, bool lost);
   void drop_worker(std::uint32_t slot, std::string_view why, bool lost);
   void queue(TaskId id);
-  void deal_suspects();
-  void deal();
+  void deal_suspects(TimePoint now);
+  void deal(TimePoint now);
   bool fill_batch();
   void fail_task(TaskId id, std::string reason);
   void send_failures();
@@ -162,6 +180,8 @@ class VentilatorCore {
   bool waiting_for_input_ = false;
   bool end_complete_ = false;
   std::uint64_t redealt_ = 0;
+  std::uint64_t timed_out_ = 0;
+  std::string lease_secret_;  // from the sink's job_accepted
   std::uint64_t workers_lost_ = 0;
   std::uint64_t sink_handshakes_ = 0;
   TimePoint started_;

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +25,14 @@ struct WorkerState {
   bool alive = false;
   bool isolating = false;        // runs one suspect task alone: is dealt nothing else
   std::chrono::steady_clock::time_point last_heard;
+  std::string key;               // its CURVE public key (empty in plaintext): leases name it
+  // With --task-timeout: the runs of ids dealt to it, oldest first.
+  struct Dealt {
+    std::chrono::steady_clock::time_point at;
+    std::uint64_t first = 0;
+    std::uint64_t last = 0;
+  };
+  std::deque<Dealt> dealt;
 };
 
 class WorkerPool {
@@ -47,10 +56,10 @@ class WorkerPool {
   /// Live workers not heard from for `timeout`.
   [[nodiscard]] std::vector<std::uint32_t> silent(Clock::time_point now, std::chrono::milliseconds timeout) const;
 
-  /// The next live worker, in turn, with a credit and fewer tasks than its
-  /// share of `remaining` tasks (no limit while that is unknown); nullptr
-  /// when there is none.
-  WorkerState* next_to_deal(std::optional<std::uint64_t> remaining);
+  /// The next live worker, in turn, with a credit, fewer than `held_at_most`
+  /// tasks and fewer than its share of `remaining` tasks (no share while
+  /// that is unknown); nullptr when there is none.
+  WorkerState* next_to_deal(std::optional<std::uint64_t> remaining, std::uint64_t held_at_most = ~std::uint64_t{0});
   /// A live worker with a credit that holds nothing, to run a task alone.
   WorkerState* idle_worker();
 
