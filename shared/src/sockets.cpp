@@ -1,6 +1,8 @@
 // See sockets.hpp.
 #include "zpipe/sockets.hpp"
 
+#include <sys/resource.h>
+
 #include <cerrno>
 #include <stdexcept>
 
@@ -16,12 +18,24 @@ SocketSettings task_link_settings() {
   return settings;
 }
 
+std::uint64_t raise_descriptor_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < limit.rlim_max) {
+    const rlim_t before = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) return before;
+  }
+  return limit.rlim_cur;
+}
+
 zmq::socket_t open_socket(zmq::context_t& context, zmq::socket_type type, const SocketSettings& settings) {
   zmq::socket_t socket(context, type);
   socket.set(zmq::sockopt::linger, static_cast<int>(settings.linger.count()));
   socket.set(zmq::sockopt::sndhwm, settings.send_high_water_mark);
   socket.set(zmq::sockopt::rcvhwm, settings.receive_high_water_mark);
   socket.set(zmq::sockopt::maxmsgsize, settings.max_message_bytes);
+  socket.set(zmq::sockopt::handshake_ivl, static_cast<int>(settings.handshake_timeout.count()));
   socket.set(zmq::sockopt::heartbeat_ivl, static_cast<int>(settings.heartbeat_interval.count()));
   socket.set(zmq::sockopt::heartbeat_timeout, static_cast<int>(settings.heartbeat_timeout.count()));
   socket.set(zmq::sockopt::heartbeat_ttl, static_cast<int>(settings.heartbeat_timeout.count()));

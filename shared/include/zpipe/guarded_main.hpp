@@ -9,6 +9,7 @@
 
 #include "zpipe/exit_codes.hpp"
 #include "zpipe/log.hpp"
+#include "zpipe/sockets.hpp"
 
 namespace zpipe {
 
@@ -17,6 +18,7 @@ namespace zpipe {
 template <class Body>
 int guarded_main(std::string_view role, Body body) {
   set_log_role(role);
+  raise_descriptor_limit();
   try {
     return body();
   } catch (const usage_error& e) {

@@ -24,6 +24,9 @@ struct SocketSettings {
   /// ZMQ_MAXMSGSIZE: libzmq drops a peer that sends a larger message before
   /// any of it is buffered. Matches DecodeLimits::max_frame_bytes.
   std::int64_t max_message_bytes = 16 * 1024 * 1024;
+  /// ZMQ_HANDSHAKE_IVL: a connection that has not finished its handshake by
+  /// then is closed, so half-open connections cannot pile up descriptors.
+  std::chrono::milliseconds handshake_timeout{5000};
   /// ZMTP heartbeats: a silent peer is noticed in seconds, not TCP's minutes.
   std::chrono::milliseconds heartbeat_interval{1000};
   std::chrono::milliseconds heartbeat_timeout{5000};
@@ -32,6 +35,12 @@ struct SocketSettings {
 /// The settings of the task link (ventilator ROUTER, worker DEALER): queues
 /// deeper than any credit window, so a granted frame is never refused.
 [[nodiscard]] SocketSettings task_link_settings();
+
+/// Raises the soft limit on open descriptors to the hard limit, so that a
+/// server holds as many connections as the system allows (1,024, a common
+/// soft default, is easy to exhaust with half-open connections). Returns the
+/// limit now in force.
+std::uint64_t raise_descriptor_limit();
 
 /// Returns a socket of `type` with `settings` applied.
 [[nodiscard]] zmq::socket_t open_socket(zmq::context_t& context, zmq::socket_type type,

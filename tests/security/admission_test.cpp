@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "security/key_ring.hpp"
 #include "support/job_run.hpp"
 #include "zpipe/connection_monitor.hpp"
 #include "zpipe/curve.hpp"
@@ -23,40 +24,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Keys for the sink, the ventilator and a few workers; the allow-lists
-// admit the ventilator (as the sink's ventilator) and workers good and good2.
-struct KeyRing {
-  explicit KeyRing(const fs::path& where) : dir(where) {
-    for (const char* name : {"sink", "ventilator", "good", "good2", "stranger"})
-      zpipe::write_curve_key_pair((dir / name).string(), zpipe::generate_curve_key_pair());
-    fs::create_directories(dir / "workers");
-    fs::create_directories(dir / "ventilators");
-    for (const char* name : {"good", "good2"})
-      fs::copy_file(dir / (std::string(name) + ".pub"), dir / "workers" / (std::string(name) + ".pub"));
-    fs::copy_file(dir / "ventilator.pub", dir / "ventilators" / "ventilator.pub");
-  }
-  std::string key(const std::string& name) const { return (dir / (name + ".key")).string(); }
-  std::string pub(const std::string& name) const { return (dir / (name + ".pub")).string(); }
-
-  std::vector<std::string> sink() const {
-    return {"--curve-secret", key("sink"), "--allow-workers", (dir / "workers").string(), "--allow-ventilators",
-            (dir / "ventilators").string()};
-  }
-  std::vector<std::string> ventilator() const {
-    return {"--curve-secret", key("ventilator"), "--allow-workers", (dir / "workers").string(), "--sink-key",
-            pub("sink")};
-  }
-  std::vector<std::string> worker(const std::string& name, const std::string& ventilator_key = "ventilator",
-                                  const std::string& sink_key = "sink") const {
-    return {"--name", name, "--curve-secret", key(name), "--ventilator-key", pub(ventilator_key), "--sink-key", pub(sink_key)};
-  }
-  fs::path dir;
-};
-
-std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
 
 // Writes raw bytes to a TCP endpoint of this host, as an attacker would,
 // then says it has nothing more and waits (5 s at most) for the server to
