@@ -190,6 +190,7 @@ void VentilatorCore::take_ack(const Ack& ack) {
     if (first <= read)
       in_flight_.acknowledge(first, std::min(last, read), [&](InFlightTable::Holder holder) {
         WorkerState& worker = workers_.at(holder);
+        worker.stalled = false;  // it delivers after all
         if (--worker.tasks_held == 0) worker.isolating = false;
       });
     if (last > read) not_read_yet_.add(std::max(first, read + 1), last);
@@ -397,6 +398,9 @@ void VentilatorCore::expire_held_tasks(TimePoint now) {
     }
     if (expired == 0) continue;
     if (worker.tasks_held == 0) worker.isolating = false;
+    // Its tasks go to others: a hoarder, or a worker stuck, gets no more
+    // until something it holds is acknowledged.
+    worker.stalled = true;
     timed_out_ += expired;
     redealt_ += expired - failed;
     effects_.log("worker " + worker.name + " held " + std::to_string(expired) + " task(s) past --task-timeout: dealing " +
@@ -541,7 +545,8 @@ std::string VentilatorCore::describe() const {
   for (const auto& worker : workers_.slots())
     if (worker.alive)
       text += " " + worker.routing_id + "(credits " + std::to_string(worker.credits) + ", holds " +
-              std::to_string(worker.tasks_held) + (worker.isolating ? ", isolating" : "") + ")";
+              std::to_string(worker.tasks_held) + (worker.isolating ? ", isolating" : "") +
+              (worker.stalled ? ", stalled" : "") + ")";
   return text;
 }
 

@@ -67,10 +67,13 @@ std::vector<std::uint32_t> WorkerPool::silent(Clock::time_point now, std::chrono
 // Shares keep the end of a job fair: workers that asked for deep backlogs
 // while tasks were quick cannot take the whole tail between them.
 WorkerState* WorkerPool::next_to_deal(std::optional<std::uint64_t> remaining, std::uint64_t held_at_most) {
+  const bool stalled_too = all_stalled();
   for (std::size_t looked = 0; looked < workers_.size(); ++looked) {
     WorkerState& worker = workers_[turn_ % workers_.size()];
     ++turn_;
-    if (!worker.alive || worker.credits == 0 || worker.isolating || worker.tasks_held >= held_at_most) continue;
+    if (!worker.alive || worker.credits == 0 || worker.isolating || (worker.stalled && !stalled_too) ||
+        worker.tasks_held >= held_at_most)
+      continue;
     if (!remaining) return &worker;
     const std::uint64_t share = *remaining / total_weight_ * worker.weight +
                                 (*remaining % total_weight_) * worker.weight / total_weight_ + 1;
@@ -79,9 +82,16 @@ WorkerState* WorkerPool::next_to_deal(std::optional<std::uint64_t> remaining, st
   return nullptr;
 }
 
+// A stalled worker is passed over while any other is live; when all are
+// stalled, the timeout was too short for this work, and they are dealt to.
+bool WorkerPool::all_stalled() const {
+  return std::none_of(workers_.begin(), workers_.end(), [](const WorkerState& worker) { return worker.alive && !worker.stalled; });
+}
+
 WorkerState* WorkerPool::idle_worker() {
+  const bool stalled_too = all_stalled();
   for (auto& worker : workers_)
-    if (worker.alive && worker.credits > 0 && worker.tasks_held == 0) return &worker;
+    if (worker.alive && worker.credits > 0 && worker.tasks_held == 0 && (!worker.stalled || stalled_too)) return &worker;
   return nullptr;
 }
 

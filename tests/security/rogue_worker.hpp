@@ -32,13 +32,14 @@ class RogueWorker {
   void to_ventilator(const Message& message) { send_frame(to_ventilator_, encode(message), false); }
   void to_sink(const Message& message) { send_frame(to_sink_, encode(message), false); }
 
-  /// Receives from the ventilator for `limit`; calls on_tasks for each tasks
-  /// frame, and sends a keep-alive every 250 ms.
-  void serve(std::chrono::milliseconds limit, const std::function<void(const TaskBatch&)>& on_tasks) {
+  /// Receives from the ventilator for `limit`, or until done(); calls
+  /// on_tasks for each tasks frame, and sends a keep-alive every 250 ms.
+  void serve(std::chrono::milliseconds limit, const std::function<void(const TaskBatch&)>& on_tasks,
+             const std::function<bool()>& done = [] { return false; }) {
     const auto until = std::chrono::steady_clock::now() + limit;
     auto next_keep_alive = std::chrono::steady_clock::now();
     std::vector<zmq::message_t> parts;
-    while (std::chrono::steady_clock::now() < until) {
+    while (std::chrono::steady_clock::now() < until && !done()) {
       if (std::chrono::steady_clock::now() >= next_keep_alive) {
         to_ventilator(Credit{0});
         next_keep_alive += std::chrono::milliseconds(250);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -25,7 +26,13 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// Resident and peak resident memory of a process, in KiB.
+#ifdef ZPIPE_SANITIZED
+constexpr std::uint64_t growth_kib_at_most = 150 * 1024;  // AddressSanitizer keeps freed memory a while
+#else
+constexpr std::uint64_t growth_kib_at_most = 10 * 1024;
+#endif
+
+// A line of /proc/PID/status in KiB (VmRSS, VmHWM).
 std::uint64_t status_kib(pid_t pid, const std::string& key) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(status, line);)
@@ -95,4 +102,231 @@ TEST_CASE("a key removed while its worker is connected gets no task 2 s later an
                                   Catch::Contains("from key 'rogue', whose role (no role) may not send it"));
   CHECK_THAT(run.log("ventilator"), Catch::Contains("worker rogue lost its worker role in the allow-list: dealing its"));
   check_output(run, 600, {"good", "rogue"});
+}
+
+TEST_CASE("a worker cannot forge results: not for others' ids or unleased ids and not under another name") {
+  JobRun run;
+  const KeyRing keys(run.dir.path(), {"good", "rogue"});
+  auto& sink = run.sink(keys.sink());
+  auto& ventilator = run.ventilator(std::vector<std::string>{"--count", "300", "--kind", "square", "--batch", "4"} +
+                                    keys.ventilator());
+  RogueWorker rogue(keys.pair("rogue"), run.ventilator_endpoint, keys.z85("ventilator"), run.sink_endpoint,
+                    keys.z85("sink"));
+  rogue.to_ventilator(zpipe::Hello{"rogue", 2});
+  bool forged = false;
+  rogue.serve(10s, [&](const zpipe::TaskBatch& tasks) {
+    if (!forged) {
+      forged = true;
+      // Wrong values for every id of the job but its own, before anyone
+      // has done them (a task leased to it, it may answer as it likes):
+      // under its own leases, under those leases stretched over the whole
+      // job, and under none; and claiming to be the ventilator.
+      zpipe::ResultBatch lies{tasks.job, "good", {}, tasks.leases};
+      for (zpipe::TaskId id = 1; id <= 300; ++id)
+        if (std::none_of(tasks.tasks.begin(), tasks.tasks.end(), [&](const zpipe::Task& task) { return task.id == id; }))
+          lies.results.push_back({id, true, zpipe::Value{std::int64_t{-1}}});
+      rogue.to_sink(lies);
+      for (auto& lease : lies.leases) lease.last = 300;
+      rogue.to_sink(lies);
+      lies.leases.clear();
+      lies.worker = "ventilator";
+      rogue.to_sink(lies);
+    }
+    rogue.to_sink(RogueWorker::honest(tasks, "good"));  // true results, under another worker's name
+    rogue.to_ventilator(zpipe::Credit{1});
+  }, [&] { return forged && run.results().size() >= 40; });
+  run.worker(keys.worker("good"));
+  REQUIRE(sink.wait_for(job_limit) == 0);
+  REQUIRE(ventilator.wait_for(10s) == 0);
+  const auto by_id = every_task_once(run.results(), 300);
+  check_squares(by_id);
+  std::size_t by_rogue = 0;
+  for (const auto& [id, result] : by_id) by_rogue += result.worker == "rogue";
+  CHECK(by_rogue > 0);  // its honest results count, under its key's name
+  CHECK_THAT(run.log("sink"), Catch::Contains("from key 'rogue' for tasks not leased to it") &&
+                                  Catch::Contains("lease(s) with a wrong token"));
+}
+
+TEST_CASE("a worker cannot take the ventilator's role at the sink") {
+  JobRun run;
+  const KeyRing keys(run.dir.path(), {"good", "rogue"});
+  auto& sink = run.sink(keys.sink());
+  auto& ventilator = run.ventilator(std::vector<std::string>{"--count", "500", "--kind", "square", "--batch", "4",
+                                                             "--min-workers", "2"} + keys.ventilator());
+  RogueWorker rogue(keys.pair("rogue"), run.ventilator_endpoint, keys.z85("ventilator"), run.sink_endpoint,
+                    keys.z85("sink"));
+  rogue.to_ventilator(zpipe::Hello{"rogue", 2});
+  run.worker(keys.worker("good"));
+  bool tried = false;
+  rogue.serve(10s, [&](const zpipe::TaskBatch& tasks) {
+    if (!tried) {
+      tried = true;
+      rogue.to_sink(zpipe::JobManifest{tasks.job, "square", 500, "", true, 0});  // "I am the ventilator now"
+      rogue.to_sink(zpipe::JobManifest{tasks.job + 1, "square", 1, "", false, 0});
+      rogue.to_sink(zpipe::JobEnd{tasks.job, false});  // and the job is cancelled
+    }
+    rogue.to_sink(RogueWorker::honest(tasks, "rogue"));
+    rogue.to_ventilator(zpipe::Credit{1});
+  }, [&] { return tried; });
+  REQUIRE(sink.wait_for(job_limit) == 0);
+  REQUIRE(ventilator.wait_for(10s) == 0);
+  check_squares(every_task_once(run.results(), 500));
+  CHECK_THAT(run.log("sink"), Catch::Contains("job from key 'rogue', whose role (worker) may not send it") &&
+                                  Catch::Contains("job_end from key 'rogue', whose role (worker) may not send it") &&
+                                  Catch::Contains("refused 3 message(s)"));
+}
+
+TEST_CASE("a hoarder holds at most --max-held-per-worker tasks and loses them after --task-timeout") {
+  JobRun run;
+  const KeyRing keys(run.dir.path(), {"good", "hoarder"});
+  auto& sink = run.sink(keys.sink());
+  auto& ventilator = run.ventilator(std::vector<std::string>{"--count", "2000", "--kind", "square", "--batch", "8",
+                                                             "--min-workers", "2", "--task-timeout", "1s",
+                                                             "--max-held-per-worker", "64"} + keys.ventilator());
+  RogueWorker hoarder(keys.pair("hoarder"), run.ventilator_endpoint, keys.z85("ventilator"), run.sink_endpoint,
+                      keys.z85("sink"));
+  hoarder.to_ventilator(zpipe::Hello{"hoarder", 0xffffffff});  // as many as it may, and it keeps them
+  run.worker(keys.worker("good"));
+  std::size_t taken = 0;
+  hoarder.serve(job_limit, [&](const zpipe::TaskBatch& tasks) { taken += tasks.tasks.size(); },
+                [&] { return sink.wait_for(0ms).has_value(); });
+  REQUIRE(sink.wait_for(10s) == 0);
+  REQUIRE(ventilator.wait_for(10s) == 0);
+  const auto by_id = every_task_once(run.results(), 2000);
+  check_squares(by_id);
+  for (const auto& [id, result] : by_id) REQUIRE(result.worker == "good");
+  INFO("the hoarder was dealt " << taken << " task(s)");
+  CHECK(taken <= 64);  // then they timed out, went to others, and it got nothing more
+  CHECK_THAT(run.log("ventilator"), Catch::Contains("worker hoarder held 64 task(s) past --task-timeout: dealing 64 again"));
+}
+
+TEST_CASE("hello and name floods leave the servers' memory where it was") {
+  JobRun run;
+  const KeyRing keys(run.dir.path(), {"good", "rogue"});
+  auto& sink = run.sink(keys.sink());
+  write_file(run.dir / "tasks.txt", sleep_tasks(1500));  // 15 s for one worker: it outlasts the flood
+  auto& ventilator = run.ventilator(std::vector<std::string>{"--input", (run.dir / "tasks.txt").string(), "--kind",
+                                                             "sleep"} + keys.ventilator());
+  run.worker(keys.worker("good") + std::vector<std::string>{"--threads", "1"});
+  REQUIRE(eventually([&] { return run.results().size() >= 5; }, 20s));
+  const std::uint64_t ventilator_before = status_kib(ventilator.pid(), "VmRSS");
+  const std::uint64_t sink_before = status_kib(sink.pid(), "VmRSS");
+  const std::string huge_name(1 << 20, 'n');
+  const zpipe::CurveKeyPair rogue_keys = keys.pair("rogue");
+  for (int i = 0; i < 200; ++i) {
+    // A new connection each time: a hello with a 1 MiB name, results under
+    // another 1 MiB name, and gone.
+    RogueWorker rogue(rogue_keys, run.ventilator_endpoint, keys.z85("ventilator"), run.sink_endpoint, keys.z85("sink"));
+    rogue.to_ventilator(zpipe::Hello{huge_name + std::to_string(i), 4});
+    rogue.to_sink(zpipe::ResultBatch{0, huge_name + std::to_string(i), {{1, true, zpipe::Value{std::int64_t{1}}}}, {}});
+  }
+  const std::uint64_t ventilator_after = status_kib(ventilator.pid(), "VmRSS");
+  const std::uint64_t sink_after = status_kib(sink.pid(), "VmRSS");
+  const std::uint64_t ventilator_peak = status_kib(ventilator.pid(), "VmHWM");
+  const std::uint64_t sink_peak = status_kib(sink.pid(), "VmHWM");
+  INFO("ventilator RSS " << ventilator_before << " -> " << ventilator_after << " KiB, peak " << ventilator_peak
+                         << "; sink " << sink_before << " -> " << sink_after << " KiB, peak " << sink_peak);
+  REQUIRE(ventilator_after > 0);
+  REQUIRE(sink_after > 0);
+  CHECK(ventilator_after < ventilator_before + growth_kib_at_most);
+  CHECK(sink_after < sink_before + growth_kib_at_most);
+#ifndef ZPIPE_SANITIZED
+  CHECK(ventilator_peak < 64 * 1024);
+  CHECK(sink_peak < 64 * 1024);
+#endif
+  REQUIRE(sink.wait_for(job_limit) == 0);
+  REQUIRE(ventilator.wait_for(10s) == 0);
+  check_output(run, 1500, {"good"});
+  CHECK_THAT(run.log("ventilator") + run.log("sink"), !Catch::Contains(huge_name.substr(0, 100)));
+}
+
+TEST_CASE("a FIFO and a /dev/zero link in the allow-list are skipped and a removed directory admits nobody") {
+  JobRun run;
+  const KeyRing keys(run.dir.path(), {"good", "good2"});
+  const fs::path workers = keys.dir / "workers";
+  REQUIRE(::mkfifo((workers / "fifo.pub").c_str(), 0644) == 0);
+  fs::create_symlink("/dev/zero", workers / "zero.pub");
+  auto& sink = run.sink(keys.sink());
+  write_file(run.dir / "tasks.txt", sleep_tasks(600));
+  auto& ventilator = run.ventilator(std::vector<std::string>{"--input", (run.dir / "tasks.txt").string(), "--kind",
+                                                             "sleep"} + keys.ventilator());
+  run.worker(keys.worker("good") + std::vector<std::string>{"--threads", "1"});
+  REQUIRE(eventually([&] { return run.results().size() >= 20; }, 20s));
+  // The whole directory goes: the connected worker loses its role.
+  fs::rename(workers, keys.dir / "away");
+  REQUIRE(eventually([&] { return run.log("ventilator").find("worker good lost its worker role") != std::string::npos; },
+                     5s));
+  const std::size_t done_by_good = run.results().size();
+  // It comes back, with good2 only: good2 gets in and finishes the job.
+  fs::create_directories(workers);
+  fs::copy_file(keys.dir / "away" / "good2.pub", workers / "good2.pub");
+  for (const auto& server : {"ventilator", "sink"})
+    REQUIRE(eventually([&] { return run.log(server).find("changed: 1 worker key(s)") != std::string::npos; }, 5s));
+  run.worker(keys.worker("good2"));
+  REQUIRE(sink.wait_for(job_limit) == 0);
+  REQUIRE(ventilator.wait_for(10s) == 0);
+  check_output(run, 600, {"good", "good2"});
+  for (const auto& log : {run.log("ventilator"), run.log("sink")}) {
+    CHECK_THAT(log, Catch::Contains("fifo.pub: not a regular file") && Catch::Contains("zero.pub: not a regular file"));
+    CHECK_THAT(log, Catch::Contains("admitting no worker key from it"));
+  }
+  std::size_t by_good = 0;
+  for (const auto& [id, result] : every_task_once(run.results(), 600)) by_good += result.worker == "good";
+  CHECK(by_good <= done_by_good + 4);  // what it had been dealt before; nothing after
+}
+
+TEST_CASE("under 1000 half-open connections a genuine worker still gets in within 2 s") {
+  zpipe::raise_descriptor_limit();  // this test holds the connections
+  JobRun run;
+  const KeyRing keys(run.dir.path(), {"good"});
+  auto& sink = run.sink(keys.sink());
+  auto& ventilator = run.ventilator(std::vector<std::string>{"--count", "1000", "--kind", "square"} + keys.ventilator());
+  const int port = std::stoi(run.ventilator_endpoint.substr(run.ventilator_endpoint.rfind(':') + 1));
+  std::vector<int> held;
+  for (int i = 0; i < 1000; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<std::uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    held.push_back(fd);  // connected, and never a byte of handshake
+  }
+  const auto start = Clock::now();
+  run.worker(keys.worker("good"));
+  REQUIRE(eventually([&] { return run.log("ventilator").find("worker good joined") != std::string::npos; }, 10s));
+  const auto joined = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+  INFO("the worker joined " << joined.count() << " ms after it started, beside 1000 half-open connections");
+  CHECK(joined <= 2s);
+  REQUIRE(sink.wait_for(job_limit) == 0);
+  REQUIRE(ventilator.wait_for(10s) == 0);
+  check_squares(every_task_once(run.results(), 1000));
+  for (const int fd : held) ::close(fd);
+}
+
+TEST_CASE("half-open connections are closed once their handshake times out") {
+  zpipe::raise_descriptor_limit();
+  ScratchDir dir;
+  const KeyRing keys(dir.path(), {"good"});
+  ChildProcess sink({ZPIPE_SINK, "--bind", "tcp://127.0.0.1:*", "--curve-secret", keys.key("sink"), "--allow-workers",
+                     (keys.dir / "workers").string(), "--allow-ventilators", (keys.dir / "ventilators").string()},
+                    dir / "out", dir / "err");
+  const std::string endpoint = bound_endpoint(dir / "err", "collecting results at ");
+  const int port = std::stoi(endpoint.substr(endpoint.rfind(':') + 1));
+  const std::size_t before = open_descriptors(sink.pid());
+  std::vector<int> held;
+  for (int i = 0; i < 300; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<std::uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    held.push_back(fd);
+  }
+  REQUIRE(eventually([&] { return open_descriptors(sink.pid()) >= before + 250; }, 5s));
+  // ZMQ_HANDSHAKE_IVL is 5 s: then the sink closes every one of them.
+  CHECK(eventually([&] { return open_descriptors(sink.pid()) <= before + 10; }, 10s));
+  for (const int fd : held) ::close(fd);
 }

@@ -148,6 +148,7 @@ struct Scenario {
   std::set<TaskId> poison;
   double duplicate = 0;
   bool forger = false;  // the first worker also sends results for tasks it was never dealt
+  Duration task_timeout{0};  // --task-timeout, or 0
   bool cancel = false;
   [[nodiscard]] std::string text() const {
     std::string out = std::to_string(tasks) + " tasks, batch " + std::to_string(batch) + ", " +
@@ -156,6 +157,7 @@ struct Scenario {
     if (!poison.empty()) out += ", " + std::to_string(poison.size()) + " poison";
     if (duplicate > 0) out += ", duplicated frames";
     if (forger) out += ", a forging worker";
+    if (task_timeout.count() > 0) out += ", --task-timeout " + std::to_string(task_timeout.count() / 1000) + " ms";
     if (cancel) out += ", cancelled";
     return out;
   }
@@ -686,6 +688,7 @@ void World::choose_scenario() {
   if (random_.chance(0.15)) s.poison.insert(1 + random_.below(s.tasks));
   if (random_.chance(0.2)) s.duplicate = 0.05;
   s.forger = random_.chance(0.15);
+  if (random_.chance(0.3)) s.task_timeout = random_.between(200ms, 3s);
   s.cancel = random_.chance(0.08);
 }
 
@@ -696,6 +699,7 @@ void World::start_ventilator(bool resume) {
   settings.max_in_flight = scenario_.max_in_flight;
   settings.worker_timeout = 1000ms;
   settings.max_attempts = scenario_.max_attempts;
+  settings.task_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(scenario_.task_timeout);
   settings.resume = resume;
   settings.sink_name = "sink";
   ventilator_.outbox.clear();
@@ -854,7 +858,8 @@ void World::check_end() {
       if (outcome != "ok:" + std::to_string(n * n)) throw Broken("task " + std::to_string(id) + ": wrong result " + outcome);
     } else {
       ++failed;
-      if (outcome.find("lost with") == std::string::npos)
+      if (outcome.find("lost with") == std::string::npos &&
+          (scenario_.task_timeout.count() == 0 || outcome.find("past --task-timeout") == std::string::npos))
         throw Broken("task " + std::to_string(id) + " failed: " + outcome);
     }
   }

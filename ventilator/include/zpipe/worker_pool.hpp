@@ -25,6 +25,7 @@ struct WorkerState {
   bool alive = false;
   bool isolating = false;        // runs one suspect task alone: is dealt nothing else
   std::chrono::steady_clock::time_point last_heard;
+  bool stalled = false;          // held a task past --task-timeout: dealt nothing until a result of it is acknowledged
   std::string key;               // its CURVE public key (empty in plaintext): leases name it
   // With --task-timeout: the runs of ids dealt to it, oldest first.
   struct Dealt {
@@ -72,6 +73,8 @@ class WorkerPool {
   [[nodiscard]] const std::vector<WorkerState>& slots() const { return workers_; }
 
  private:
+  [[nodiscard]] bool all_stalled() const;
+
   std::vector<WorkerState> workers_;
   std::vector<std::uint32_t> free_slots_;
   std::unordered_map<std::string, std::uint32_t> by_routing_id_;
