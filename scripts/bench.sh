@@ -54,7 +54,7 @@ log() { echo "bench: $*" >&2; }
 
 log "building $build"
 if ! { cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release &&
-       cmake --build "$build" -j"$(nproc)" --target zpipe-sink zpipe-worker zpipe-ventilator zpipe-raw-relay
+       cmake --build "$build" -j"$(nproc)" --target zpipe-sink zpipe-worker zpipe-ventilator zpipe-raw-relay zpipe-keygen
      } >"$tmp/build.log" 2>&1; then
   cat "$tmp/build.log" >&2
   exit 1
@@ -131,12 +131,12 @@ zpipe_job() {
   sink_endpoint=$(endpoint_of sink "collecting results at " "$sink") || exit 1
   start ventilator "$limit" "$build/ventilator/zpipe-ventilator" --bind 'tcp://127.0.0.1:*' \
     --sink "$sink_endpoint" --count "$tasks" --kind square --batch "$batch" \
-    --min-workers "$workers"
+    --min-workers "$workers" "${ventilator_extra[@]}"
   vent=$started
   vent_endpoint=$(endpoint_of ventilator "workers connect to " "$vent") || exit 1
   for i in $(seq "$workers"); do
     start "worker$i" "$limit" "$build/worker/zpipe-worker" --ventilator "$vent_endpoint" \
-      --sink "$sink_endpoint" --once --name "worker-$i"
+      --sink "$sink_endpoint" --once --name "worker-$i" "${worker_extra[@]}"
     workers_started+=("$started")
   done
   finish "$vent" ventilator
@@ -152,7 +152,7 @@ zpipe_job() {
   done
 }
 
-sink_extra=()  # more sink options for zpipe_job
+sink_extra=() ventilator_extra=() worker_extra=()  # more options for zpipe_job
 
 # death_to_done kill|stop TIMEOUT_MS: a job of 40 sleep tasks of 50 ms on two
 # workers; 0.5 s in, one is killed (its connection closes) or stopped (it goes
@@ -261,6 +261,23 @@ for run in $(seq "$runs"); do
   sink_extra=()
 done
 journal=$(median "${journal_rates[@]}")
+
+log "cost of security: CURVE on every link and task leases checked, batch 1024, 2 workers"
+keys="$tmp/keys"
+mkdir -p "$keys/workers" "$keys/ventilators"
+for name in sink ventilator worker; do (cd "$keys" && "$build/shared/zpipe-keygen" "$name" >/dev/null); done
+cp "$keys/worker.pub" "$keys/workers/"
+cp "$keys/ventilator.pub" "$keys/ventilators/"
+curve_rates=()
+for run in $(seq "$runs"); do
+  sink_extra=(--curve-secret "$keys/sink.key" --allow-workers "$keys/workers" --allow-ventilators "$keys/ventilators")
+  ventilator_extra=(--curve-secret "$keys/ventilator.key" --allow-workers "$keys/workers" --sink-key "$keys/sink.pub")
+  worker_extra=(--curve-secret "$keys/worker.key" --ventilator-key "$keys/ventilator.pub" --sink-key "$keys/sink.pub")
+  zpipe_job "$tasks" 1024 2 "$job_limit"
+  curve_rates+=("$rate")
+  sink_extra=() ventilator_extra=() worker_extra=()
+done
+curve=$(median "${curve_rates[@]}")
 log "time from a worker's death to its tasks done elsewhere"
 death_rows=()
 for how in kill stop; do
@@ -298,6 +315,9 @@ printf '%-34s %11s %9s\n' "acknowledging (as above)" "$(rate_text "$short_rate")
 printf '%-34s %11s %9s  %s\n' "acknowledging after fsync (--journal)" "$(rate_text "$journal")" \
   "$(awk -v j="$journal" -v s="$short_rate" 'BEGIN { printf "%.2f", j / s }')" \
   ">= 0.8: $(awk -v j="$journal" -v s="$short_rate" 'BEGIN { print (j >= 0.8 * s ? "ok" : "MISSED") }')"
+printf '%-34s %11s %9s  %s\n' "CURVE everywhere, leases checked" "$(rate_text "$curve")" \
+  "$(awk -v j="$curve" -v s="$short_rate" 'BEGIN { printf "%.2f", j / s }')" \
+  ">= 0.8: $(awk -v j="$curve" -v s="$short_rate" 'BEGIN { print (j >= 0.8 * s ? "ok" : "MISSED") }')"
 echo
 echo "a worker killed (kill -9: its connection closes) or stopped (SIGSTOP: it goes silent) mid-job: seconds until"
 echo "the ventilator deals its tasks again, and until the job is done"

@@ -114,9 +114,16 @@ const std::string vector_secret = [] {
 }();
 
 // The leases of vectors 26 and 27 (PROTOCOL.md §6.5 has their tokens).
+std::array<char, 16> token(std::string_view hex_text) {
+  std::array<char, 16> token{};
+  const std::string raw = bytes(hex_text);
+  std::copy_n(raw.begin(), token.size(), token.begin());
+  return token;
+}
+
 const std::vector<zpipe::Lease> vector_leases = {
-    {1, 3, bytes("7a f7 73 97 71 fa 36 84 51 a3 42 be 8b 98 64 b1")},
-    {5, 5, bytes("76 0e b2 20 4b 55 45 d9 01 8c e9 68 55 61 ac ac")},
+    {1, 3, token("7a f7 73 97 71 fa 36 84 51 a3 42 be 8b 98 64 b1")},
+    {5, 5, token("76 0e b2 20 4b 55 45 d9 01 8c e9 68 55 61 ac ac")},
 };
 
 struct Vector {

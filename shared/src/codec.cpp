@@ -1,6 +1,7 @@
 // msgpack encoding and bounded decoding of every protocol message.
 #include "zpipe/codec.hpp"
 
+#include <algorithm>
 #include <limits>
 #include <new>
 
@@ -49,7 +50,7 @@ void pack_leases(Packer& packer, const std::vector<Lease>& leases) {
     packer.pack_array(3);
     packer.pack_uint64(lease.first);
     packer.pack_uint64(lease.last);
-    pack_bin(packer, lease.token);
+    pack_bin(packer, std::string_view(lease.token.data(), lease.token.size()));
   }
 }
 
@@ -254,9 +255,12 @@ std::vector<Lease> read_leases(const msgpack::object& o, std::string_view field)
   for (const auto& element : all) {
     const auto lease = read_array(element, field);
     if (lease.size() != 3) throw codec_error(std::string(field) + "[] must be [first, last, token]");
-    Lease read{read_uint(lease[0], field), read_uint(lease[1], field), read_string(lease[2], field)};
+    Lease read{read_uint(lease[0], field), read_uint(lease[1], field), {}};
     if (read.last < read.first) throw codec_error(std::string(field) + "[] has last < first");
-    if (read.token.size() != 16) throw codec_error(std::string(field) + "[] token must have 16 bytes");
+    const auto& token = lease[2];
+    if (token.type != msgpack::type::BIN || token.via.bin.size != read.token.size())
+      throw codec_error(std::string(field) + "[] token must be bin of 16 bytes");
+    std::copy_n(token.via.bin.ptr, read.token.size(), read.token.begin());
     leases.push_back(std::move(read));
   }
   return leases;

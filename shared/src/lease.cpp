@@ -31,7 +31,8 @@ std::string random_lease_secret() {
   return secret;
 }
 
-std::string lease_token(std::string_view secret, JobId job, TaskId first, TaskId last, std::string_view worker_key) {
+std::array<char, lease_token_bytes> lease_token(std::string_view secret, JobId job, TaskId first, TaskId last,
+                                                std::string_view worker_key) {
   if (secret.size() != lease_secret_bytes) throw std::invalid_argument("a lease secret has 16 bytes");
   // job, first, last (little-endian u64 each), then the worker's key.
   unsigned char input[24 + key_bytes] = {};
@@ -39,7 +40,7 @@ std::string lease_token(std::string_view secret, JobId job, TaskId first, TaskId
   put_u64(input + 8, first);
   put_u64(input + 16, last);
   std::copy_n(worker_key.data(), std::min(worker_key.size(), key_bytes), input + 24);
-  std::string token(lease_token_bytes, '\0');
+  std::array<char, lease_token_bytes> token{};
   crypto_shorthash_siphashx24(reinterpret_cast<unsigned char*>(token.data()), input, sizeof input,
                               reinterpret_cast<const unsigned char*>(secret.data()));
   return token;
@@ -60,7 +61,7 @@ LeasedRanges::LeasedRanges(std::string_view secret, JobId job, const std::vector
                            std::string_view worker_key) {
   ranges_.reserve(leases.size());
   for (const Lease& lease : leases) {
-    const bool right = secret.size() == lease_secret_bytes && lease.token.size() == lease_token_bytes &&
+    const bool right = secret.size() == lease_secret_bytes &&
                        sodium_memcmp(lease.token.data(),
                                      lease_token(secret, job, lease.first, lease.last, worker_key).data(),
                                      lease_token_bytes) == 0;

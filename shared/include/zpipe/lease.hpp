@@ -23,7 +23,7 @@ inline constexpr std::size_t lease_token_bytes = 16;
 
 /// The token of ids first..last of `job`, dealt to `worker_key` (the
 /// 32-byte CURVE public key; empty in plaintext, hashed as 32 zero bytes).
-[[nodiscard]] std::string lease_token(std::string_view secret, JobId job, TaskId first, TaskId last,
+[[nodiscard]] std::array<char, lease_token_bytes> lease_token(std::string_view secret, JobId job, TaskId first, TaskId last,
                                       std::string_view worker_key);
 
 /// Appends to `leases` one lease per run of consecutive ids in `tasks`.

@@ -2,6 +2,7 @@
 // shared/PROTOCOL.md is the normative description of each one on the wire.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -62,7 +63,7 @@ struct Task {
 struct Lease {
   TaskId first = 0;
   TaskId last = 0;
-  std::string token;
+  std::array<char, 16> token{};  // a value, not a string: no allocation per lease
   bool operator==(const Lease&) const = default;
 };
 
