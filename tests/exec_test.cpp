@@ -1,5 +1,6 @@
 // Shell-command tasks: they run, report non-zero exits and time-outs with
-// their reasons, and are refused unless the worker allows them.
+// their reasons. (That a worker without --allow-exec is dealt none is in
+// kinds_test.cpp.)
 #include <catch2/catch.hpp>
 
 #include "support/job_run.hpp"
@@ -25,17 +26,6 @@ TEST_CASE("exec tasks run, and failures and time-outs come back with their reaso
   CHECK_THAT(by_id.at(3).error, Catch::Contains("exit status 3") && Catch::Contains("oops"));
   CHECK_THAT(by_id.at(4).error, Catch::Contains("timed out after 1000 ms"));
   CHECK(by_id.at(5).result == R"("y\ny\ny\n")");  // SIGPIPE is back to default in the command
-}
-
-TEST_CASE("exec tasks are refused by a worker started without --allow-exec") {
-  JobRun run;
-  write_file(run.dir / "commands.txt", "touch " + (run.dir / "should-not-exist").string() + "\n");
-  auto& sink = run.sink();
-  run.ventilator({"--input", (run.dir / "commands.txt").string(), "--kind", "exec"});
-  run.worker();
-  REQUIRE(sink.wait_for(job_limit) == 1);
-  CHECK_THAT(every_task_once(run.results(), 1).at(1).error, Catch::Contains("not started with --allow-exec"));
-  CHECK_FALSE(std::filesystem::exists(run.dir / "should-not-exist"));
 }
 
 TEST_CASE("a worker refuses --allow-exec without CURVE keys unless forced") {

@@ -46,6 +46,7 @@ VentilatorSettings settings_of(const VentilatorConfig& config) {
   settings.task_timeout = config.task_timeout;
   settings.max_held_per_worker = config.max_held_per_worker;
   settings.resume = config.resume;
+  settings.kind_timeout = config.kind_timeout;
   settings.sink_name = config.sink;
   return settings;
 }

@@ -29,6 +29,9 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
        "and counts an attempt; default: no limit", cxxopts::value<std::string>())
       ("max-held-per-worker", "Tasks one worker may hold at once, whatever window it asks for",
        cxxopts::value<std::string>()->default_value(std::to_string(config.max_held_per_worker)))
+      ("kind-timeout", "Seconds the job may wait while workers are connected and none runs --kind; then it is "
+       "cancelled and the ventilator exits 3 (0: wait for ever)",
+       cxxopts::value<std::string>()->default_value(std::to_string(config.kind_timeout.count())))
       ("resume", "Continue the sink's job of this same input, dealing only what it has no result for");
   add_curve_options(options, CurveRole::ventilator);
   options.add_options("security")("sink-key", "The sink's CURVE public key FILE", cxxopts::value<std::string>());
@@ -46,6 +49,7 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
   config.max_attempts = number_option<std::uint32_t>(parsed, "max-attempts");
   if (parsed.count("task-timeout") > 0) config.task_timeout = duration_option(parsed, "task-timeout");
   config.max_held_per_worker = number_option<std::uint64_t>(parsed, "max-held-per-worker");
+  config.kind_timeout = std::chrono::seconds(number_option<std::uint32_t>(parsed, "kind-timeout"));
   // Whether the --input can be resumed (a regular file, stdin included) is
   // known only once it is opened: line_source() refuses a pipe then.
   config.resume = parsed.count("resume") > 0;

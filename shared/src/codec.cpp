@@ -59,9 +59,12 @@ void pack_optional(Packer& packer, const std::optional<std::uint64_t>& number) {
 }
 
 void pack(Packer& p, const Hello& m) {
-  pack_header(p, 4, MessageType::hello);
+  pack_header(p, m.kinds ? 5 : 4, MessageType::hello);
   pack_string(p, m.worker);
   p.pack_uint32(m.window);
+  if (!m.kinds) return;
+  p.pack_array(static_cast<std::uint32_t>(m.kinds->size()));
+  for (const auto& kind : *m.kinds) pack_string(p, kind);
 }
 
 void pack(Packer& p, const Credit& m) {
@@ -236,6 +239,8 @@ class Fields {
     for (const auto& extra : fields_.subspan(needed)) reject_maps(extra);
   }
   const msgpack::object& operator[](std::size_t i) const { return fields_[i]; }
+  /// How many fields there are, the trailing ones included.
+  [[nodiscard]] std::size_t size() const { return fields_.size(); }
 
  private:
   std::span<const msgpack::object> fields_;
@@ -323,7 +328,14 @@ Message read_message(const msgpack::object& top) {
   switch (static_cast<MessageType>(type)) {
     case MessageType::hello: {
       const Fields f(all, "hello", 2);
-      return Hello{read_string(f[0], "hello.worker"), read_uint32(f[1], "hello.window")};
+      Hello hello{read_string(f[0], "hello.worker"), read_uint32(f[1], "hello.window"), std::nullopt};
+      // kinds was appended in revision 1.1: a hello without it is an older
+      // worker's, taken to run every kind.
+      if (f.size() > 2) {
+        hello.kinds.emplace();
+        for (const auto& kind : read_array(f[2], "hello.kinds")) hello.kinds->push_back(read_string(kind, "hello.kinds[]"));
+      }
+      return hello;
     }
     case MessageType::credit: {
       const Fields f(all, "credit", 1);

@@ -37,6 +37,8 @@ class KindRegistry {
   [[nodiscard]] const TaskFunction* find(std::string_view name) const;
   /// Returns the names, sorted, for messages that list what is available.
   [[nodiscard]] std::string names() const;
+  /// Returns the names, sorted: what a worker announces in hello.
+  [[nodiscard]] std::vector<std::string> list() const;
 
  private:
   std::map<std::string, TaskFunction, std::less<>> kinds_;
