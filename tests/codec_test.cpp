@@ -124,7 +124,21 @@ struct Vector {
   Message message;
 };
 
-// PROTOCOL.md, "Test vectors", 1 to 16, 26 and 27: the encoder produces exactly these.
+zpipe::Value exec_value(std::int64_t exit_code, std::int64_t signal, std::string out, std::string err,
+                        std::int64_t duration_us, std::string error, std::int64_t started_us = 1764046800000000) {
+  zpipe::ExecRecord record;
+  record.exit_code = exit_code;
+  record.signal = signal;
+  record.out = std::move(out);
+  record.err = std::move(err);
+  record.started_us = started_us;
+  record.duration_us = duration_us;
+  record.host = "h";
+  record.error = std::move(error);
+  return zpipe::ExecValue(std::move(record));
+}
+
+// PROTOCOL.md, "Test vectors", 1 to 16, 26, 27 and 31: the encoder produces exactly these.
 const std::vector<Vector>& canonical_vectors() {
   static const std::vector<Vector> vectors = {
       {"94 02 01 a2 77 31 08", Hello{"w1", 8}},
@@ -163,6 +177,12 @@ const std::vector<Vector>& canonical_vectors() {
       {"95 02 01 a2 77 31 08 92 a6 73 71 75 61 72 65 a5 75 70 70 65 72",
        Hello{"w1", 8, std::vector<std::string>{"square", "upper"}}},
       {"95 02 01 a2 77 31 08 90", Hello{"w1", 8, std::vector<std::string>{}}},
+      // 31: results with exec records (§4.1), one ok and one failed.
+      {"98 02 04 07 a2 77 31 92 01 02 92 c3 c2 92 9b a4 65 78 65 63 00 c0 c4 03 68 69 0a c4 00 c2 c2 cf 00 06 44 64 "
+       "26 e1 94 00 cd 09 c4 a1 68 a0 9b a4 65 78 65 63 c0 09 c4 01 ff c4 03 65 72 72 c2 c2 cf 00 06 44 64 26 e1 94 "
+       "00 ce 00 0f 42 40 a1 68 b2 6b 69 6c 6c 65 64 20 62 79 20 73 69 67 6e 61 6c 20 39 90",
+       ResultBatch{7, "w1", {{1, true, exec_value(0, 0, "hi\n", "", 2500, "")},
+                             {2, false, exec_value(-1, 9, "\xff", "err", 1000000, "killed by signal 9")}}}},
   };
   return vectors;
 }
@@ -187,6 +207,9 @@ const std::vector<Vector>& decode_only_vectors() {
       {"94 02 08 07 92 92 01 05 92 02 03", Ack{7, {{1, 5}, {2, 3}}}},
       // 28: kinds as bin, and a field after kinds (a later revision's).
       {"96 02 01 a2 77 31 08 91 c4 01 78 c0", Hello{"w1", 8, std::vector<std::string>{"x"}}},
+      // 32: an exec record with str for bin, and an element after its last.
+      {"98 02 04 07 a2 77 31 91 01 91 c3 91 9c a4 65 78 65 63 00 c0 a2 68 69 a0 c2 c2 00 00 a1 68 a0 c0 90",
+       ResultBatch{7, "w1", {{1, true, exec_value(0, 0, "hi", "", 0, "", 0)}}}},
   };
   return vectors;
 }
@@ -208,6 +231,8 @@ const std::vector<Rejection>& spec_rejections() {
       {"97 02 03 07 a1 6b 91 01 91 cf 80 00 00 00 00 00 00 00 90", "exceeds 2^63-1"},
       {"95 02 01 a2 77 31 08 a1 78", "hello.kinds must be an array"},
       {"95 02 01 a2 77 31 08 91 01", "hello.kinds[] must be a string"},
+      {"98 02 04 07 a2 77 31 91 01 91 c3 91 92 01 02 90", "not an exec record"},
+      {"98 02 04 07 a2 77 31 91 01 91 c3 91 92 a4 65 78 65 63 00 90", "exec record needs 11"},
   };
   return rejections;
 }
@@ -440,7 +465,8 @@ TEST_CASE("the test vectors here are those of PROTOCOL.md") {
   std::set<std::string, std::less<>> ours;
   for (const auto& vector : canonical_vectors()) ours.emplace(vector.hex);
   for (std::size_t i = 0; i < 2; ++i) ours.emplace(decode_only_vectors()[i].hex);
-  ours.emplace(decode_only_vectors().back().hex);  // 28
+  ours.emplace(decode_only_vectors().back().hex);  // 32
+  ours.emplace(decode_only_vectors()[decode_only_vectors().size() - 2].hex);  // 28
   for (const auto& rejected : spec_rejections()) ours.emplace(rejected.hex);
   for (const auto& hex_text : ours) {
     CAPTURE(hex_text);
