@@ -147,3 +147,16 @@ TEST_CASE("exec: the time limit kills the command's whole process group") {
     return stat.empty() || stat.find(") Z ") != std::string::npos;
   }, 5s));
 }
+
+TEST_CASE("exec: --command fills a template with each input line, quoted, spaces and quotes included") {
+  JobRun run;
+  write_file(run.dir / "files.txt", "dir/my file.txt\nit's \"here\".tar.gz\n$(echo no)\n");
+  auto& sink = run.sink();
+  run.ventilator({"--input", (run.dir / "files.txt").string(), "--command", "printf '%s|%s|%s|%s' {#} {/} {.} {//}"});
+  run.worker({"--allow-exec", "--allow-exec-without-curve"});
+  REQUIRE(sink.wait_for(job_limit) == 0);
+  const auto by_id = every_task_once(run.results(), 3);
+  CHECK(by_id.at(1).result == R"("1|my file.txt|dir/my file|dir")");
+  CHECK(by_id.at(2).result == R"("2|it's \"here\".tar.gz|it's \"here\".tar|.")");
+  CHECK(by_id.at(3).result == R"("3|$(echo no)|$(echo no)|.")");
+}

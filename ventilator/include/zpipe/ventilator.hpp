@@ -20,6 +20,7 @@ struct VentilatorConfig {
   std::optional<std::uint64_t> count;         // --count N, or
   std::string input;                          // --input FILE ("-": stdin)
   std::string kind = "square";
+  std::string command;                        // --command TEMPLATE: each line fills it (kind exec)
   std::uint32_t batch = 1;                    // tasks per frame
   std::uint32_t min_workers = 1;
   std::uint64_t max_in_flight = 262144;       // tasks read but not acknowledged
