@@ -101,10 +101,13 @@ WorkerState* WorkerPool::next_to_deal(std::optional<std::uint64_t> remaining, st
   return nullptr;
 }
 
-// A stalled worker is passed over while any other is live; when all are
-// stalled, the timeout was too short for this work, and they are dealt to.
+// A stalled worker is passed over while any other that runs the job's kind
+// is live; when all are stalled, the timeout was too short for this work,
+// and they are dealt to. (A worker that lacks the kind takes nothing, so it
+// cannot stand in for a stalled one.)
 bool WorkerPool::all_stalled() const {
-  return std::none_of(workers_.begin(), workers_.end(), [](const WorkerState& worker) { return worker.alive && !worker.stalled; });
+  return std::none_of(workers_.begin(), workers_.end(),
+                      [](const WorkerState& worker) { return worker.alive && worker.runs_kind && !worker.stalled; });
 }
 
 WorkerState* WorkerPool::idle_worker() {
