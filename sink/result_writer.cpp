@@ -83,9 +83,102 @@ void append_csv_field(std::string& out, std::string_view text) {
   out.push_back('"');
 }
 
+bool valid_utf8(std::string_view text) {
+  for (std::size_t at = 0; at < text.size();) {
+    const std::size_t length = utf8_sequence(text.substr(at));
+    if (length == 0) return false;
+    at += length;
+  }
+  return true;
+}
+
+// Bytes as one line of UTF-8 that says exactly which bytes they were:
+// backslash, quote, control characters and bytes that are not UTF-8 are
+// escaped C-style (\\, \", \n, \t, \r, \xHH), so the byte 0xff reads
+// \xff and the four characters \xff read \\xff.
+void append_escaped(std::string& out, std::string_view bytes) {
+  static constexpr char hex[] = "0123456789abcdef";
+  while (!bytes.empty()) {
+    const char c = bytes[0];
+    const auto byte = static_cast<unsigned char>(c);
+    std::size_t length = 1;
+    if (c == '\\' || c == '"') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c == '\n') {
+      out.append("\\n");
+    } else if (c == '\t') {
+      out.append("\\t");
+    } else if (c == '\r') {
+      out.append("\\r");
+    } else if (byte < 0x20 || byte == 0x7f || (byte >= 0x80 && utf8_sequence(bytes) == 0)) {
+      out.append("\\x");
+      out.push_back(hex[byte >> 4]);
+      out.push_back(hex[byte & 0xf]);
+    } else {
+      length = byte >= 0x80 ? utf8_sequence(bytes) : 1;
+      out.append(bytes.substr(0, length));
+    }
+    bytes.remove_prefix(length);
+  }
+}
+
+void append_base64(std::string& out, std::string_view bytes) {
+  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::size_t at = 0;
+  for (; at + 3 <= bytes.size(); at += 3) {
+    const auto n = static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[at])) << 16 |
+                   static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[at + 1])) << 8 |
+                   static_cast<unsigned char>(bytes[at + 2]);
+    for (int shift = 18; shift >= 0; shift -= 6) out.push_back(alphabet[(n >> shift) & 63]);
+  }
+  if (const std::size_t left = bytes.size() - at; left > 0) {
+    std::uint32_t n = static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[at])) << 16;
+    if (left == 2) n |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[at + 1])) << 8;
+    out.push_back(alphabet[(n >> 18) & 63]);
+    out.push_back(alphabet[(n >> 12) & 63]);
+    out.push_back(left == 2 ? alphabet[(n >> 6) & 63] : '=');
+    out.push_back('=');
+  }
+}
+
+// Seconds with three decimals, as GNU parallel's joblog writes times.
+void append_seconds(std::string& out, std::int64_t microseconds) {
+  const bool negative = microseconds < 0;
+  const std::uint64_t magnitude = negative ? 0 - static_cast<std::uint64_t>(microseconds) : static_cast<std::uint64_t>(microseconds);
+  const std::uint64_t millis = (magnitude + 500) / 1000;
+  if (negative) out.push_back('-');
+  append_integer(out, millis / 1000);
+  out.push_back('.');
+  const auto fraction = static_cast<unsigned>(millis % 1000);
+  out.push_back(static_cast<char>('0' + fraction / 100));
+  out.push_back(static_cast<char>('0' + fraction / 10 % 10));
+  out.push_back(static_cast<char>('0' + fraction % 10));
+}
+
+// A stream as jsonl has it: "NAME":"text" when it is UTF-8, else
+// "NAME":null,"NAME_base64":"..." so no byte is lost or guessed at.
+void append_json_stream(std::string& out, std::string_view name, std::string_view bytes) {
+  out.append(",\"");
+  out.append(name);
+  out.append("\":");
+  if (valid_utf8(bytes)) {
+    append_json_string(out, bytes);
+    return;
+  }
+  out.append("null,\"");
+  out.append(name);
+  out.append("_base64\":\"");
+  append_base64(out, bytes);
+  out.push_back('"');
+}
+
+void append_json_bool(std::string& out, bool flag) { out.append(flag ? "true" : "false"); }
+
 void append_value_text(std::string& out, const Value& value) {
   if (const auto* number = std::get_if<std::int64_t>(&value)) append_integer(out, *number);
   else if (const auto* text = std::get_if<std::string>(&value)) out.append(*text);
+  else if (const auto* exec = std::get_if<ExecValue>(&value)) append_escaped(out, (*exec)->out);
 }
 
 // msgpack in its smallest forms (PROTOCOL.md §2), written by hand: the
@@ -124,7 +217,8 @@ void append_msgpack_str(std::string& out, std::string_view text) {
 }  // namespace
 
 ResultWriter::ResultWriter(OutputFormat format) : format_(format) {
-  if (format_ == OutputFormat::csv) buffer_.append("task_id,status,result,error,worker\n");
+  if (format_ == OutputFormat::csv)
+    buffer_.append("task_id,status,result,error,worker,exit,signal,stderr,truncated,start,duration,host\n");
 }
 
 void ResultWriter::write(const Result& result, std::string_view worker) {
@@ -150,11 +244,33 @@ void ResultWriter::write_text(const Result& result, std::string_view) {
   buffer_.append("task ");
   append_integer(buffer_, result.id);
   buffer_.append(result.ok ? ": " : " FAILED: ");
-  append_value_text(buffer_, result.value);
+  if (const auto* exec = std::get_if<ExecValue>(&result.value)) {
+    // One line per task whatever the command wrote: its streams escaped.
+    const ExecRecord& record = **exec;
+    if (!result.ok) {
+      buffer_.append(record.error);
+      buffer_.append("; stdout ");
+    }
+    buffer_.push_back('"');
+    append_escaped(buffer_, record.out);
+    buffer_.push_back('"');
+    if (!record.err.empty() || !result.ok) {
+      buffer_.append(" stderr \"");
+      append_escaped(buffer_, record.err);
+      buffer_.push_back('"');
+    }
+    if (record.out_truncated || record.err_truncated) buffer_.append(" (truncated)");
+  } else {
+    append_value_text(buffer_, result.value);
+  }
   buffer_.push_back('\n');
 }
 
 void ResultWriter::write_jsonl(const Result& result, std::string_view worker) {
+  if (const auto* exec = std::get_if<ExecValue>(&result.value)) {
+    write_exec_jsonl(result, **exec, worker);
+    return;
+  }
   buffer_.append("{\"task_id\":");
   append_integer(buffer_, result.id);
   buffer_.append(result.ok ? ",\"status\":\"ok\",\"result\":" : ",\"status\":\"error\",\"result\":null,\"error\":");
@@ -165,15 +281,75 @@ void ResultWriter::write_jsonl(const Result& result, std::string_view worker) {
   buffer_.append("}\n");
 }
 
+// An exec task: `result` holds stdout even when it failed (its error says
+// why), so nothing the command said is dropped.
+void ResultWriter::write_exec_jsonl(const Result& result, const ExecRecord& record, std::string_view worker) {
+  buffer_.append("{\"task_id\":");
+  append_integer(buffer_, result.id);
+  buffer_.append(result.ok ? ",\"status\":\"ok\",\"result\":" : ",\"status\":\"error\",\"result\":");
+  if (valid_utf8(record.out)) append_json_string(buffer_, record.out);
+  else buffer_.append("null");
+  buffer_.append(",\"error\":");
+  if (result.ok) buffer_.append("null");
+  else append_json_string(buffer_, record.error);
+  buffer_.append(",\"worker\":");
+  append_json_string(buffer_, worker);
+  buffer_.append(",\"host\":");
+  append_json_string(buffer_, record.host);
+  buffer_.append(",\"exit\":");
+  if (record.exit_code >= 0) append_integer(buffer_, record.exit_code);
+  else buffer_.append("null");
+  buffer_.append(",\"signal\":");
+  if (record.signal != 0) append_integer(buffer_, record.signal);
+  else buffer_.append("null");
+  append_json_stream(buffer_, "stdout", record.out);
+  append_json_stream(buffer_, "stderr", record.err);
+  buffer_.append(",\"stdout_truncated\":");
+  append_json_bool(buffer_, record.out_truncated);
+  buffer_.append(",\"stderr_truncated\":");
+  append_json_bool(buffer_, record.err_truncated);
+  buffer_.append(",\"start\":");
+  append_seconds(buffer_, record.started_us);
+  buffer_.append(",\"duration\":");
+  append_seconds(buffer_, record.duration_us);
+  buffer_.append("}\n");
+}
+
 void ResultWriter::write_csv(const Result& result, std::string_view worker) {
   append_integer(buffer_, result.id);
-  buffer_.append(result.ok ? ",ok," : ",error,,");
+  const auto* exec = std::get_if<ExecValue>(&result.value);
+  buffer_.append(result.ok ? ",ok," : ",error,");
   std::string text;
-  append_value_text(text, result.value);
+  if (result.ok || exec != nullptr) append_value_text(text, result.value);
   append_csv_field(buffer_, text);
-  if (result.ok) buffer_.push_back(',');
+  buffer_.push_back(',');
+  if (!result.ok) {
+    text.clear();
+    if (exec != nullptr) text = (*exec)->error;
+    else append_value_text(text, result.value);
+    append_csv_field(buffer_, text);
+  }
   buffer_.push_back(',');
   append_csv_field(buffer_, worker);
+  if (exec != nullptr) {
+    const ExecRecord& record = **exec;
+    buffer_.push_back(',');
+    if (record.exit_code >= 0) append_integer(buffer_, record.exit_code);
+    buffer_.push_back(',');
+    if (record.signal != 0) append_integer(buffer_, record.signal);
+    buffer_.push_back(',');
+    text.clear();
+    append_escaped(text, record.err);
+    append_csv_field(buffer_, text);
+    buffer_.append(record.out_truncated ? (record.err_truncated ? ",both," : ",stdout,") : (record.err_truncated ? ",stderr," : ",,"));
+    append_seconds(buffer_, record.started_us);
+    buffer_.push_back(',');
+    append_seconds(buffer_, record.duration_us);
+    buffer_.push_back(',');
+    append_csv_field(buffer_, record.host);
+  } else {
+    buffer_.append(",,,,,,,");
+  }
   buffer_.push_back('\n');
 }
 

@@ -1,6 +1,11 @@
 // Shell-command tasks: they run, report non-zero exits and time-outs with
-// their reasons, and are refused unless the worker allows them.
+// their reasons. (That a worker without --allow-exec is dealt none is in
+// kinds_test.cpp.)
 #include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <fstream>
 
 #include "support/job_run.hpp"
 
@@ -22,20 +27,10 @@ TEST_CASE("exec tasks run, and failures and time-outs come back with their reaso
   const auto by_id = every_task_once(run.results(), 5);
   CHECK(by_id.at(1).result == R"("hello\n")");
   CHECK(by_id.at(2).result == R"("42")");
-  CHECK_THAT(by_id.at(3).error, Catch::Contains("exit status 3") && Catch::Contains("oops"));
+  CHECK(by_id.at(3).error == R"("exit status 3")");
+  CHECK_THAT(by_id.at(3).more, Catch::Contains(R"("exit":3,"signal":null,)") && Catch::Contains(R"("stderr":"oops\n")"));
   CHECK_THAT(by_id.at(4).error, Catch::Contains("timed out after 1000 ms"));
   CHECK(by_id.at(5).result == R"("y\ny\ny\n")");  // SIGPIPE is back to default in the command
-}
-
-TEST_CASE("exec tasks are refused by a worker started without --allow-exec") {
-  JobRun run;
-  write_file(run.dir / "commands.txt", "touch " + (run.dir / "should-not-exist").string() + "\n");
-  auto& sink = run.sink();
-  run.ventilator({"--input", (run.dir / "commands.txt").string(), "--kind", "exec"});
-  run.worker();
-  REQUIRE(sink.wait_for(job_limit) == 1);
-  CHECK_THAT(every_task_once(run.results(), 1).at(1).error, Catch::Contains("not started with --allow-exec"));
-  CHECK_FALSE(std::filesystem::exists(run.dir / "should-not-exist"));
 }
 
 TEST_CASE("a worker refuses --allow-exec without CURVE keys unless forced") {
@@ -43,4 +38,125 @@ TEST_CASE("a worker refuses --allow-exec without CURVE keys unless forced") {
   ChildProcess worker({ZPIPE_WORKER, "--allow-exec"}, dir / "out", dir / "err");
   REQUIRE(worker.wait_for(10s) == 2);
   CHECK_THAT(read_file(dir / "err"), Catch::Contains("--allow-exec-without-curve"));
+}
+
+// ---- issue 9: exec results that keep everything ---------------------------
+
+namespace {
+
+// Runs `commands` (one a line) through one exec worker with `worker_options`
+// and returns the results by task id; `sink_status` is the sink's exit.
+std::map<std::uint64_t, ResultLine> run_exec(JobRun& run, const std::string& commands, std::uint64_t total,
+                                             std::vector<std::string> worker_options, int sink_status) {
+  write_file(run.dir / "commands.txt", commands);
+  auto& sink = run.sink();
+  run.ventilator({"--input", (run.dir / "commands.txt").string(), "--kind", "exec"});
+  worker_options.insert(worker_options.end(), {"--allow-exec", "--allow-exec-without-curve"});
+  run.worker(worker_options);
+  REQUIRE(sink.wait_for(job_limit) == sink_status);
+  return every_task_once(run.results(), total);
+}
+
+double field_seconds(const std::string& more, const std::string& name) {
+  const auto at = more.find("\"" + name + "\":");
+  REQUIRE(at != std::string::npos);
+  return std::stod(more.substr(at + name.size() + 3));
+}
+
+}  // namespace
+
+TEST_CASE("exec: stdout past 64 KiB is kept whole, not cut and reported ok") {
+  JobRun run;
+  write_file(run.dir / "commands.txt", "head -c 100000 /dev/zero | tr '\\0' a\n");
+  auto& sink = run.sink();
+  run.ventilator({"--input", (run.dir / "commands.txt").string(), "--kind", "exec"});
+  run.worker({"--allow-exec", "--allow-exec-without-curve"});
+  REQUIRE(sink.wait_for(job_limit) == 0);
+  // Not through the line parser: std::regex recurses once per character.
+  const auto lines = run.results();
+  REQUIRE(lines.size() == 1);
+  CHECK_THAT(lines[0], Catch::StartsWith(R"({"task_id":1,"status":"ok","result":")" + std::string(100000, 'a') + "\","));
+  CHECK_THAT(lines[0], Catch::Contains(R"("stdout_truncated":false)"));
+}
+
+TEST_CASE("exec: output over --max-output is marked truncated and fails, unless --on-truncate keep") {
+  const bool keep = GENERATE(false, true);
+  JobRun run;
+  std::vector<std::string> options{"--max-output", "10"};
+  if (keep) options.insert(options.end(), {"--on-truncate", "keep"});
+  const auto by_id = run_exec(run, "printf 0123456789abcdef\n", 1, options, keep ? 0 : 1);
+  CHECK(by_id.at(1).result == R"("0123456789")");
+  CHECK_THAT(by_id.at(1).more, Catch::Contains(R"("stdout_truncated":true)"));
+  if (keep) CHECK(by_id.at(1).status == "ok");
+  else CHECK_THAT(by_id.at(1).error, Catch::Contains("--max-output"));
+}
+
+TEST_CASE("exec: a failing command keeps its stdout, and a succeeding one its stderr") {
+  JobRun run;
+  const auto by_id = run_exec(run, "echo out; echo err >&2; exit 1\necho warn >&2; echo done\n", 2, {}, 1);
+  CHECK(by_id.at(1).status == "error");
+  CHECK(by_id.at(1).error == R"("exit status 1")");
+  CHECK(by_id.at(1).result == R"("out\n")");
+  CHECK_THAT(by_id.at(1).more, Catch::Contains(R"("exit":1,)") && Catch::Contains(R"("stdout":"out\n","stderr":"err\n")"));
+  CHECK(by_id.at(2).status == "ok");
+  CHECK_THAT(by_id.at(2).more, Catch::Contains(R"("stdout":"done\n","stderr":"warn\n")"));
+}
+
+TEST_CASE("exec: bytes that are not UTF-8 come back exactly, apart from the text that spells them") {
+  JobRun run;
+  // dash's printf: \377 is the byte 0xff, \\377 the four characters \377.
+  const auto by_id = run_exec(run, "printf '\\377'\nprintf '\\\\377'\n", 2, {}, 0);
+  CHECK(by_id.at(1).result == "null");
+  CHECK_THAT(by_id.at(1).more, Catch::Contains(R"("stdout":null,"stdout_base64":"/w==")"));
+  CHECK(by_id.at(2).result == R"("\\377")");
+  CHECK_THAT(by_id.at(2).more, Catch::Contains(R"("stdout":"\\377",)"));
+}
+
+TEST_CASE("exec: --format text keeps one line per task whatever the command printed") {
+  JobRun run;
+  write_file(run.dir / "commands.txt", "printf 'a\\nb\\n'\nprintf '\\377'\nprintf '\\\\377'\n");
+  auto& sink = run.sink({"--format", "text"});
+  run.ventilator({"--input", (run.dir / "commands.txt").string(), "--kind", "exec"});
+  run.worker({"--allow-exec", "--allow-exec-without-curve"});
+  REQUIRE(sink.wait_for(job_limit) == 0);
+  auto lines = run.results();
+  std::sort(lines.begin(), lines.end());
+  CHECK(lines == std::vector<std::string>{R"(task 1: "a\nb\n")", R"(task 2: "\xff")", R"(task 3: "\\377")"});
+}
+
+TEST_CASE("exec: a command is done when its shell exits, whatever a background child still holds") {
+  JobRun run;
+  const auto by_id = run_exec(run, "sleep 5 & echo started\n", 1, {"--exec-timeout", "3"}, 0);
+  CHECK(by_id.at(1).result == R"("started\n")");
+  CHECK(field_seconds(by_id.at(1).more, "duration") < 1.0);
+}
+
+TEST_CASE("exec: the time limit kills the command's whole process group") {
+  JobRun run;
+  const auto pid_file = run.dir / "child.pid";
+  const auto by_id =
+      run_exec(run, "sleep 30 & echo $! > " + pid_file.string() + "; wait\n", 1, {"--exec-timeout", "1"}, 1);
+  CHECK_THAT(by_id.at(1).error, Catch::Contains("timed out after 1000 ms"));
+  CHECK_THAT(by_id.at(1).more, Catch::Contains(R"("exit":null,"signal":9,)"));
+  pid_t child = 0;
+  std::ifstream(pid_file) >> child;
+  REQUIRE(child > 0);
+  // Gone, or a zombie waiting for a reaper: either way no longer running.
+  CHECK(eventually([&] {
+    const std::string stat = read_file("/proc/" + std::to_string(child) + "/stat");
+    return stat.empty() || stat.find(") Z ") != std::string::npos;
+  }, 5s));
+}
+
+TEST_CASE("exec: --command fills a template with each input line, quoted, spaces and quotes included") {
+  JobRun run;
+  write_file(run.dir / "files.txt", "dir/my file.txt\nit's \"here\".tar.gz\n$(echo no)\n");
+  auto& sink = run.sink();
+  run.ventilator({"--input", (run.dir / "files.txt").string(), "--command", "printf '%s|%s|%s|%s' {#} {/} {.} {//}"});
+  run.worker({"--allow-exec", "--allow-exec-without-curve"});
+  REQUIRE(sink.wait_for(job_limit) == 0);
+  const auto by_id = every_task_once(run.results(), 3);
+  CHECK(by_id.at(1).result == R"("1|my file.txt|dir/my file|dir")");
+  CHECK(by_id.at(2).result == R"("2|it's \"here\".tar.gz|it's \"here\".tar|.")");
+  CHECK(by_id.at(3).result == R"("3|$(echo no)|$(echo no)|.")");
 }

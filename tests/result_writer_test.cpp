@@ -47,9 +47,67 @@ TEST_CASE("jsonl output is valid UTF-8 whatever bytes a result holds") {
 TEST_CASE("csv output has a header and quotes what needs quoting") {
   CHECK(written(OutputFormat::csv, {{1, true, Value{std::string("a,b")}}, {2, false, Value{std::string("say \"no\"")}}},
                 "w,2") ==
-        "task_id,status,result,error,worker\n"
-        "1,ok,\"a,b\",,\"w,2\"\n"
-        "2,error,,\"say \"\"no\"\"\",\"w,2\"\n");
+        "task_id,status,result,error,worker,exit,signal,stderr,truncated,start,duration,host\n"
+        "1,ok,\"a,b\",,\"w,2\",,,,,,,\n"
+        "2,error,,\"say \"\"no\"\"\",\"w,2\",,,,,,,\n");
+}
+
+// ---- exec records (issue 9) -------------------------------------------------
+
+namespace {
+Value exec(std::int64_t exit_code, std::int64_t signal, std::string out, std::string err, std::string error = "") {
+  zpipe::ExecRecord record;
+  record.exit_code = exit_code;
+  record.signal = signal;
+  record.out = std::move(out);
+  record.err = std::move(err);
+  record.started_us = 1764046800123456;
+  record.duration_us = 81234;
+  record.host = "h1";
+  record.error = std::move(error);
+  return zpipe::ExecValue(std::move(record));
+}
+}  // namespace
+
+TEST_CASE("text output keeps an exec task on one line, its streams escaped so every byte can be told apart") {
+  CHECK(written(OutputFormat::text, {{1, true, exec(0, 0, "line 1\nline 2\n", "")}}) ==
+        "task 1: \"line 1\\nline 2\\n\"\n");
+  CHECK(written(OutputFormat::text, {{2, true, exec(0, 0, "\xff", "")}, {3, true, exec(0, 0, "\\xff", "")}}) ==
+        "task 2: \"\\xff\"\ntask 3: \"\\\\xff\"\n");
+  CHECK(written(OutputFormat::text, {{4, false, exec(1, 0, "out\n", "err\n", "exit status 1")}}) ==
+        "task 4 FAILED: exit status 1; stdout \"out\\n\" stderr \"err\\n\"\n");
+  CHECK(written(OutputFormat::text, {{5, true, exec(0, 0, "caf\xc3\xa9 \"q\"", "warn\n")}}) ==
+        "task 5: \"caf\xc3\xa9 \\\"q\\\"\" stderr \"warn\\n\"\n");
+}
+
+TEST_CASE("jsonl output of an exec task keeps both streams, as text when UTF-8 and as base64 otherwise") {
+  CHECK(written(OutputFormat::jsonl, {{1, false, exec(1, 0, "out\n", "err\n", "exit status 1")}}) ==
+        "{\"task_id\":1,\"status\":\"error\",\"result\":\"out\\n\",\"error\":\"exit status 1\",\"worker\":\"w:1\","
+        "\"host\":\"h1\",\"exit\":1,\"signal\":null,\"stdout\":\"out\\n\",\"stderr\":\"err\\n\","
+        "\"stdout_truncated\":false,\"stderr_truncated\":false,\"start\":1764046800.123,\"duration\":0.081}\n");
+  const std::string binary = written(OutputFormat::jsonl, {{2, true, exec(0, 0, "\xff", "")}});
+  CHECK_THAT(binary, Catch::Contains("\"result\":null,") && Catch::Contains("\"stdout\":null,\"stdout_base64\":\"/w==\",") &&
+                         Catch::Contains("\"stderr\":\"\","));
+  const std::string text = written(OutputFormat::jsonl, {{3, true, exec(0, 0, "\\xff", "")}});
+  CHECK_THAT(text, Catch::Contains("\"stdout\":\"\\\\xff\",") && !Catch::Contains("base64"));
+  const std::string killed = written(OutputFormat::jsonl, {{4, false, exec(-1, 9, "", "", "killed by signal 9 (SIGKILL)")}});
+  CHECK_THAT(killed, Catch::Contains("\"exit\":null,\"signal\":9,"));
+}
+
+TEST_CASE("base64 in jsonl pads as RFC 4648 does") {
+  auto [bytes, encoded] = GENERATE(table<std::string, std::string>({
+      {std::string("\xff\xfe", 2), "//4="},
+      {std::string("\xff\xfe\xfd", 3), "//79"},
+      {std::string("\xff" "ab\x00", 4), "/2FiAA=="},
+  }));
+  CHECK_THAT(written(OutputFormat::jsonl, {{1, true, exec(0, 0, bytes, "")}}),
+             Catch::Contains("\"stdout_base64\":\"" + encoded + "\""));
+}
+
+TEST_CASE("csv output of an exec task fills the exec columns, stderr escaped") {
+  CHECK(written(OutputFormat::csv, {{1, false, exec(2, 0, "a,b\n", "e\xff\n", "exit status 2")}}) ==
+        "task_id,status,result,error,worker,exit,signal,stderr,truncated,start,duration,host\n"
+        "1,error,\"a,b\\n\",exit status 2,w:1,2,,e\\xff\\n,,1764046800.123,0.081,h1\n");
 }
 
 // For programs (the Python binding): [task_id, ok, value, worker] per result,

@@ -3,6 +3,7 @@
 // stranger's credits, and that a dead worker's tasks go to another at once.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -30,7 +31,7 @@ class RecordingEffects final : public zpipe::VentilatorEffects {
     return true;
   }
   void send_to_sink(std::string_view frame) override { sent.push_back({"", zpipe::decode(frame)}); }
-  void log(std::string_view) override {}
+  void log(std::string_view line) override { logged.emplace_back(line); }
 
   template <class Type>
   std::vector<Type> to(const std::string& peer) const {
@@ -41,6 +42,53 @@ class RecordingEffects final : public zpipe::VentilatorEffects {
     return found;
   }
   std::vector<Sent> sent;
+  std::vector<std::string> logged;
+};
+
+std::size_t count_containing(const std::vector<std::string>& lines, std::string_view text) {
+  std::size_t n = 0;
+  for (const auto& line : lines) n += line.find(text) != std::string::npos ? 1 : 0;
+  return n;
+}
+
+std::vector<zpipe::TaskId> ids_dealt(const RecordingEffects& effects, const std::string& peer) {
+  std::vector<zpipe::TaskId> ids;
+  for (const auto& batch : effects.to<zpipe::TaskBatch>(peer))
+    for (const auto& task : batch.tasks) ids.push_back(task.id);
+  return ids;
+}
+
+using Kinds = std::vector<std::string>;
+
+// A job of kind `upper` whose sink has accepted it, before any worker.
+struct UpperJob {
+  explicit UpperJob(std::uint64_t tasks, std::uint32_t min_workers = 1)
+      : core(settings(min_workers), zpipe::count_source("upper", tasks), effects, now) {
+    core.tick(now);
+    core.sink_connected(now);
+    core.sink_frame(zpipe::JobAccepted{7, tasks, 0, secret}, now);
+    core.tick(now);
+  }
+  static zpipe::VentilatorSettings settings(std::uint32_t min_workers) {
+    zpipe::VentilatorSettings settings;
+    settings.job = 7;
+    settings.kind = "upper";
+    settings.min_workers = min_workers;
+    settings.worker_timeout = 1000ms;
+    settings.kind_timeout = 30s;
+    return settings;
+  }
+  // Advances time with every worker keeping alive.
+  void pass(std::chrono::milliseconds length, const std::vector<std::string>& workers) {
+    for (auto left = length; left > 0ms; left -= 250ms) {
+      now += std::min(left, std::chrono::milliseconds(250));
+      for (const auto& worker : workers) core.worker_frame(worker, zpipe::Credit{0}, now);
+      core.tick(now);
+    }
+  }
+  std::chrono::steady_clock::time_point now = std::chrono::steady_clock::time_point{} + 1h;
+  RecordingEffects effects;
+  zpipe::VentilatorCore core;
 };
 
 // A job of `tasks` tasks whose sink has accepted it, with worker "w1" dealt to.
@@ -157,4 +205,93 @@ TEST_CASE("a resumed ventilator deals nothing before the sink's acks say what it
   for (const auto& batch : effects.to<zpipe::TaskBatch>("w1"))
     for (const auto& task : batch.tasks) dealt.push_back(task.id);
   CHECK(dealt == std::vector<zpipe::TaskId>{2, 3, 6});
+}
+
+// ---- kinds (issue 9) --------------------------------------------------------
+
+TEST_CASE("tasks go only to workers whose hello lists the job's kind, or lists no kinds at all") {
+  UpperJob job(6);
+  job.core.worker_frame("stock", zpipe::Hello{"stock", 4, Kinds{"exec", "fail", "primes", "square"}}, job.now);
+  job.core.worker_frame("none", zpipe::Hello{"none", 4, Kinds{}}, job.now);
+  job.core.worker_frame("custom", zpipe::Hello{"custom", 4, Kinds{"square", "upper"}}, job.now);
+  job.core.worker_frame("old", zpipe::Hello{"old", 4}, job.now);  // older than kinds: runs every kind
+  job.core.tick(job.now);
+  CHECK(ids_dealt(job.effects, "stock").empty());
+  CHECK(ids_dealt(job.effects, "none").empty());
+  auto all = ids_dealt(job.effects, "custom");
+  const auto old = ids_dealt(job.effects, "old");
+  CHECK_FALSE(all.empty());
+  CHECK_FALSE(old.empty());
+  all.insert(all.end(), old.begin(), old.end());
+  std::sort(all.begin(), all.end());
+  CHECK(all == std::vector<zpipe::TaskId>{1, 2, 3, 4, 5, 6});
+  CHECK(job.core.workers() == 4);
+  CHECK(job.core.workers_running_kind() == 2);
+  CHECK(count_containing(job.effects.logged, "does not run kind 'upper'") == 2);
+}
+
+TEST_CASE("a lost worker's tasks are dealt again only to a worker that runs the kind") {
+  UpperJob job(4);
+  job.core.worker_frame("custom", zpipe::Hello{"custom", 4, Kinds{"upper"}}, job.now);
+  job.core.tick(job.now);
+  REQUIRE(ids_dealt(job.effects, "custom").size() == 4);
+  job.core.worker_frame("stock", zpipe::Hello{"stock", 4, Kinds{"square"}}, job.now);
+  job.core.worker_gone("custom", job.now);
+  job.core.tick(job.now);
+  CHECK(ids_dealt(job.effects, "stock").empty());
+  job.core.worker_frame("custom2", zpipe::Hello{"custom2", 4, Kinds{"upper"}}, job.now);
+  job.core.tick(job.now);
+  CHECK(ids_dealt(job.effects, "custom2") == std::vector<zpipe::TaskId>{1, 2, 3, 4});
+}
+
+TEST_CASE("dealing waits for --min-workers workers that run the job's kind") {
+  UpperJob job(4, 2);
+  job.core.worker_frame("custom", zpipe::Hello{"custom", 4, Kinds{"upper"}}, job.now);
+  job.core.worker_frame("stock", zpipe::Hello{"stock", 4, Kinds{"square"}}, job.now);
+  job.core.tick(job.now);
+  CHECK(ids_dealt(job.effects, "custom").empty());
+  job.core.worker_frame("old", zpipe::Hello{"old", 4}, job.now);
+  job.core.tick(job.now);
+  CHECK(ids_dealt(job.effects, "custom").size() + ids_dealt(job.effects, "old").size() == 4);
+}
+
+TEST_CASE("a job whose kind no connected worker runs says so every 10 s, then is cancelled and exits 3") {
+  UpperJob job(4);
+  job.pass(5s, {});  // no worker at all: workers may come later, nothing is said
+  CHECK(count_containing(job.effects.logged, "no worker runs kind") == 0);
+  job.core.worker_frame("stock", zpipe::Hello{"stock", 4, Kinds{"fail", "square"}}, job.now);
+  job.core.worker_frame("none", zpipe::Hello{"none", 4, Kinds{}}, job.now);
+  job.core.tick(job.now);
+  REQUIRE(count_containing(job.effects.logged, "no worker runs kind 'upper'; 2 connected run: fail, square") == 1);
+  job.pass(9750ms, {"stock", "none"});
+  CHECK(count_containing(job.effects.logged, "no worker runs kind") == 1);
+  job.pass(250ms, {"stock", "none"});
+  CHECK(count_containing(job.effects.logged, "no worker runs kind") == 2);
+  job.pass(19750ms, {"stock", "none"});
+  CHECK(count_containing(job.effects.logged, "no worker runs kind") == 3);
+  CHECK(job.effects.to<zpipe::JobEnd>("").empty());
+  job.pass(250ms, {"stock", "none"});
+  // 30 s: the job is cancelled, the sink and the workers told.
+  const auto told_sink = job.effects.to<zpipe::JobEnd>("");
+  REQUIRE(told_sink.size() == 1);
+  CHECK_FALSE(told_sink[0].complete);
+  CHECK(job.effects.to<zpipe::JobEnd>("stock").size() == 1);
+  CHECK_FALSE(job.core.exit_status());
+  job.core.sink_frame(zpipe::JobEnd{7, false}, job.now);
+  CHECK(job.core.exit_status() == 3);
+  CHECK(ids_dealt(job.effects, "stock").empty());
+}
+
+TEST_CASE("the kind timeout starts again once a worker that runs the kind has come") {
+  UpperJob job(4);
+  job.core.worker_frame("stock", zpipe::Hello{"stock", 4, Kinds{"square"}}, job.now);
+  job.pass(20s, {"stock"});
+  job.core.worker_frame("custom", zpipe::Hello{"custom", 1, Kinds{"upper"}}, job.now);
+  job.pass(5s, {"stock", "custom"});
+  job.core.worker_gone("custom", job.now);
+  job.core.tick(job.now);
+  job.pass(25s, {"stock"});  // 45 s since the first, 25 s since the last without the kind
+  CHECK(job.effects.to<zpipe::JobEnd>("").empty());
+  job.pass(5s, {"stock"});
+  CHECK(job.effects.to<zpipe::JobEnd>("").size() == 1);
 }

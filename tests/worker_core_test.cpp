@@ -66,6 +66,18 @@ TEST_CASE("worker core: says hello with a window of two frames per thread", "[wo
   CHECK(core.next_deadline() == t0 + WorkerCore::keepalive_interval);
 }
 
+TEST_CASE("worker core: hello lists the kinds it was given, every time it is said", "[worker_core]") {
+  FakeEffects effects;
+  zpipe::WorkerSettings with_kinds = settings();
+  with_kinds.kinds = std::vector<std::string>{"fail", "square", "upper"};
+  WorkerCore core(with_kinds, effects);
+  core.ventilator_connected(t0);
+  const Hello expected{"w1", 4, std::vector<std::string>{"fail", "square", "upper"}};
+  CHECK(effects.take() == Sent{expected});
+  core.ventilator_frame(zpipe::HelloAgain{}, t0 + 1s);
+  CHECK(effects.take() == Sent{expected});
+}
+
 TEST_CASE("worker core: finished frames become credits", "[worker_core]") {
   struct Row {
     const char* why;

@@ -20,6 +20,7 @@
 #include "zpipe/stop_signal.hpp"
 #include "zpipe/task_source.hpp"
 #include "zpipe/ventilator.hpp"
+#include "command_template.hpp"
 #include "zpipe/ventilator_core.hpp"
 #include "zpipe/zap_authenticator.hpp"
 
@@ -46,6 +47,7 @@ VentilatorSettings settings_of(const VentilatorConfig& config) {
   settings.task_timeout = config.task_timeout;
   settings.max_held_per_worker = config.max_held_per_worker;
   settings.resume = config.resume;
+  settings.kind_timeout = config.kind_timeout;
   settings.sink_name = config.sink;
   return settings;
 }
@@ -53,7 +55,9 @@ VentilatorSettings settings_of(const VentilatorConfig& config) {
 std::unique_ptr<TaskSource> open_source(const VentilatorConfig& config) {
   if (config.make_source) return config.make_source();
   if (config.count) return count_source(config.kind, *config.count);
-  return line_source(config.input, LineSourceOptions{config.kind, DecodeLimits{}.max_string_bytes, config.resume});
+  auto lines = line_source(config.input, LineSourceOptions{config.kind, DecodeLimits{}.max_string_bytes, config.resume});
+  if (config.command.empty()) return lines;
+  return command_source(std::move(lines), config.command);
 }
 
 class VentilatorProgram final : private VentilatorEffects {

@@ -53,16 +53,66 @@ void VentilatorCore::take_hello(const std::string& peer, const PeerIdentity& ide
   // A hello from a worker we know means it dropped what it held.
   if (known) take_back(*known, "said hello again", false);
   // A worker that proved a key is known by its key's name; the name it
-  // chose is only mentioned.
+  // chose is only mentioned. A hello without kinds is an older worker's:
+  // it runs every kind.
   const std::string chosen = printable(hello.worker, WorkerPool::max_name_bytes);
-  WorkerState& worker = workers_.at(
-      workers_.hello(peer, identity.authenticated() ? identity.name : hello.worker, hello.window, now));
+  const bool runs_kind = !hello.kinds || std::find(hello.kinds->begin(), hello.kinds->end(), settings_.kind) !=
+                                             hello.kinds->end();
+  WorkerState& worker = workers_.at(workers_.hello(peer, identity.authenticated() ? identity.name : hello.worker,
+                                                   hello.window, now, runs_kind,
+                                                   hello.kinds.value_or(std::vector<std::string>{})));
   worker.key = identity.key;
   strangers_.erase(peer);
   departed_.erase(peer);
-  if (!known)
-    effects_.log("worker " + worker.name + (identity.authenticated() && chosen != worker.name ? " ('" + chosen + "')" : "") +
-                 " joined (" + std::to_string(workers_.alive()) + " now)");
+  if (known) return;
+  std::string line = "worker " + worker.name +
+                     (identity.authenticated() && chosen != worker.name ? " ('" + chosen + "')" : "") + " joined (" +
+                     std::to_string(workers_.alive()) + " now)";
+  if (!runs_kind) {
+    std::string listed;
+    for (const auto& kind : worker.kinds) listed += (listed.empty() ? "" : ", ") + kind;
+    line += " but does not run kind '" + printable(settings_.kind, 256) + "' (it runs: " +
+            (listed.empty() ? "no kind" : listed) + "); it is dealt nothing";
+  }
+  effects_.log(line);
+}
+
+// A job no connected worker can run would otherwise wait in silence (or,
+// before kinds were negotiated, fail every task): say so every 10 s, and
+// give up after --kind-timeout. No worker at all is not this case: workers
+// may start after the ventilator.
+void VentilatorCore::watch_kind(TimePoint now) {
+  if (workers_.alive() == 0 || workers_.running_kind() > 0) {
+    kind_missing_since_.reset();
+    // Workers that lack the kind do not count toward --min-workers: say
+    // what dealing waits for, or a mixed pool seems stuck.
+    if (!dealing_started_ && workers_.running_kind() > 0 && workers_.running_kind() < settings_.min_workers &&
+        workers_.running_kind() < workers_.alive() && now >= next_kind_line_) {
+      next_kind_line_ = now + waiting_line_interval;
+      effects_.log("waiting for --min-workers " + std::to_string(settings_.min_workers) + " workers that run kind '" +
+                   printable(settings_.kind, 256) + "': " + std::to_string(workers_.running_kind()) + " of the " +
+                   std::to_string(workers_.alive()) + " connected do");
+    }
+    return;
+  }
+  if (!kind_missing_since_) {
+    kind_missing_since_ = now;
+    next_kind_line_ = now;
+  }
+  const std::string kind = printable(settings_.kind, 256);
+  if (settings_.kind_timeout.count() > 0 && now - *kind_missing_since_ >= settings_.kind_timeout) {
+    effects_.log("no worker that runs kind '" + kind + "' joined within --kind-timeout (" +
+                 std::to_string(settings_.kind_timeout.count() / 1000) + " s); cancelling the job");
+    cancelled_status_ = exit_runtime;
+    begin_end(false, now);
+    if (!accepted_ && sink_holds_ == 0 && !dealing_started_) finish(cancelled_status_);
+    return;
+  }
+  if (now < next_kind_line_) return;
+  next_kind_line_ = now + waiting_line_interval;
+  effects_.log("no worker runs kind '" + kind + "'; " + std::to_string(workers_.alive()) +
+               " connected run: " + workers_.kinds_listed() +
+               (settings_.kind == "exec" ? " (a worker runs exec only when started with --allow-exec)" : ""));
 }
 
 void VentilatorCore::take_credit(const std::string& peer, const Credit& credit, TimePoint now) {
@@ -203,7 +253,7 @@ void VentilatorCore::take_job_end(const JobEnd& end) {
     finish(exit_ok);
   } else if (phase_ == Phase::cancelling) {
     effects_.log("the sink has taken note that the job is cancelled");
-    finish(exit_interrupted);
+    finish(cancelled_status_);
   } else {
     throw codec_error("job_end from the sink before the job ended");
   }
@@ -258,9 +308,9 @@ bool VentilatorCore::ready_to_deal() {
     send_failures();
   }
   if (dealing_started_) return true;
-  if (workers_.alive() < settings_.min_workers) return false;
+  if (workers_.running_kind() < settings_.min_workers) return false;
   dealing_started_ = true;
-  effects_.log("dealing to " + std::to_string(workers_.alive()) + " worker(s)");
+  effects_.log("dealing to " + std::to_string(workers_.running_kind()) + " worker(s)");
   return true;
 }
 
@@ -480,7 +530,7 @@ void VentilatorCore::tick(TimePoint now) {
       if (now >= give_up_at_) {
         effects_.log("the sink did not confirm the cancellation within " + std::to_string(cancel_wait.count()) +
                      " ms; exiting");
-        finish(exit_interrupted);
+        finish(cancelled_status_);
       }
       return;
     case Phase::ending:
@@ -506,6 +556,8 @@ void VentilatorCore::tick(TimePoint now) {
     expire_held_tasks(now);
   }
   send_manifest_when_due(now);
+  watch_kind(now);
+  if (phase_ != Phase::waiting_for_sink && phase_ != Phase::dealing) return;
   if (ready_to_deal()) deal(now);
   if (all_acknowledged()) begin_end(true, now);
 }
@@ -519,6 +571,10 @@ VentilatorCore::TimePoint VentilatorCore::next_deadline() const {
                               (source_->exhausted() && !manifest_.total);
     if (!manifest_due) deadline = TimePoint::max();
     if (workers_.alive() > 0) deadline = std::min(deadline, next_expiry_check_);
+    if (kind_missing_since_) {
+      deadline = std::min(deadline, next_kind_line_);
+      if (settings_.kind_timeout.count() > 0) deadline = std::min(deadline, *kind_missing_since_ + settings_.kind_timeout);
+    }
   }
   return deadline;
 }
@@ -546,7 +602,7 @@ std::string VentilatorCore::describe() const {
     if (worker.alive)
       text += " " + worker.routing_id + "(credits " + std::to_string(worker.credits) + ", holds " +
               std::to_string(worker.tasks_held) + (worker.isolating ? ", isolating" : "") +
-              (worker.stalled ? ", stalled" : "") + ")";
+              (worker.stalled ? ", stalled" : "") + (worker.runs_kind ? "" : ", lacks the kind") + ")";
   return text;
 }
 

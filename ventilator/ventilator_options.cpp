@@ -13,6 +13,9 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
       ("count", "Job of N tasks; task i carries the integer i", cxxopts::value<std::string>())
       ("input", "Job of one task per line of FILE ('-' for stdin)", cxxopts::value<std::string>())
       ("kind", "Task kind the workers run", cxxopts::value<std::string>()->default_value(config.kind))
+      ("command", "With --input: run TEMPLATE for each line, as GNU parallel does ({} {.} {/} {//} {/.} {#}, "
+       "each value shell-quoted; no replacement string appends {}); implies --kind exec",
+       cxxopts::value<std::string>())
       ("batch", "Tasks per message", cxxopts::value<std::string>()->default_value(std::to_string(config.batch)))
       ("min-workers", "Start dealing once this many workers have said hello",
        cxxopts::value<std::string>()->default_value(std::to_string(config.min_workers)))
@@ -29,6 +32,9 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
        "and counts an attempt; default: no limit", cxxopts::value<std::string>())
       ("max-held-per-worker", "Tasks one worker may hold at once, whatever window it asks for",
        cxxopts::value<std::string>()->default_value(std::to_string(config.max_held_per_worker)))
+      ("kind-timeout", "Seconds the job may wait while workers are connected and none runs --kind; then it is "
+       "cancelled and the ventilator exits 3 (0: wait for ever)",
+       cxxopts::value<std::string>()->default_value(std::to_string(config.kind_timeout.count())))
       ("resume", "Continue the sink's job of this same input, dealing only what it has no result for");
   add_curve_options(options, CurveRole::ventilator);
   options.add_options("security")("sink-key", "The sink's CURVE public key FILE", cxxopts::value<std::string>());
@@ -37,6 +43,13 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
   if (parsed.count("input") > 0) config.input = parsed["input"].as<std::string>();
   if (parsed.count("job-id") > 0) config.job_id = number_option<std::uint64_t>(parsed, "job-id");
   config.kind = parsed["kind"].as<std::string>();
+  if (parsed.count("command") > 0) {
+    config.command = parsed["command"].as<std::string>();
+    if (config.command.empty()) throw usage_error("--command needs a template");
+    if (parsed.count("kind") > 0 && config.kind != "exec") throw usage_error("--command runs shell commands: --kind must be exec");
+    if (parsed.count("input") == 0) throw usage_error("--command needs --input: its lines fill the template");
+    config.kind = "exec";
+  }
   config.batch = number_option<std::uint32_t>(parsed, "batch");
   config.min_workers = number_option<std::uint32_t>(parsed, "min-workers");
   config.max_in_flight = number_option<std::uint64_t>(parsed, "max-in-flight");
@@ -46,6 +59,7 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
   config.max_attempts = number_option<std::uint32_t>(parsed, "max-attempts");
   if (parsed.count("task-timeout") > 0) config.task_timeout = duration_option(parsed, "task-timeout");
   config.max_held_per_worker = number_option<std::uint64_t>(parsed, "max-held-per-worker");
+  config.kind_timeout = std::chrono::seconds(number_option<std::uint32_t>(parsed, "kind-timeout"));
   // Whether the --input can be resumed (a regular file, stdin included) is
   // known only once it is opened: line_source() refuses a pipe then.
   config.resume = parsed.count("resume") > 0;

@@ -2,6 +2,7 @@
 #include "zpipe/worker_pool.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include "zpipe/log.hpp"
 #include "zpipe/messages.hpp"
@@ -9,12 +10,15 @@
 namespace zpipe {
 
 std::uint32_t WorkerPool::hello(const std::string& routing_id, std::string_view name, std::uint32_t window,
-                                 Clock::time_point now) {
+                                 Clock::time_point now, bool runs_kind, const std::vector<std::string>& kinds) {
   const std::uint32_t credits = std::min(window, max_window_frames);
   std::uint32_t slot = 0;
   if (const auto known = by_routing_id_.find(routing_id); known != by_routing_id_.end()) {
     slot = known->second;
-    total_weight_ -= workers_[slot].weight;
+    if (workers_[slot].runs_kind) {
+      total_weight_ -= workers_[slot].weight;
+      --running_kind_;
+    }
   } else {
     if (free_slots_.empty()) {
       slot = static_cast<std::uint32_t>(workers_.size());
@@ -26,9 +30,21 @@ std::uint32_t WorkerPool::hello(const std::string& routing_id, std::string_view 
     by_routing_id_.emplace(routing_id, slot);
   }
   WorkerState& worker = workers_[slot];
-  worker = WorkerState{routing_id, printable(name, max_name_bytes), credits, std::max(credits, 1u), 0, true,
-                       false, now};
-  total_weight_ += worker.weight;
+  worker = WorkerState{};
+  worker.routing_id = routing_id;
+  worker.name = printable(name, max_name_bytes);
+  worker.credits = credits;
+  worker.weight = std::max(credits, 1u);
+  worker.alive = true;
+  worker.runs_kind = runs_kind;
+  worker.last_heard = now;
+  for (std::size_t i = 0; i < kinds.size() && i < kinds_kept_at_most; ++i)
+    worker.kinds.push_back(printable(kinds[i], max_name_bytes));
+  if (kinds.size() > kinds_kept_at_most) worker.kinds.push_back("(" + std::to_string(kinds.size() - kinds_kept_at_most) + " more)");
+  if (runs_kind) {
+    total_weight_ += worker.weight;
+    ++running_kind_;
+  }
   return slot;
 }
 
@@ -51,7 +67,10 @@ void WorkerPool::remove(std::uint32_t slot) {
   WorkerState& worker = workers_[slot];
   if (!worker.alive) return;
   by_routing_id_.erase(worker.routing_id);
-  total_weight_ -= worker.weight;
+  if (worker.runs_kind) {
+    total_weight_ -= worker.weight;
+    --running_kind_;
+  }
   worker = WorkerState{};
   free_slots_.push_back(slot);
 }
@@ -71,7 +90,7 @@ WorkerState* WorkerPool::next_to_deal(std::optional<std::uint64_t> remaining, st
   for (std::size_t looked = 0; looked < workers_.size(); ++looked) {
     WorkerState& worker = workers_[turn_ % workers_.size()];
     ++turn_;
-    if (!worker.alive || worker.credits == 0 || worker.isolating || (worker.stalled && !stalled_too) ||
+    if (!worker.alive || !worker.runs_kind || worker.credits == 0 || worker.isolating || (worker.stalled && !stalled_too) ||
         worker.tasks_held >= held_at_most)
       continue;
     if (!remaining) return &worker;
@@ -82,17 +101,34 @@ WorkerState* WorkerPool::next_to_deal(std::optional<std::uint64_t> remaining, st
   return nullptr;
 }
 
-// A stalled worker is passed over while any other is live; when all are
-// stalled, the timeout was too short for this work, and they are dealt to.
+// A stalled worker is passed over while any other that runs the job's kind
+// is live; when all are stalled, the timeout was too short for this work,
+// and they are dealt to. (A worker that lacks the kind takes nothing, so it
+// cannot stand in for a stalled one.)
 bool WorkerPool::all_stalled() const {
-  return std::none_of(workers_.begin(), workers_.end(), [](const WorkerState& worker) { return worker.alive && !worker.stalled; });
+  return std::none_of(workers_.begin(), workers_.end(),
+                      [](const WorkerState& worker) { return worker.alive && worker.runs_kind && !worker.stalled; });
 }
 
 WorkerState* WorkerPool::idle_worker() {
   const bool stalled_too = all_stalled();
   for (auto& worker : workers_)
-    if (worker.alive && worker.credits > 0 && worker.tasks_held == 0 && (!worker.stalled || stalled_too)) return &worker;
+    if (worker.alive && worker.runs_kind && worker.credits > 0 && worker.tasks_held == 0 && (!worker.stalled || stalled_too)) return &worker;
   return nullptr;
+}
+
+std::string WorkerPool::kinds_listed() const {
+  std::set<std::string> all;
+  for (const auto& worker : workers_)
+    if (worker.alive) all.insert(worker.kinds.begin(), worker.kinds.end());
+  constexpr std::size_t listed_at_most = 40;
+  std::string text;
+  std::size_t listed = 0;
+  for (const auto& kind : all) {
+    if (listed++ == listed_at_most) return text + ", …";
+    text += (text.empty() ? "" : ", ") + kind;
+  }
+  return text.empty() ? "no kind" : text;
 }
 
 }  // namespace zpipe

@@ -1,7 +1,8 @@
 // The "exec" task kind: the payload is a shell command line, run by the
-// worker with a time limit; stdout is the result, and a failure reports the
-// exit status with the end of stderr. It turns zpipe into a distributed xargs,
-// and so runs only on a worker started with --allow-exec.
+// worker with a time limit on its process group; the result is an exec
+// record (exit status or signal, stdout and stderr as bytes, start, duration,
+// host), whatever the outcome. It turns zpipe into a distributed xargs, and
+// so runs only on a worker started with --allow-exec.
 #pragma once
 
 #include <chrono>
@@ -13,7 +14,8 @@ namespace zpipe {
 
 struct ExecLimits {
   std::chrono::milliseconds timeout{60'000};
-  std::size_t max_output_bytes = 64 * 1024;  // of stdout and of stderr each
+  std::size_t max_output_bytes = 1024 * 1024;  // of stdout and of stderr each (--max-output)
+  bool keep_truncated = false;                 // --on-truncate keep: output cut is still a success
 };
 
 /// Returns the exec kind's function.

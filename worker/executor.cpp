@@ -1,6 +1,7 @@
 // See executor.hpp.
 #include "executor.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <iterator>
 
@@ -20,8 +21,17 @@ constexpr std::size_t result_bytes_per_frame = 4 * 1024 * 1024;
 constexpr std::size_t max_value_bytes = DecodeLimits{}.max_string_bytes;
 
 std::size_t value_bytes(const Value& value) {
+  if (const auto* exec = std::get_if<ExecValue>(&value))
+    return std::max((*exec)->out.size(), (*exec)->err.size()) + 5;
   const auto* text = std::get_if<std::string>(&value);
   return text == nullptr ? 9 : text->size() + 5;
+}
+
+// Bytes a result adds to its frame.
+std::size_t frame_bytes(const Value& value) {
+  if (const auto* exec = std::get_if<ExecValue>(&value))
+    return (*exec)->out.size() + (*exec)->err.size() + (*exec)->host.size() + (*exec)->error.size() + 64;
+  return value_bytes(value);
 }
 
 Result run_task(const TaskFunction* function, const std::string& kind, const Task& task, const KindRegistry& kinds) {
@@ -32,6 +42,12 @@ Result run_task(const TaskFunction* function, const std::string& kind, const Tas
     if (value_bytes(value) > max_value_bytes)
       return {task.id, false, "result of " + std::to_string(value_bytes(value)) + " bytes exceeds the limit of " +
                                   std::to_string(max_value_bytes)};
+    // An exec record says itself whether the command failed; it is kept
+    // either way, stdout and stderr with it.
+    if (const auto* exec = std::get_if<ExecValue>(&value)) {
+      const bool ok = (*exec)->error.empty();
+      return {task.id, ok, std::move(value)};
+    }
     return {task.id, true, std::move(value)};
   } catch (const std::exception& e) {
     std::string reason = e.what();
@@ -170,7 +186,7 @@ void Executor::compute_loop(zmq::socket_t wake) {
       for (std::size_t i = 0; i < batch.tasks.size(); ++i) {
         if (stop_requested()) return;
         results.results.push_back(run_task(function, batch.kind, batch.tasks[i], kinds_));
-        result_bytes += value_bytes(results.results.back().value) + 12;
+        result_bytes += frame_bytes(results.results.back().value) + 12;
         if (results.results.size() >= results_per_frame || result_bytes >= result_bytes_per_frame) {
           flush();
           if (i + 1 < batch.tasks.size()) results.leases = batch.leases;

@@ -16,4 +16,11 @@ std::string KindRegistry::names() const {
   return list;
 }
 
+std::vector<std::string> KindRegistry::list() const {
+  std::vector<std::string> list;
+  list.reserve(kinds_.size());
+  for (const auto& [name, function] : kinds_) list.push_back(name);
+  return list;
+}
+
 }  // namespace zpipe

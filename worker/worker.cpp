@@ -40,6 +40,12 @@ std::string default_worker_name() {
   return std::string(host[0] != '\0' ? host : "worker") + ":" + std::to_string(::getpid());
 }
 
+std::string join(const std::vector<std::string>& names) {
+  std::string text;
+  for (const auto& name : names) text += (text.empty() ? "" : ", ") + name;
+  return text;
+}
+
 std::uint32_t wanted_window(const Executor& executor, unsigned threads) {
   const double floor_frames = std::min(2.0 * threads, double{max_window_frames});
   const double seconds = executor.seconds_per_frame();
@@ -47,6 +53,15 @@ std::uint32_t wanted_window(const Executor& executor, unsigned threads) {
   const double ceiling = std::clamp(backlog_tasks_at_most / std::max<std::uint32_t>(1, executor.largest_frame()),
                                     floor_frames, double{max_window_frames});
   return static_cast<std::uint32_t>(std::clamp(std::ceil(threads * backlog_seconds / seconds), floor_frames, ceiling));
+}
+
+// Every kind registered, but exec only when it may run: a worker without
+// --allow-exec keeps a kind that refuses exec tasks (for a ventilator older
+// than kinds negotiation) and is dealt none by a newer one.
+std::vector<std::string> announced_kinds(const KindRegistry& kinds, const WorkerConfig& config) {
+  std::vector<std::string> names = kinds.list();
+  if (!config.allow_exec) std::erase(names, "exec");
+  return names;
 }
 
 class WorkerProgram final : private WorkerEffects {
@@ -58,14 +73,14 @@ class WorkerProgram final : private WorkerEffects {
         to_ventilator_(open_socket(context_, zmq::socket_type::dealer, task_link_settings())),
         to_sink_(open_socket(context_, zmq::socket_type::dealer)),
         executor_(context_, kinds, name_, config.threads, wake_endpoint),
-        core_(WorkerSettings{name_, config.threads, config.once}, *this) {
+        core_(WorkerSettings{name_, config.threads, config.once, announced_kinds(kinds, config)}, *this) {
     if (config.curve.enabled()) {
       make_curve_client(to_ventilator_, *config.curve.own, config.ventilator_key);
       make_curve_client(to_sink_, *config.curve.own, config.sink_key);
     }
     connect_endpoint(to_ventilator_, config.ventilator, "ventilator");
     connect_endpoint(to_sink_, config.sink, "sink");
-    log_line(name_ + " ready: " + std::to_string(config.threads) + " thread(s), kinds: " + kinds.names() +
+    log_line(name_ + " ready: " + std::to_string(config.threads) + " thread(s), kinds: " + join(announced_kinds(kinds, config)) +
              ", waiting for work from " + config.ventilator);
   }
 

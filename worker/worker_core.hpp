@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "credit_window.hpp"
 #include "zpipe/messages.hpp"
@@ -34,6 +35,9 @@ struct WorkerSettings {
   std::string name;
   unsigned threads = 1;
   bool once = false;
+  /// The kinds announced in hello; absent: the field is left out (as an
+  /// older worker does), which the ventilator reads as every kind.
+  std::optional<std::vector<std::string>> kinds = std::nullopt;
 };
 
 class WorkerCore {

@@ -21,7 +21,12 @@ WorkerConfig parse_worker_options(int argc, const char* const* argv, std::string
       ("once", "Exit when the first job ends, instead of serving the next one");
   options.add_options("exec")("allow-exec", "Run tasks of kind exec: the payload is a shell command line")(
       "allow-exec-without-curve", "Allow exec even without CURVE keys (anyone who reaches the ventilator could run commands)")(
-      "exec-timeout", "Seconds an exec task may run before it is killed", cxxopts::value<std::string>()->default_value("60"));
+      "exec-timeout", "Seconds an exec task may run before its process group is killed",
+      cxxopts::value<std::string>()->default_value("60"))(
+      "max-output", "Bytes of stdout, and of stderr, kept per exec task (at most 1048576)",
+      cxxopts::value<std::string>()->default_value("1048576"))(
+      "on-truncate", "fail: an exec task whose output was cut fails; keep: it succeeds, marked truncated",
+      cxxopts::value<std::string>()->default_value("fail"));
   add_curve_options(options, CurveRole::client);
   options.add_options("security")("ventilator-key", "The ventilator's CURVE public key FILE",
                                   cxxopts::value<std::string>())(
@@ -37,6 +42,12 @@ WorkerConfig parse_worker_options(int argc, const char* const* argv, std::string
   config.sink_key = server_key_option(parsed, "sink-key", config.curve);
   config.allow_exec = parsed.count("allow-exec") > 0;
   config.exec_timeout = std::chrono::seconds(number_option<std::uint32_t>(parsed, "exec-timeout"));
+  config.max_output = number_option<std::uint32_t>(parsed, "max-output");
+  const std::string on_truncate = parsed["on-truncate"].as<std::string>();
+  if (on_truncate != "fail" && on_truncate != "keep") throw usage_error("--on-truncate must be fail or keep, not '" + on_truncate + "'");
+  config.keep_truncated = on_truncate == "keep";
+  if (config.max_output < 1 || config.max_output > 1048576)
+    throw usage_error("--max-output must be between 1 and 1048576 bytes (a value on the wire is at most 1 MiB)");
   if (config.allow_exec && !config.curve.enabled() && parsed.count("allow-exec-without-curve") == 0)
     throw usage_error("--allow-exec without CURVE keys would let anyone who can reach the ventilator run commands here: "
                       "add --curve-secret (with --ventilator-key and --sink-key), or --allow-exec-without-curve to force it");
@@ -53,7 +64,7 @@ int worker_main(int argc, const char* const* argv, const KindRegistry& kinds, st
     const WorkerConfig config = parse_worker_options(argc, argv, program);
     install_stop_signals();
     KindRegistry with_exec = kinds;
-    with_exec.add("exec", config.allow_exec ? exec_kind(ExecLimits{config.exec_timeout}) : refused_exec_kind());
+    with_exec.add("exec", config.allow_exec ? exec_kind(ExecLimits{config.exec_timeout, config.max_output, config.keep_truncated}) : refused_exec_kind());
     return run_worker(config, with_exec);
   });
 }

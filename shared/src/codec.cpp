@@ -29,11 +29,45 @@ void pack_string(Packer& packer, std::string_view text) {
   packer.pack_str_body(text.data(), static_cast<std::uint32_t>(text.size()));
 }
 
+void pack_bytes(Packer& packer, std::string_view bytes) {
+  packer.pack_bin(static_cast<std::uint32_t>(bytes.size()));
+  packer.pack_bin_body(bytes.data(), static_cast<std::uint32_t>(bytes.size()));
+}
+
+// `absent` is the number that stands for nil.
+void pack_int_or_nil(Packer& packer, std::int64_t number, std::int64_t absent) {
+  if (number != absent) packer.pack_int64(number);
+  else packer.pack_nil();
+}
+
+void pack_bool(Packer& packer, bool flag) {
+  if (flag) packer.pack_true();
+  else packer.pack_false();
+}
+
+// PROTOCOL.md §4.1: a tagged array of fixed shape.
+void pack_exec_record(Packer& packer, const ExecRecord& record) {
+  packer.pack_array(static_cast<std::uint32_t>(exec_record_fields));
+  pack_string(packer, exec_record_tag);
+  pack_int_or_nil(packer, record.exit_code, -1);
+  pack_int_or_nil(packer, record.signal, 0);
+  pack_bytes(packer, record.out);
+  pack_bytes(packer, record.err);
+  pack_bool(packer, record.out_truncated);
+  pack_bool(packer, record.err_truncated);
+  packer.pack_int64(record.started_us);
+  packer.pack_int64(record.duration_us);
+  pack_string(packer, record.host);
+  pack_string(packer, record.error);
+}
+
 void pack_value(Packer& packer, const Value& value) {
   if (const auto* number = std::get_if<std::int64_t>(&value)) {
     packer.pack_int64(*number);
   } else if (const auto* text = std::get_if<std::string>(&value)) {
     pack_string(packer, *text);
+  } else if (const auto* exec = std::get_if<ExecValue>(&value)) {
+    pack_exec_record(packer, **exec);
   } else {
     packer.pack_nil();
   }
@@ -60,9 +94,12 @@ void pack_optional(Packer& packer, const std::optional<std::uint64_t>& number) {
 }
 
 void pack(Packer& p, const Hello& m) {
-  pack_header(p, 4, MessageType::hello);
+  pack_header(p, m.kinds ? 5 : 4, MessageType::hello);
   pack_string(p, m.worker);
   p.pack_uint32(m.window);
+  if (!m.kinds) return;
+  p.pack_array(static_cast<std::uint32_t>(m.kinds->size()));
+  for (const auto& kind : *m.kinds) pack_string(p, kind);
 }
 
 void pack(Packer& p, const Credit& m) {
@@ -197,8 +234,49 @@ std::string read_string(const msgpack::object& o, std::string_view field) {
   wrong_type(field, "a string", o);
 }
 
+std::int64_t read_int(const msgpack::object& o, std::string_view field) {
+  if (o.type == msgpack::type::NEGATIVE_INTEGER) return o.via.i64;
+  if (o.type != msgpack::type::POSITIVE_INTEGER) wrong_type(field, "an integer", o);
+  if (o.via.u64 > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+    throw codec_error(std::string(field) + " " + std::to_string(o.via.u64) + " exceeds 2^63-1");
+  return static_cast<std::int64_t>(o.via.u64);
+}
+
+std::int64_t read_int_or_nil(const msgpack::object& o, std::string_view field, std::int64_t absent) {
+  if (o.type == msgpack::type::NIL) return absent;
+  const std::int64_t number = read_int(o, field);
+  if (number == absent) throw codec_error(std::string(field) + " is " + std::to_string(absent) + " (write nil)");
+  return number;
+}
+
+ExecRecord read_exec_record(std::span<const msgpack::object> f) {
+  if (f.size() < exec_record_fields)
+    throw codec_error("an exec record needs " + std::to_string(exec_record_fields) + " elements, got " +
+                      std::to_string(f.size()));
+  ExecRecord record;
+  record.exit_code = read_int_or_nil(f[1], "exec.exit", -1);
+  record.signal = read_int_or_nil(f[2], "exec.signal", 0);
+  record.out = read_string(f[3], "exec.stdout");
+  record.err = read_string(f[4], "exec.stderr");
+  record.out_truncated = read_bool(f[5], "exec.stdout_truncated");
+  record.err_truncated = read_bool(f[6], "exec.stderr_truncated");
+  record.started_us = read_int(f[7], "exec.started");
+  record.duration_us = read_int(f[8], "exec.duration");
+  record.host = read_string(f[9], "exec.host");
+  record.error = read_string(f[10], "exec.error");
+  return record;
+}
+
 Value read_value(const msgpack::object& o, std::string_view field) {
   switch (o.type) {
+    case msgpack::type::ARRAY: {
+      // The one array a Value may be: an exec record, tagged by its first element.
+      const std::span<const msgpack::object> elements{o.via.array.ptr, o.via.array.size};
+      if (elements.empty() || elements[0].type != msgpack::type::STR ||
+          std::string_view(elements[0].via.str.ptr, elements[0].via.str.size) != exec_record_tag)
+        throw codec_error(std::string(field) + " is an array but not an exec record");
+      return ExecValue(read_exec_record(elements));
+    }
     case msgpack::type::NIL: return Value{};
     case msgpack::type::POSITIVE_INTEGER:
       if (o.via.u64 > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
@@ -207,7 +285,7 @@ Value read_value(const msgpack::object& o, std::string_view field) {
     case msgpack::type::NEGATIVE_INTEGER: return Value{o.via.i64};
     case msgpack::type::STR:
     case msgpack::type::BIN: return Value{read_string(o, field)};
-    default: wrong_type(field, "nil, an integer or a string", o);
+    default: wrong_type(field, "nil, an integer, a string or an exec record", o);
   }
 }
 
@@ -237,6 +315,8 @@ class Fields {
     for (const auto& extra : fields_.subspan(needed)) reject_maps(extra);
   }
   const msgpack::object& operator[](std::size_t i) const { return fields_[i]; }
+  /// How many fields there are, the trailing ones included.
+  [[nodiscard]] std::size_t size() const { return fields_.size(); }
 
  private:
   std::span<const msgpack::object> fields_;
@@ -289,8 +369,8 @@ ResultBatch read_results(const Fields& f) {
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const bool ok = read_bool(oks[i], "results.oks[]");
     Value value = read_value(values[i], "results.values[]");
-    if (!ok && !std::holds_alternative<std::string>(value))
-      throw codec_error("results.values[] of a failed task must be its error message (a string)");
+    if (!ok && !std::holds_alternative<std::string>(value) && !std::holds_alternative<ExecValue>(value))
+      throw codec_error("results.values[] of a failed task must be its error message (a string) or an exec record");
     batch.results.push_back(Result{read_uint(ids[i], "results.ids[]"), ok, std::move(value)});
   }
   return batch;
@@ -327,7 +407,14 @@ Message read_message(const msgpack::object& top) {
   switch (static_cast<MessageType>(type)) {
     case MessageType::hello: {
       const Fields f(all, "hello", 2);
-      return Hello{read_string(f[0], "hello.worker"), read_uint32(f[1], "hello.window")};
+      Hello hello{read_string(f[0], "hello.worker"), read_uint32(f[1], "hello.window"), std::nullopt};
+      // kinds was appended in revision 1.1: a hello without it is an older
+      // worker's, taken to run every kind.
+      if (f.size() > 2) {
+        hello.kinds.emplace();
+        for (const auto& kind : read_array(f[2], "hello.kinds")) hello.kinds->push_back(read_string(kind, "hello.kinds[]"));
+      }
+      return hello;
     }
     case MessageType::credit: {
       const Fields f(all, "credit", 1);

@@ -23,6 +23,7 @@ std::optional<std::int64_t> as_integer(const Value& value) {
 std::string as_text(const Value& value) {
   if (const auto* text = std::get_if<std::string>(&value)) return *text;
   if (const auto* number = std::get_if<std::int64_t>(&value)) return std::to_string(*number);
+  if (const auto* exec = std::get_if<ExecValue>(&value)) return (*exec)->out;
   return {};
 }
 

@@ -40,7 +40,7 @@ std::uint64_t status_kib(pid_t pid, const std::string& key) {
   return 0;
 }
 
-std::size_t open_descriptors(pid_t pid) {
+[[maybe_unused]] std::size_t open_descriptors(pid_t pid) {
   std::size_t count = 0;
   for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) ++count;
   return count;

@@ -1,6 +1,7 @@
 // See simulation.hpp.
 #include "sim/simulation.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -32,6 +33,8 @@ constexpr Duration linger = 2s;             // socket settings: close waits this
 constexpr Duration settle_limit = 120s;     // after the last fault, the job must end within this
 constexpr std::size_t trace_lines = 60;
 constexpr std::size_t ledger_bytes_at_most = (std::size_t{1} << 24) / 8 + 4096;
+constexpr std::string_view job_kind = "square";
+constexpr auto kind_timeout = std::chrono::milliseconds(30s);
 
 // A broken invariant: ends the seed.
 struct Broken : std::runtime_error {
@@ -131,6 +134,11 @@ class WorkerNode final : public WorkerEffects {
   bool busy = false;
   Duration per_task{100};
   std::uint32_t window = 2;
+  // What its hello says it runs: absent for a worker older than kinds.
+  std::optional<std::vector<std::string>> kinds = std::vector<std::string>{"fail", "square"};
+  [[nodiscard]] bool runs(std::string_view kind) const {
+    return !kinds || std::find(kinds->begin(), kinds->end(), kind) != kinds->end();
+  }
 
  private:
   World& world_;
@@ -150,6 +158,12 @@ struct Scenario {
   bool forger = false;  // the first worker also sends results for tasks it was never dealt
   Duration task_timeout{0};  // --task-timeout, or 0
   bool cancel = false;
+  // Kinds: a mixed pool (some workers lack the job's kind, some are older
+  // than kinds), one where the kind arrives only with a late worker, and
+  // one where no worker ever runs it (the job is cancelled, exit 3).
+  bool mixed_kinds = false;
+  std::optional<Duration> kind_arrives_late;
+  bool kind_never = false;
   [[nodiscard]] std::string text() const {
     std::string out = std::to_string(tasks) + " tasks, batch " + std::to_string(batch) + ", " +
                       std::to_string(workers) + " workers, max in flight " + std::to_string(max_in_flight) +
@@ -159,6 +173,9 @@ struct Scenario {
     if (forger) out += ", a forging worker";
     if (task_timeout.count() > 0) out += ", --task-timeout " + std::to_string(task_timeout.count() / 1000) + " ms";
     if (cancel) out += ", cancelled";
+    if (mixed_kinds) out += ", mixed kinds";
+    if (kind_arrives_late) out += ", kind arrives after " + std::to_string(kind_arrives_late->count() / 1000) + " ms";
+    if (kind_never) out += ", no worker runs the kind";
     return out;
   }
 };
@@ -189,7 +206,7 @@ class World {
   void start_ventilator(bool resume);
   void start_sink();
   void start_worker(std::size_t process);
-  std::size_t add_worker();
+  std::size_t add_worker(std::optional<bool> runs_kind = std::nullopt);
   void add_link(std::size_t client, std::size_t server, std::string name);
 
   void at(Duration delay, std::function<void()> action);
@@ -459,6 +476,8 @@ void World::deliver_to(std::size_t to, const Link& link, bool upward, const std:
 void World::deliver_to_worker(std::size_t process, const std::string& frame) {
   WorkerNode& worker = *workers_.at(process);
   if (peek_type(frame) == MessageType::tasks) {
+    if (!worker.runs(job_kind))
+      throw Broken(processes_[process].name + " was dealt tasks of a kind its hello did not list");
     worker.queue.emplace_back(frame, worker.core->epoch());
     run_next_frame(process);
     return;
@@ -690,6 +709,10 @@ void World::choose_scenario() {
   s.forger = random_.chance(0.15);
   if (random_.chance(0.3)) s.task_timeout = random_.between(200ms, 3s);
   s.cancel = random_.chance(0.08);
+  if (random_.chance(0.25)) s.mixed_kinds = true;
+  else if (random_.chance(0.06)) s.kind_arrives_late = random_.between(0ms, 20s);
+  else if (random_.chance(0.03)) s.kind_never = true;
+  if (s.kind_never) s.cancel = false;
 }
 
 void World::start_ventilator(bool resume) {
@@ -702,8 +725,10 @@ void World::start_ventilator(bool resume) {
   settings.task_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(scenario_.task_timeout);
   settings.resume = resume;
   settings.sink_name = "sink";
+  settings.kind = std::string(job_kind);
+  settings.kind_timeout = kind_timeout;
   ventilator_.outbox.clear();
-  ventilator_.core.emplace(settings, count_source("square", scenario_.tasks), ventilator_, now_);
+  ventilator_.core.emplace(settings, count_source(settings.kind, scenario_.tasks), ventilator_, now_);
 }
 
 void World::start_sink() {
@@ -724,15 +749,27 @@ void World::start_worker(std::size_t process) {
   worker.queue.clear();
   worker.unsent.clear();
   worker.busy = false;
-  worker.core.emplace(WorkerSettings{processes_[process].name, 1, true}, worker);
+  worker.core.emplace(WorkerSettings{processes_[process].name, 1, true, worker.kinds}, worker);
 }
 
-std::size_t World::add_worker() {
+// Whether the worker runs the job's kind: `runs_kind` when given, else as
+// the scenario has it (in a mixed pool, any of the three ways of hello).
+std::size_t World::add_worker(std::optional<bool> runs_kind) {
   const std::size_t process = processes_.size();
   processes_.push_back(Process(Kind::worker, "w" + std::to_string(process)));
   auto node = std::make_unique<WorkerNode>(*this, process);
   node->per_task = random_.between(20us, 3ms);
   node->window = static_cast<std::uint32_t>(2 + random_.below(8));
+  if (!runs_kind && (scenario_.kind_never || scenario_.kind_arrives_late)) runs_kind = false;
+  if (!runs_kind && scenario_.mixed_kinds) {
+    switch (random_.below(3)) {
+      case 0: runs_kind = false; break;
+      case 1: node->kinds.reset(); break;  // older than kinds: runs every kind
+      default: break;
+    }
+  }
+  if (runs_kind == false)
+    node->kinds = random_.chance(0.5) ? std::vector<std::string>{"fail", "upper"} : std::vector<std::string>{};
   workers_.emplace(process, std::move(node));
   add_link(process, ventilator, "w" + std::to_string(process) + "-v");
   add_link(process, sink, "w" + std::to_string(process) + "-s");
@@ -811,7 +848,7 @@ void World::inject_fault() {
     case 7: cut({link_of(worker, ventilator), link_of(worker, sink)}, random_.between(10ms, 12s)); break;  // a host
     case 8: hang(worker, random_.between(10ms, 8s)); break;
     case 9:
-      if (processes_.size() < 10) add_worker();  // a late joiner
+      if (processes_.size() < 11) add_worker();  // a late joiner
       break;
     default: break;  // quiet
   }
@@ -832,13 +869,23 @@ void World::check_invariants() {
 
 bool World::finished() const {
   const bool ventilator_done = processes_[ventilator].exit_status.has_value() || ventilator_not_restarted_;
-  const bool sink_done = processes_[sink].exit_status.has_value() || (cancelled_ && !sink_took_job_);
+  const bool sink_done = processes_[sink].exit_status.has_value() ||
+                         ((cancelled_ || scenario_.kind_never) && !sink_took_job_ && ventilator_done);
   return ventilator_done && sink_done;
 }
 
 void World::check_end() {
   const auto ventilator_status = processes_[ventilator].exit_status;
   const auto sink_status = processes_[sink].exit_status;
+  if (scenario_.kind_never) {
+    if (!printed_.empty()) throw Broken("tasks were printed though no worker runs the job's kind");
+    if (ventilator_status != exit_runtime && !ventilator_not_restarted_)
+      throw Broken("a ventilator no worker could serve exited with " + std::to_string(*ventilator_status) +
+                   ", expected 3 after --kind-timeout");
+    if (sink_status && *sink_status != exit_cancelled)
+      throw Broken("the sink of a job no worker could serve exited with " + std::to_string(*sink_status));
+    return;
+  }
   if (cancelled_) {
     if (ventilator_status != exit_interrupted) throw Broken("a cancelled ventilator exited with " + std::to_string(*ventilator_status));
     if (sink_status && *sink_status != exit_cancelled) throw Broken("the sink of a cancelled job exited with " + std::to_string(*sink_status));
@@ -905,7 +952,10 @@ Outcome World::run(bool keep_trace) {
     add_link(ventilator, sink, "v-s");
     start_sink();
     start_ventilator(false);
-    for (std::size_t i = 0; i < scenario_.workers; ++i) add_worker();
+    // A mixed pool has one worker that surely runs the kind.
+    for (std::size_t i = 0; i < scenario_.workers; ++i)
+      add_worker(scenario_.mixed_kinds && i == 0 ? std::optional<bool>(true) : std::nullopt);
+    if (scenario_.kind_arrives_late) at(*scenario_.kind_arrives_late, [this] { add_worker(true); });
     update(link_of(ventilator, sink));
     after(ventilator);
     after(sink);

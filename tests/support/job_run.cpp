@@ -93,11 +93,11 @@ ChildProcess& JobRun::start(std::vector<std::string> argv, const std::string& ro
 
 ResultLine parse_result_line(const std::string& line) {
   static const std::regex shape(
-      R"re(^\{"task_id":(\d+),"status":"(ok|error)","result":(null|-?\d+|"[^"]*"),"error":(null|"(?:[^"\\]|\\.)*"),"worker":"([^"]*)"\}$)re");
+      R"re(^\{"task_id":(\d+),"status":"(ok|error)","result":(null|-?\d+|"(?:[^"\\]|\\.)*"),"error":(null|"(?:[^"\\]|\\.)*"),"worker":"([^"]*)"(,.*)?\}$)re");
   std::smatch match;
   INFO(line);
   REQUIRE(std::regex_match(line, match, shape));
-  return {std::stoull(match[1]), match[2], match[3], match[4], match[5]};
+  return {std::stoull(match[1]), match[2], match[3], match[4], match[5], match[6]};
 }
 
 std::map<std::uint64_t, ResultLine> every_task_once(const std::vector<std::string>& lines, std::uint64_t total) {

@@ -70,6 +70,7 @@ struct ResultLine {
   std::string result;
   std::string error;
   std::string worker;
+  std::string more;  // the fields after worker (an exec task's), from their leading comma
 };
 
 ResultLine parse_result_line(const std::string& line);

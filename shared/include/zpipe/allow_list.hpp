@@ -26,8 +26,8 @@ struct AllowListSource {
   std::string dir;
   Role role = Role::worker;
   std::string option;  // the command-line option that named it, for messages
-  std::string key;     // a 32-byte public key admitted without a file
-  std::string name;    // that key's name
+  std::string key = {};    // a 32-byte public key admitted without a file
+  std::string name = {};   // that key's name
 };
 
 /// An admitted key: the name of its file, and its roles.

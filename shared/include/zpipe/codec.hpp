@@ -23,6 +23,10 @@ class codec_error : public std::runtime_error {
 /// What a decoder accepts at most. The defaults are the protocol's limits
 /// (PROTOCOL.md, "Limits"); every receiving socket sets ZMQ_MAXMSGSIZE to
 /// max_frame_bytes so larger frames never reach the decoder.
+/// An exec record's first element, and how many elements it has (§4.1).
+inline constexpr std::string_view exec_record_tag = "exec";
+inline constexpr std::size_t exec_record_fields = 11;
+
 struct DecodeLimits {
   std::size_t max_frame_bytes = 16 * 1024 * 1024;
   std::size_t max_items = 65536;              // tasks, results or ack ranges per frame

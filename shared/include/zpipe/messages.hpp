@@ -39,10 +39,13 @@ inline constexpr std::uint32_t max_window_frames = 65536;
 using JobId = std::uint64_t;
 using TaskId = std::uint64_t;
 
-/// A worker announces itself and how many task batches it may hold at once.
+/// A worker announces itself, how many task batches it may hold at once,
+/// and the task kinds it runs. `kinds` absent (a hello of a peer older than
+/// the field) means the worker is taken to run every kind.
 struct Hello {
   std::string worker;
   std::uint32_t window = 0;
+  std::optional<std::vector<std::string>> kinds = std::nullopt;
   bool operator==(const Hello&) const = default;
 };
 
@@ -71,7 +74,7 @@ struct TaskBatch {
   JobId job = 0;
   std::string kind;
   std::vector<Task> tasks;
-  std::vector<Lease> leases;  // one per run of consecutive ids
+  std::vector<Lease> leases = {};  // one per run of consecutive ids
   bool operator==(const TaskBatch&) const = default;
 };
 
@@ -87,7 +90,7 @@ struct ResultBatch {
   JobId job = 0;
   std::string worker;
   std::vector<Result> results;
-  std::vector<Lease> leases;  // of the task frames these results answer; none from the ventilator
+  std::vector<Lease> leases = {};  // of the task frames these results answer; none from the ventilator
   bool operator==(const ResultBatch&) const = default;
 };
 
@@ -114,7 +117,7 @@ struct JobAccepted {
   JobId job = 0;
   std::optional<std::uint64_t> total;
   std::uint64_t completed = 0;
-  std::string lease_secret;
+  std::string lease_secret = {};
   bool operator==(const JobAccepted&) const = default;
 };
 

@@ -24,6 +24,7 @@ class ResultWriter {
  private:
   void write_text(const Result& result, std::string_view worker);
   void write_jsonl(const Result& result, std::string_view worker);
+  void write_exec_jsonl(const Result& result, const ExecRecord& record, std::string_view worker);
   void write_csv(const Result& result, std::string_view worker);
   void write_msgpack(const Result& result, std::string_view worker);
 

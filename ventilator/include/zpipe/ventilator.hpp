@@ -20,6 +20,7 @@ struct VentilatorConfig {
   std::optional<std::uint64_t> count;         // --count N, or
   std::string input;                          // --input FILE ("-": stdin)
   std::string kind = "square";
+  std::string command;                        // --command TEMPLATE: each line fills it (kind exec)
   std::uint32_t batch = 1;                    // tasks per frame
   std::uint32_t min_workers = 1;
   std::uint64_t max_in_flight = 262144;       // tasks read but not acknowledged
@@ -29,6 +30,7 @@ struct VentilatorConfig {
   std::chrono::milliseconds task_timeout{0};  // held longer by a live worker: dealt again (0: never)
   std::uint64_t max_held_per_worker = 65536;  // tasks one worker may hold at once
   bool resume = false;                        // continue the sink's job of the same input
+  std::chrono::seconds kind_timeout{60};      // workers connected, none runs the kind: cancel (exit 3); 0: never
   CurveConfig curve;                          // server to workers, client of the sink
   std::string sink_key;                       // the sink's public key, with curve
   /// For a program that runs the ventilator in-process: when set, told the

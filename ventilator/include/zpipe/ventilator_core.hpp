@@ -59,6 +59,9 @@ struct VentilatorSettings {
   std::chrono::milliseconds worker_timeout{3000};
   std::uint32_t max_attempts = 3;
   bool resume = false;
+  /// How long connected workers may all lack the job's kind before the job
+  /// is cancelled (exit 3); 0 waits for ever.
+  std::chrono::milliseconds kind_timeout{60'000};
   std::string sink_name;  // for log lines
   /// A task a live worker holds longer than this is dealt again, and counts
   /// an attempt (--task-timeout); zero: never.
@@ -125,6 +128,8 @@ class VentilatorCore {
   [[nodiscard]] std::uint64_t acknowledged() const;
   [[nodiscard]] std::uint64_t in_flight_span() const { return in_flight_.span(); }
   [[nodiscard]] std::size_t workers() const { return workers_.alive(); }
+  /// Connected workers that run the job's kind.
+  [[nodiscard]] std::size_t workers_running_kind() const { return workers_.running_kind(); }
   [[nodiscard]] std::uint64_t dealt_again() const { return redealt_; }
   /// Tasks dealt again because a live worker held them past --task-timeout.
   [[nodiscard]] std::uint64_t timed_out() const { return timed_out_; }
@@ -140,6 +145,7 @@ class VentilatorCore {
   void take_hello(const std::string& peer, const PeerIdentity& identity, const Hello& hello, TimePoint now);
   void expire_held_tasks(TimePoint now);
   void sign(const WorkerState& worker, TimePoint now);
+  void watch_kind(TimePoint now);
   void take_credit(const std::string& peer, const Credit& credit, TimePoint now);
   void take_acceptance(const JobAccepted& accepted);
   void take_ack(const Ack& ack);
@@ -189,6 +195,10 @@ class VentilatorCore {
   TimePoint next_waiting_line_{};
   TimePoint next_expiry_check_{};
   TimePoint give_up_at_{};         // cancelling
+  int cancelled_status_ = 130;     // exit status once a cancellation is over
+  // Since when the connected workers have all lacked the job's kind.
+  std::optional<TimePoint> kind_missing_since_;
+  TimePoint next_kind_line_{};
   std::optional<int> exit_status_;
   // Workers taken for gone by silence whose connection may still be open:
   // told when the job ends too. Bounded; a disconnect removes one.

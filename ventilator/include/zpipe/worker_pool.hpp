@@ -24,6 +24,7 @@ struct WorkerState {
   std::uint64_t tasks_held = 0;  // dealt to it and not yet acknowledged
   bool alive = false;
   bool isolating = false;        // runs one suspect task alone: is dealt nothing else
+  bool runs_kind = true;         // its hello lists the job's kind (or lists none): it may be dealt tasks
   std::chrono::steady_clock::time_point last_heard;
   bool stalled = false;          // held a task past --task-timeout: dealt nothing until a result of it is acknowledged
   std::string key;               // its CURVE public key (empty in plaintext): leases name it
@@ -34,6 +35,7 @@ struct WorkerState {
     std::uint64_t last = 0;
   };
   std::deque<Dealt> dealt;
+  std::vector<std::string> kinds;  // as its hello listed them, capped and printable, for log lines
 };
 
 class WorkerPool {
@@ -42,11 +44,15 @@ class WorkerPool {
   /// Worker names are cut to this many bytes in logs and summaries.
   static constexpr std::size_t max_name_bytes = 64;
 
+  /// Kinds kept per worker for log lines; the rest are counted, not kept.
+  static constexpr std::size_t kinds_kept_at_most = 32;
+
   /// A worker said hello: its credits become its window. A worker already
-  /// known keeps its slot (the caller first takes back what it held).
-  /// Returns its slot.
+  /// known keeps its slot (the caller first takes back what it held). One
+  /// that does not run the job's kind (`runs_kind` false) is known, and
+  /// kept alive by its credits, but never dealt to. Returns its slot.
   std::uint32_t hello(const std::string& routing_id, std::string_view name, std::uint32_t window,
-                      Clock::time_point now);
+                      Clock::time_point now, bool runs_kind = true, const std::vector<std::string>& kinds = {});
   /// Adds credits. Returns false when no live worker has that routing id.
   bool credit(const std::string& routing_id, std::uint32_t frames, Clock::time_point now);
   /// The slot of a live worker, if there is one with that routing id.
@@ -69,6 +75,10 @@ class WorkerPool {
     return static_cast<std::uint32_t>(&worker - workers_.data());
   }
   [[nodiscard]] std::size_t alive() const { return by_routing_id_.size(); }
+  /// Live workers that run the job's kind.
+  [[nodiscard]] std::size_t running_kind() const { return running_kind_; }
+  /// The kinds the live workers listed, sorted, comma-separated, for a log line.
+  [[nodiscard]] std::string kinds_listed() const;
   /// Every slot, live or free (skip those not alive).
   [[nodiscard]] const std::vector<WorkerState>& slots() const { return workers_; }
 
@@ -79,7 +89,8 @@ class WorkerPool {
   std::vector<std::uint32_t> free_slots_;
   std::unordered_map<std::string, std::uint32_t> by_routing_id_;
   std::size_t turn_ = 0;
-  std::uint64_t total_weight_ = 0;  // of live workers
+  std::uint64_t total_weight_ = 0;  // of live workers that run the job's kind
+  std::size_t running_kind_ = 0;
 };
 
 }  // namespace zpipe

@@ -37,6 +37,8 @@ class KindRegistry {
   [[nodiscard]] const TaskFunction* find(std::string_view name) const;
   /// Returns the names, sorted, for messages that list what is available.
   [[nodiscard]] std::string names() const;
+  /// Returns the names, sorted: what a worker announces in hello.
+  [[nodiscard]] std::vector<std::string> list() const;
 
  private:
   std::map<std::string, TaskFunction, std::less<>> kinds_;
@@ -53,6 +55,8 @@ struct WorkerConfig {
   bool once = false;  // exit when the first job ends, instead of serving the next
   bool allow_exec = false;  // run "exec" tasks: shell command lines
   std::chrono::milliseconds exec_timeout{60'000};
+  std::uint32_t max_output = 1024 * 1024;  // bytes of stdout, and of stderr, kept per exec task
+  bool keep_truncated = false;             // --on-truncate keep
   CurveConfig curve;  // a client of both servers
   std::string ventilator_key;
   std::string sink_key;
