@@ -113,7 +113,7 @@ const std::string vector_secret = [] {
   return secret;
 }();
 
-// The leases of vectors 26 and 27 (PROTOCOL.md §6.5 has their tokens).
+// The leases of vectors 35 and 36 (PROTOCOL.md §6.5 has their tokens).
 std::array<char, 16> token(std::string_view hex_text) {
   std::array<char, 16> token{};
   const std::string raw = bytes(hex_text);

@@ -108,6 +108,10 @@ def decode(frame):
     if kind == HELLO:
         f[2] = _string(f[2], "hello.worker")
         _u64(f[3], "hello.window")
+        if len(f) > 4:  # kinds, appended to v2 (absent: every kind)
+            if type(f[4]) is not list:
+                raise BadFrame("hello.kinds must be an array")
+            f[4] = [_string(k, "hello.kinds[]") for k in f[4]]
     elif kind == CREDIT:
         _u64(f[2], "credit.batches")
     elif kind == TASKS:
