@@ -13,6 +13,7 @@ install(TARGETS zpipe-ventilator zpipe-worker zpipe-sink zpipe-keygen RUNTIME DE
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/shared/include/zpipe ${PROJECT_SOURCE_DIR}/worker/include/zpipe
                   ${PROJECT_SOURCE_DIR}/ventilator/include/zpipe ${PROJECT_SOURCE_DIR}/sink/include/zpipe
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES ${PROJECT_BINARY_DIR}/shared/include/zpipe/version.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/zpipe)
 install(FILES ${PROJECT_SOURCE_DIR}/shared/PROTOCOL.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 set(zpipe_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/zpipe)

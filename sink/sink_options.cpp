@@ -7,7 +7,7 @@ namespace zpipe {
 
 SinkConfig parse_sink_options(int argc, const char* const* argv) {
   SinkConfig config;
-  cxxopts::Options options("sink", "Collects the results of a zpipe job and prints every task once.");
+  cxxopts::Options options(program_name(argc, argv, "zpipe-sink"), "Collects the results of a zpipe job and prints every task once.");
   options.add_options()
       ("bind", "Endpoint workers and the ventilator connect to", cxxopts::value<std::string>()->default_value(config.bind))
       ("format", "Output format: text, jsonl or csv", cxxopts::value<std::string>()->default_value("text"))

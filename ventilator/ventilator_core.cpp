@@ -507,7 +507,37 @@ void VentilatorCore::tick(TimePoint now) {
   }
   send_manifest_when_due(now);
   if (ready_to_deal()) deal(now);
+  say_what_dealing_waits_for(now);
   if (all_acknowledged()) begin_end(true, now);
+}
+
+// A job that cannot go on for want of workers says so every
+// waiting_line_interval, so whoever watches the log is never left with
+// silence: --min-workers not reached yet, or every worker gone mid-job.
+void VentilatorCore::say_what_dealing_waits_for(TimePoint now) {
+  const std::size_t alive = workers_.alive();
+  const bool too_few = accepted_ && phase_ == Phase::dealing && !all_acknowledged() &&
+                       (dealing_started_ ? alive == 0 : alive < settings_.min_workers);
+  if (!too_few) {
+    waiting_for_workers_ = false;
+    return;
+  }
+  if (!waiting_for_workers_) {  // the first line comes after a whole interval of waiting
+    waiting_for_workers_ = true;
+    next_waiting_line_ = now + waiting_line_interval;
+    return;
+  }
+  if (now < next_waiting_line_) return;
+  next_waiting_line_ = now + waiting_line_interval;
+  const auto left = remaining_tasks();
+  const std::string remaining = left ? std::to_string(*left) + " of " + std::to_string(*manifest_.total) + " task(s) to do"
+                                     : std::to_string(acknowledged()) + " task(s) done, the job's size not known yet";
+  if (!dealing_started_)
+    effects_.log("still waiting for workers: " + std::to_string(alive) + " of --min-workers " +
+                 std::to_string(settings_.min_workers) + " have said hello; start workers with --ventilator " +
+                 "pointing here (" + remaining + ")");
+  else
+    effects_.log("still waiting for workers: none is connected (" + remaining + ")");
 }
 
 VentilatorCore::TimePoint VentilatorCore::next_deadline() const {
@@ -519,6 +549,7 @@ VentilatorCore::TimePoint VentilatorCore::next_deadline() const {
                               (source_->exhausted() && !manifest_.total);
     if (!manifest_due) deadline = TimePoint::max();
     if (workers_.alive() > 0) deadline = std::min(deadline, next_expiry_check_);
+    if (waiting_for_workers_) deadline = std::min(deadline, next_waiting_line_);
   }
   return deadline;
 }

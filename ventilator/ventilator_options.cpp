@@ -8,7 +8,7 @@ namespace zpipe {
 
 VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
   VentilatorConfig config;
-  cxxopts::Options options("ventilator", "Reads a job's tasks and deals them to zpipe workers.");
+  cxxopts::Options options(program_name(argc, argv, "zpipe-ventilator"), "Reads a job's tasks and deals them to zpipe workers.");
   options.add_options()
       ("count", "Job of N tasks; task i carries the integer i", cxxopts::value<std::string>())
       ("input", "Job of one task per line of FILE ('-' for stdin)", cxxopts::value<std::string>())

@@ -91,6 +91,7 @@ class WorkerProgram final : private WorkerEffects {
       executor_.submit(incoming_, core_.epoch());
       forward_results();
       core_.tick(Clock::now(), wanted_window(executor_, config_.threads), executor_.queued() == 0);
+      say_what_it_waits_for(Clock::now());
 
       zmq::pollitem_t items[] = {{to_ventilator_.handle(), 0, ZMQ_POLLIN, 0},
                                  {wake_.handle(), 0, ZMQ_POLLIN, 0},
@@ -105,6 +106,7 @@ class WorkerProgram final : private WorkerEffects {
 
  private:
   static constexpr const char* wake_endpoint = "inproc://zpipe-worker-wake";
+  static constexpr std::chrono::seconds waiting_line_interval{10};
 
   zmq::socket_t make_wake_socket() {
     zmq::socket_t wake(context_, zmq::socket_type::pull);
@@ -146,6 +148,22 @@ class WorkerProgram final : private WorkerEffects {
     }
   }
 
+  // Ten seconds without a link to the ventilator or the sink get a line: a
+  // worker started before them, or cut off from them, says what it waits for.
+  void say_what_it_waits_for(Clock::time_point now) {
+    std::string missing;
+    if (ventilator_link_.handshakes() <= ventilator_link_.disconnects()) missing = "the ventilator at " + config_.ventilator;
+    if (sink_link_.handshakes() <= sink_link_.disconnects())
+      missing += (missing.empty() ? "" : " and ") + ("the sink at " + config_.sink);
+    if (missing.empty()) {
+      next_waiting_line_ = now + waiting_line_interval;
+      return;
+    }
+    if (now < next_waiting_line_) return;
+    next_waiting_line_ = now + waiting_line_interval;
+    log_line("still waiting for " + missing + " (not connected): is it running, and reachable from here?");
+  }
+
   int farewell(std::string_view why, int code) {
     log_line(std::string(why) + "; served " + std::to_string(core_.jobs_ended()) + " job(s), frames rejected: " +
              std::to_string(from_ventilator_.rejected() + executor_.rejected()));
@@ -175,6 +193,7 @@ class WorkerProgram final : private WorkerEffects {
   std::deque<FinishedWork> unsent_;  // results the sink's queue has no room for yet
   std::vector<zmq::message_t> incoming_;  // task frames of one burst
   std::vector<zmq::message_t> wake_parts_;
+  Clock::time_point next_waiting_line_ = Clock::now() + waiting_line_interval;
 };
 
 }  // namespace

@@ -1,5 +1,5 @@
-// Command-line parsing the three programs share: --help, stray arguments,
-// and numbers whose errors name the option (cxxopts' own do not).
+// Command-line parsing the three programs share: --help, --version, stray
+// arguments, and numbers whose errors name the option (cxxopts' own do not).
 #pragma once
 
 #include <charconv>
@@ -16,17 +16,37 @@
 
 #include "zpipe/curve.hpp"
 #include "zpipe/exit_codes.hpp"
+#include "zpipe/messages.hpp"
+#include "zpipe/version.hpp"
 
 namespace zpipe {
 
-/// Parses argv. Prints the help and exits 0 for -h/--help. Throws
-/// usage_error for unknown options and stray arguments.
-inline cxxopts::ParseResult parse_command_line(cxxopts::Options& options, int argc, const char* const* argv) {
-  options.add_options()("h,help", "Show this help");
+/// Returns the name the program was started by (argv[0] without its
+/// directory), so --help and --version name zpipe-worker, or a custom
+/// worker's own binary; `fallback` when argv[0] is missing.
+inline std::string program_name(int argc, const char* const* argv, std::string_view fallback) {
+  if (argc < 1 || argv[0] == nullptr || argv[0][0] == '\0') return std::string(fallback);
+  const std::string_view path = argv[0];
+  const auto slash = path.rfind('/');
+  return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
+/// Parses argv. Prints the help (then `help_epilog`) and exits 0 for
+/// -h/--help; prints the version and the wire protocol's and exits 0 for
+/// --version. Throws usage_error for unknown options and stray arguments.
+inline cxxopts::ParseResult parse_command_line(cxxopts::Options& options, int argc, const char* const* argv,
+                                               std::string_view help_epilog = {}) {
+  options.add_options()("h,help", "Show this help")("version", "Show the version and the wire protocol's version");
   try {
     auto parsed = options.parse(argc, argv);
     if (parsed.count("help") > 0) {
-      std::cout << options.help();
+      std::cout << options.help() << help_epilog;
+      std::exit(exit_ok);
+    }
+    if (parsed.count("version") > 0) {
+      // The first line is the GNU form that help2man reads for the man page.
+      std::cout << options.program() << " (zpipe) " << version << "\nwire protocol version " << protocol_version
+                << '\n';
       std::exit(exit_ok);
     }
     if (!parsed.unmatched().empty()) throw usage_error("unexpected argument '" + parsed.unmatched().front() + "'");

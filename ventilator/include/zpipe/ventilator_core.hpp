@@ -155,6 +155,7 @@ class VentilatorCore {
   bool ready_to_deal();
   void send_manifest_when_due(TimePoint now);
   void send_end_when_due(TimePoint now);
+  void say_what_dealing_waits_for(TimePoint now);
   void begin_end(bool complete, TimePoint now);
   void finish(int status);
   void tell_worker(const std::string& peer, const Message& message);
@@ -187,6 +188,7 @@ class VentilatorCore {
   TimePoint started_;
   TimePoint next_send_{};          // manifest or job_end to the sink
   TimePoint next_waiting_line_{};
+  bool waiting_for_workers_ = false;  // accepted, but too few workers to deal to
   TimePoint next_expiry_check_{};
   TimePoint give_up_at_{};         // cancelling
   std::optional<int> exit_status_;
