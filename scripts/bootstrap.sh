@@ -7,7 +7,7 @@ usage() {
   cat <<'USAGE'
 usage: scripts/bootstrap.sh [--for-tests]
 Installs what zpipe needs to build from Debian's archive (g++, cmake,
-libzmq3-dev, libsodium-dev, cppzmq-dev, libmsgpack-cxx-dev, libcxxopts-dev), and for its
+libzmq3-dev, libsodium-dev, cppzmq-dev, libmsgpack-cxx-dev, libcxxopts-dev, libspdlog-dev), and for its
 Python package (python/) python3-zmq and python3-msgpack (the worker speaks
 the protocol with them), pybind11-dev and python3-dev (the engine that
 zpipe.Job binds), python3-venv (pip install ./python into a venv). With
@@ -16,7 +16,7 @@ zpipe.Job binds), python3-venv (pip install ./python into a venv). With
 when everything is installed. Needs root or sudo when something is missing.
 USAGE
 }
-packages=(g++ cmake make pkg-config libzmq3-dev libsodium-dev cppzmq-dev libmsgpack-cxx-dev libcxxopts-dev catch2
+packages=(g++ cmake make pkg-config libzmq3-dev libsodium-dev cppzmq-dev libmsgpack-cxx-dev libcxxopts-dev libspdlog-dev catch2
           python3-zmq python3-msgpack pybind11-dev python3-dev python3-venv)
 optional=()  # without these, the tests that need them are skipped
 case ${1:-} in

@@ -1,8 +1,10 @@
 // What an operator sees of the real programs (issue 10): --version and
-// --help, and the lines a program logs while it waits for something.
+// --help, log lines and their formats, and the lines a program logs while
+// it waits for something.
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <regex>
 #include <string>
 
 #include "support/job_run.hpp"
@@ -88,4 +90,45 @@ TEST_CASE("a program that waits for the sink, a job, workers or results says so 
   CHECK(all_said);
   CHECK_FALSE(says("worker.err", "the ventilator at"));  // that link is up: not waited for
   (void)sink;
+}
+
+TEST_CASE("log lines carry an RFC 3339 time, a level and the role, as text or as one JSON object per line") {
+  JobRun run;
+  auto& sink = run.sink({"--log-format", "json"});
+  run.ventilator({"--count", "20"});
+  auto& worker = run.worker({"--log-level", "warning"});
+  REQUIRE(sink.wait_for(30s) == 0);
+  REQUIRE(worker.wait_for(10s) == 0);
+
+  const std::regex text_line(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (debug|info|warning|error) ventilator: \S.*$)");
+  const auto ventilator_lines = zpipe::testing::read_lines(run.dir / "ventilator.err");
+  REQUIRE(ventilator_lines.size() >= 2);
+  for (const auto& line : ventilator_lines) {
+    INFO(line);
+    CHECK(std::regex_match(line, text_line));
+  }
+  // Strict: the keys in this order, a string message with JSON escapes only.
+  const std::regex json_line(
+      R"re(^\{"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","level":"(debug|info|warning|error)","role":"sink","pid":\d+,"message":"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-f]{4})*"\}$)re");
+  const auto sink_lines = zpipe::testing::read_lines(run.dir / "sink.err");
+  REQUIRE(sink_lines.size() >= 2);
+  for (const auto& line : sink_lines) {
+    INFO(line);
+    CHECK(std::regex_match(line, json_line));
+  }
+  CHECK_THAT(run.log("sink"), Catch::Contains(R"("message":"collecting results at tcp://127.0.0.1:)"));
+  // --log-level warning: the worker's info lines ("ready", "done") are not written.
+  INFO("worker:\n" << run.log("worker"));
+  CHECK(run.log("worker").find(" info ") == std::string::npos);
+  CHECK(run.log("worker").find("ready") == std::string::npos);
+}
+
+TEST_CASE("a log option with a value it does not know is refused with exit status 2, naming the option") {
+  ScratchDir dir;
+  const Answer format = run_to_end(dir, {ZPIPE_SINK, "--log-format", "xml"});
+  CHECK(format.status == 2);
+  CHECK_THAT(format.err, Catch::Contains("--log-format must be text or json, not 'xml'"));
+  const Answer level = run_to_end(dir, {ZPIPE_WORKER, "--log-level", "loud"});
+  CHECK(level.status == 2);
+  CHECK_THAT(level.err, Catch::Contains("--log-level must be debug, info, warning or error, not 'loud'"));
 }

@@ -16,6 +16,7 @@
 
 #include "zpipe/curve.hpp"
 #include "zpipe/exit_codes.hpp"
+#include "zpipe/log.hpp"
 #include "zpipe/messages.hpp"
 #include "zpipe/version.hpp"
 
@@ -31,12 +32,32 @@ inline std::string program_name(int argc, const char* const* argv, std::string_v
   return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
 }
 
+/// Applies --log-format and --log-level (logging is the whole process's).
+/// Throws usage_error for a value it does not know.
+inline void apply_logging_options(const cxxopts::ParseResult& parsed) {
+  const std::string format = parsed["log-format"].as<std::string>();
+  if (format == "text") set_log_format(LogFormat::text);
+  else if (format == "json") set_log_format(LogFormat::json);
+  else throw usage_error("--log-format must be text or json, not '" + format + "'");
+  const std::string level = parsed["log-level"].as<std::string>();
+  if (level == "debug") set_log_level(LogLevel::debug);
+  else if (level == "info") set_log_level(LogLevel::info);
+  else if (level == "warning") set_log_level(LogLevel::warning);
+  else if (level == "error") set_log_level(LogLevel::error);
+  else throw usage_error("--log-level must be debug, info, warning or error, not '" + level + "'");
+}
+
 /// Parses argv. Prints the help (then `help_epilog`) and exits 0 for
 /// -h/--help; prints the version and the wire protocol's and exits 0 for
-/// --version. Throws usage_error for unknown options and stray arguments.
+/// --version. Applies the logging options. Throws usage_error for unknown
+/// options and stray arguments.
 inline cxxopts::ParseResult parse_command_line(cxxopts::Options& options, int argc, const char* const* argv,
                                                std::string_view help_epilog = {}) {
   options.add_options()("h,help", "Show this help")("version", "Show the version and the wire protocol's version");
+  options.add_options("logging")(
+      "log-format", "Log lines on stderr as text, or json (one object per line, for log shippers)",
+      cxxopts::value<std::string>()->default_value("text"))(
+      "log-level", "Least level logged: debug, info, warning or error", cxxopts::value<std::string>()->default_value("info"));
   try {
     auto parsed = options.parse(argc, argv);
     if (parsed.count("help") > 0) {
@@ -50,6 +71,7 @@ inline cxxopts::ParseResult parse_command_line(cxxopts::Options& options, int ar
       std::exit(exit_ok);
     }
     if (!parsed.unmatched().empty()) throw usage_error("unexpected argument '" + parsed.unmatched().front() + "'");
+    apply_logging_options(parsed);
     return parsed;
   } catch (const cxxopts::exceptions::exception& e) {
     throw usage_error(e.what());
