@@ -288,6 +288,7 @@ void VentilatorCore::deal_suspects(TimePoint now) {
       continue;
     }
     in_flight_.hold(id, slot);
+    ++dealt_;
     worker->tasks_held = 1;
     worker->isolating = true;
     --worker->credits;
@@ -344,6 +345,7 @@ void VentilatorCore::deal(TimePoint now) {
       continue;
     }
     for (const Task& task : batch_.tasks) in_flight_.hold(task.id, slot);
+    dealt_ += batch_.tasks.size();
     worker->tasks_held += batch_.tasks.size();
     --worker->credits;
   }
@@ -416,6 +418,7 @@ void VentilatorCore::expire_held_tasks(TimePoint now) {
 void VentilatorCore::fail_task(TaskId id, std::string reason) {
   failures_.results.push_back(Result{id, false, reason});
   in_flight_.fail(id, std::move(reason));
+  ++failed_;
   if (failures_.results.size() >= failures_per_frame) send_failures();
 }
 

@@ -30,6 +30,7 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
       ("max-held-per-worker", "Tasks one worker may hold at once, whatever window it asks for",
        cxxopts::value<std::string>()->default_value(std::to_string(config.max_held_per_worker)))
       ("resume", "Continue the sink's job of this same input, dealing only what it has no result for");
+  add_metrics_option(options);
   add_curve_options(options, CurveRole::ventilator);
   options.add_options("security")("sink-key", "The sink's CURVE public key FILE", cxxopts::value<std::string>());
   const auto parsed = parse_command_line(options, argc, argv);
@@ -49,6 +50,7 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
   // Whether the --input can be resumed (a regular file, stdin included) is
   // known only once it is opened: line_source() refuses a pipe then.
   config.resume = parsed.count("resume") > 0;
+  config.metrics_file = metrics_option(parsed);
   config.curve = curve_options(parsed, CurveRole::ventilator);
   config.sink_key = server_key_option(parsed, "sink-key", config.curve);
   if (config.count.has_value() == !config.input.empty())

@@ -34,6 +34,7 @@ WorkerConfig parse_worker_options(int argc, const char* const* argv, std::string
   options.add_options("exec")("allow-exec", "Run tasks of kind exec: the payload is a shell command line")(
       "allow-exec-without-curve", "Allow exec even without CURVE keys (anyone who reaches the ventilator could run commands)")(
       "exec-timeout", "Seconds an exec task may run before it is killed", cxxopts::value<std::string>()->default_value("60"));
+  add_metrics_option(options);
   add_curve_options(options, CurveRole::client);
   options.add_options("security")("ventilator-key", "The ventilator's CURVE public key FILE",
                                   cxxopts::value<std::string>())(
@@ -44,6 +45,7 @@ WorkerConfig parse_worker_options(int argc, const char* const* argv, std::string
   if (parsed.count("name") > 0) config.name = parsed["name"].as<std::string>();
   config.threads = number_option<unsigned>(parsed, "threads");
   config.once = parsed.count("once") > 0;
+  config.metrics_file = metrics_option(parsed);
   config.curve = curve_options(parsed, CurveRole::client);
   config.ventilator_key = server_key_option(parsed, "ventilator-key", config.curve);
   config.sink_key = server_key_option(parsed, "sink-key", config.curve);

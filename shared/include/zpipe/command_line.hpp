@@ -104,6 +104,22 @@ inline std::chrono::milliseconds duration_option(const cxxopts::ParseResult& par
   return std::chrono::milliseconds(number * scale);
 }
 
+/// Adds --metrics-file.
+inline void add_metrics_option(cxxopts::Options& options) {
+  options.add_options("monitoring")("metrics-file",
+                                    "Write counters and gauges to FILE every second, in Prometheus' text format "
+                                    "(for node_exporter's textfile collector: name it *.prom)",
+                                    cxxopts::value<std::string>());
+}
+
+/// Returns --metrics-file, or an empty string without it.
+inline std::string metrics_option(const cxxopts::ParseResult& parsed) {
+  if (parsed.count("metrics-file") == 0) return {};
+  std::string path = parsed["metrics-file"].as<std::string>();
+  if (path.empty()) throw usage_error("--metrics-file needs a file name");
+  return path;
+}
+
 /// Which CURVE options a program takes: the ventilator serves workers, the
 /// sink serves workers and a ventilator, a worker only connects.
 enum class CurveRole { ventilator, sink, client };

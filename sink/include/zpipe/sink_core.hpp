@@ -101,6 +101,7 @@ class SinkCore {
   [[nodiscard]] bool has_job() const { return ledger_.has_value(); }
   [[nodiscard]] std::uint64_t completed() const { return ledger_ ? ledger_->completed() : 0; }
   [[nodiscard]] std::optional<std::uint64_t> total() const { return ledger_ ? ledger_->total() : std::nullopt; }
+  [[nodiscard]] std::uint64_t failed() const { return ledger_ ? ledger_->failed() : 0; }
   [[nodiscard]] std::uint64_t duplicates() const { return duplicates_; }
   /// Results refused because no lease for them named the key that sent them.
   [[nodiscard]] std::uint64_t forged() const { return forged_; }

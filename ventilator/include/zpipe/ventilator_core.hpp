@@ -124,10 +124,17 @@ class VentilatorCore {
   [[nodiscard]] std::uint64_t read() const { return in_flight_.read(); }
   [[nodiscard]] std::uint64_t acknowledged() const;
   [[nodiscard]] std::uint64_t in_flight_span() const { return in_flight_.span(); }
+  /// Tasks read and not yet acknowledged by the sink.
+  [[nodiscard]] std::uint64_t in_flight() const { return in_flight_.unacknowledged(); }
   [[nodiscard]] std::size_t workers() const { return workers_.alive(); }
   [[nodiscard]] std::uint64_t dealt_again() const { return redealt_; }
   /// Tasks dealt again because a live worker held them past --task-timeout.
   [[nodiscard]] std::uint64_t timed_out() const { return timed_out_; }
+  /// Tasks sent to workers, the first time and again.
+  [[nodiscard]] std::uint64_t dealt() const { return dealt_; }
+  /// Tasks reported failed by the ventilator (lost with --max-attempts workers).
+  [[nodiscard]] std::uint64_t failed() const { return failed_; }
+  [[nodiscard]] std::uint64_t workers_lost() const { return workers_lost_; }
   [[nodiscard]] const TaskSource& source() const { return *source_; }
   /// What the core is doing, in one line, for a stuck job's report.
   [[nodiscard]] std::string describe() const;
@@ -183,6 +190,8 @@ class VentilatorCore {
   std::uint64_t redealt_ = 0;
   std::uint64_t timed_out_ = 0;
   std::string lease_secret_;  // from the sink's job_accepted
+  std::uint64_t dealt_ = 0;
+  std::uint64_t failed_ = 0;
   std::uint64_t workers_lost_ = 0;
   std::uint64_t sink_handshakes_ = 0;
   TimePoint started_;

@@ -56,6 +56,7 @@ struct WorkerConfig {
   CurveConfig curve;  // a client of both servers
   std::string ventilator_key;
   std::string sink_key;
+  std::string metrics_file;  // empty: none (see metrics_file.hpp)
 };
 
 /// Parses the worker's command line. Throws usage_error; prints --help (with
