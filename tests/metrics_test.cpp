@@ -57,7 +57,9 @@ TEST_CASE("each program writes its counters and gauges to --metrics-file, and th
   CHECK(from_ventilator.at("zpipe_ventilator_tasks_dealt_total") >= 300);
   CHECK(from_ventilator.at("zpipe_ventilator_tasks_completed_total") == 300);
   CHECK(from_ventilator.at("zpipe_ventilator_tasks_in_flight") == 0);
-  CHECK(from_ventilator.at("zpipe_ventilator_workers") == 1);
+  // At the end the --once worker may have disconnected already: 1 or 0, none lost.
+  CHECK(from_ventilator.at("zpipe_ventilator_workers") <= 1);
+  CHECK(from_ventilator.at("zpipe_ventilator_workers_lost_total") == 0);
   CHECK(from_ventilator.at("zpipe_ventilator_frames_rejected_total{from=\"worker\",reason=\"framing\"}") == 0);
 
   const auto from_worker = metrics_in(file("worker"));
