@@ -9,6 +9,7 @@
 
 #include "support/job_run.hpp"
 #include "support/process.hpp"
+#include "zpipe/messages.hpp"
 
 using namespace std::chrono_literals;
 using zpipe::testing::ChildProcess;
@@ -43,7 +44,8 @@ TEST_CASE("every program prints its own name, version and protocol version for -
   const Answer answer = run_to_end(dir, {program, "--version"});
   INFO(answer.out << answer.err);
   CHECK(answer.status == 0);
-  CHECK(answer.out == name + " (zpipe) " + ZPIPE_VERSION + "\nwire protocol version 1\n");
+  CHECK(answer.out == name + " (zpipe) " + ZPIPE_VERSION + "\nwire protocol version " +
+                          std::to_string(zpipe::protocol_version) + "\n");
 }
 
 TEST_CASE("every program's --help names the program by its own name") {

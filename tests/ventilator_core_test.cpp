@@ -184,7 +184,7 @@ TEST_CASE("a ventilator short of --min-workers says so every 10 s, and stops onc
   zpipe::VentilatorCore core(settings, zpipe::count_source("square", 10), effects, now);
   core.tick(now);
   core.sink_connected(now);
-  core.sink_frame(zpipe::JobAccepted{7, 10, 0}, now);
+  core.sink_frame(zpipe::JobAccepted{7, 10, 0, secret}, now);
   core.tick(now);
   core.worker_frame("w1", zpipe::Hello{"one", 4}, now);
   for (int step = 0; step < 250; ++step) {  // 25 s in steps of 100 ms
@@ -214,7 +214,7 @@ TEST_CASE("a ventilator whose every worker is gone mid-job says so every 10 s") 
   zpipe::VentilatorCore core(Job::settings(), zpipe::count_source("square", 100), effects, now);
   core.tick(now);
   core.sink_connected(now);
-  core.sink_frame(zpipe::JobAccepted{7, 100, 0}, now);
+  core.sink_frame(zpipe::JobAccepted{7, 100, 0, secret}, now);
   core.worker_frame("w1", zpipe::Hello{"one", 4}, now);
   core.worker_frame("w1", zpipe::Credit{4}, now);
   core.tick(now);
