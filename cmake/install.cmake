@@ -6,16 +6,23 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS zpipe_codec zpipe_runtime zpipe_worker zpipe_ventilator zpipe_sink EXPORT zpipeTargets
+# The codec has an export of its own, so that find_package(zpipe COMPONENTS
+# codec) loads it without the others' dependencies.
+install(TARGETS zpipe_codec EXPORT zpipeCodecTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(TARGETS zpipe_runtime zpipe_worker zpipe_ventilator zpipe_sink EXPORT zpipeTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(TARGETS zpipe-ventilator zpipe-worker zpipe-sink zpipe-keygen RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/shared/include/zpipe ${PROJECT_SOURCE_DIR}/worker/include/zpipe
                   ${PROJECT_SOURCE_DIR}/ventilator/include/zpipe ${PROJECT_SOURCE_DIR}/sink/include/zpipe
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES ${PROJECT_BINARY_DIR}/shared/include/zpipe/version.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/zpipe)
 install(FILES ${PROJECT_SOURCE_DIR}/shared/PROTOCOL.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 set(zpipe_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/zpipe)
+install(EXPORT zpipeCodecTargets NAMESPACE zpipe:: DESTINATION ${zpipe_cmake_dir})
 install(EXPORT zpipeTargets NAMESPACE zpipe:: DESTINATION ${zpipe_cmake_dir})
 configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/zpipeConfig.cmake.in
                               ${PROJECT_BINARY_DIR}/zpipeConfig.cmake INSTALL_DESTINATION ${zpipe_cmake_dir})

@@ -7,21 +7,23 @@ usage() {
   cat <<'USAGE'
 usage: scripts/bootstrap.sh [--for-tests]
 Installs what zpipe needs to build from Debian's archive (g++, cmake,
-libzmq3-dev, libsodium-dev, cppzmq-dev, libmsgpack-cxx-dev, libcxxopts-dev), and for its
-Python package (python/) python3-zmq and python3-msgpack (the worker speaks
-the protocol with them), pybind11-dev and python3-dev (the engine that
-zpipe.Job binds), python3-venv (pip install ./python into a venv). With
---for-tests, also what the tests use: catch2, clang (fuzzing), iproute2
-(the multi-host test) and, if it can, tshark (the capture test). Does nothing
-when everything is installed. Needs root or sudo when something is missing.
+libzmq3-dev, libsodium-dev, cppzmq-dev, libmsgpack-cxx-dev, libcxxopts-dev, libspdlog-dev,
+help2man for the man pages), and for its Python package (python/)
+python3-zmq and python3-msgpack (the worker speaks the protocol with them),
+pybind11-dev and python3-dev (the engine that zpipe.Job binds), python3-venv
+(pip install ./python into a venv). With --for-tests, also what the tests
+use: catch2, clang (fuzzing), iproute2 (the multi-host test), dpkg-dev
+(cpack's dpkg-shlibdeps, the .deb test) and, if it can, tshark (the capture
+test). Does nothing when everything is installed. Needs root or sudo when
+something is missing.
 USAGE
 }
-packages=(g++ cmake make pkg-config libzmq3-dev libsodium-dev cppzmq-dev libmsgpack-cxx-dev libcxxopts-dev catch2
+packages=(g++ cmake make pkg-config libzmq3-dev libsodium-dev cppzmq-dev libmsgpack-cxx-dev libcxxopts-dev libspdlog-dev help2man catch2
           python3-zmq python3-msgpack pybind11-dev python3-dev python3-venv)
 optional=()  # without these, the tests that need them are skipped
 case ${1:-} in
   -h|--help) usage; exit 0 ;;
-  --for-tests) packages+=(clang libclang-rt-14-dev iproute2); optional+=(tshark) ;;
+  --for-tests) packages+=(clang libclang-rt-14-dev iproute2 dpkg-dev); optional+=(tshark) ;;
   "") ;;
   *) echo "bootstrap.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
 esac

@@ -23,6 +23,7 @@
 #include "zpipe/lease.hpp"
 #include "zpipe/locked_file.hpp"
 #include "zpipe/log.hpp"
+#include "zpipe/metrics_file.hpp"
 #include "zpipe/peer_connections.hpp"
 #include "zpipe/peer_trust.hpp"
 #include "zpipe/sink.hpp"
@@ -107,6 +108,8 @@ class SinkProgram final : private SinkEffects {
       }
       core_->tick(Clock::now());
       if (core_->has_job()) progress_.update(core_->completed(), core_->total(), seconds_since(started));
+      if (journal_) time_sync();
+      if (metrics_.due(Clock::now())) metrics_.write(exposition(), Clock::now());
       if (core_->exit_status()) break;
       zmq::pollitem_t items[] = {{peers_.handle(), 0, ZMQ_POLLIN, 0},
                                  {peers_gone_.monitor_socket().handle(), 0, ZMQ_POLLIN, 0},
@@ -114,6 +117,7 @@ class SinkProgram final : private SinkEffects {
       poll_sockets(std::span(items, journal_ ? 3 : 2), poll_timeout());
     }
     progress_.clear();
+    metrics_.write(exposition(), Clock::now());  // the final counts
     for (const auto& line : core_->summary(core_->seconds(Clock::now()), from_peers_.rejected())) log_line(line);
     if (refused_.count() > 0)
       log_line("refused " + std::to_string(refused_.count()) + " message(s) from keys without the role to send them");
@@ -132,6 +136,34 @@ class SinkProgram final : private SinkEffects {
     return std::chrono::duration<double>(Clock::now() - start).count();
   }
 
+  // One sync timed at a time: from the first request to the journal's
+  // saying it holds everything appended by then.
+  void time_sync() {
+    if (!sync_requested_at_ || journal_->synced() < sync_target_) return;
+    sync_seconds_ += std::chrono::duration<double>(Clock::now() - *sync_requested_at_).count();
+    ++syncs_;
+    sync_requested_at_.reset();
+  }
+
+  PrometheusText exposition() const {
+    PrometheusText text;
+    using Type = PrometheusText::Type;
+    text.family("zpipe_sink_tasks_completed_total", Type::counter, "Tasks with a result, ok or failed, in this job")
+        .sample(core_->completed());
+    text.family("zpipe_sink_tasks_failed_total", Type::counter, "Tasks whose result is a failure").sample(core_->failed());
+    text.family("zpipe_sink_tasks", Type::gauge, "Tasks in the job, once the ventilator knows (0 before)")
+        .sample(core_->total().value_or(0));
+    text.family("zpipe_sink_duplicates_dropped_total", Type::counter, "Results dropped because the task had one already")
+        .sample(core_->duplicates());
+    text.family("zpipe_sink_frames_rejected_total", Type::counter, "Frames received and dropped, by reason");
+    add_rejection_samples(text, {}, from_peers_.rejected_by_reason());
+    text.family("zpipe_sink_output_bytes_total", Type::counter, "Bytes of result lines written").sample(output_bytes_);
+    text.family("zpipe_sink_journal_sync_seconds", Type::summary, "Time from asking the journal to sync to its being durable")
+        .sample(sync_seconds_, {}, "_sum")
+        .sample(syncs_, {}, "_count");
+    return text;
+  }
+
   std::chrono::milliseconds poll_timeout() const {
     const auto until = core_->next_deadline() - Clock::now();
     if (until <= Clock::duration::zero()) return std::chrono::milliseconds(0);
@@ -141,11 +173,18 @@ class SinkProgram final : private SinkEffects {
   // SinkEffects
   bool send(std::string_view peer, std::string_view frame) override { return send_to(peers_, peer, frame); }
   void write_output(std::string_view bytes) override {
+    output_bytes_ += bytes.size();
     if (config_.on_output) config_.on_output(bytes);
     else write_all(output_ ? output_->fd() : STDOUT_FILENO, bytes);
   }
   void journal_append(std::string_view frame) override { journal_->append(frame); }
-  void journal_sync() override { journal_->request_sync(); }
+  void journal_sync() override {
+    journal_->request_sync();
+    if (!sync_requested_at_) {
+      sync_requested_at_ = Clock::now();
+      sync_target_ = journal_->appended();
+    }
+  }
   void log(std::string_view line) override { log_line(line); }
 
   const SinkConfig& config_;
@@ -160,6 +199,12 @@ class SinkProgram final : private SinkEffects {
   FrameReceiver from_peers_{"frame"};
   PeerTrust trust_;
   RejectionLog refused_{"message", 10, "refused"};
+  MetricsFile metrics_{config_.metrics_file};
+  std::uint64_t output_bytes_ = 0;
+  std::optional<Clock::time_point> sync_requested_at_;
+  std::uint64_t sync_target_ = 0;
+  std::uint64_t syncs_ = 0;
+  double sync_seconds_ = 0;
 };
 
 }  // namespace

@@ -46,7 +46,8 @@ Ranges subtract(const Ranges& ranges, Ranges holes) {
 }  // namespace
 
 SinkCore::SinkCore(SinkSettings settings, SinkEffects& effects, TimePoint now)
-    : settings_(settings), effects_(effects), writer_(settings.format), started_(now) {}
+    : settings_(settings), effects_(effects), writer_(settings.format), started_(now),
+      next_waiting_line_(now + waiting_line_interval) {}
 
 void SinkCore::replay(const Message& record) {
   if (const auto* manifest = std::get_if<JobManifest>(&record)) {
@@ -113,6 +114,7 @@ void SinkCore::take_manifest(const std::string& peer, const JobManifest& manifes
   if (!ledger_) {
     start_job(manifest);
     started_ = now;
+    next_waiting_line_ = now + waiting_line_interval;
   } else {
     bool changed = false;
     if (manifest.total && !ledger_->total()) {
@@ -262,6 +264,7 @@ void SinkCore::take_results(const std::string& peer, const PeerIdentity& identit
                                                                         : ""));
   }
   if (recorded == 0) return;
+  next_waiting_line_ = now + waiting_line_interval;
   if (ledger_->complete() && !completed_at_) completed_at_ = now;
   count_worker(worker, recorded);
   if (!settings_.journal) {
@@ -407,6 +410,23 @@ void SinkCore::tick(TimePoint now) {
   }
   send_acks_when_due(now, false);
   finish_when_synced(now);
+  say_what_it_waits_for(now);
+}
+
+// Ten seconds without a job, or without a new result, get a line, so
+// whoever watches the log sees what the sink is waiting for.
+void SinkCore::say_what_it_waits_for(TimePoint now) {
+  if (phase_ != Phase::collecting || now < next_waiting_line_) return;
+  next_waiting_line_ = now + waiting_line_interval;
+  if (!ledger_) {
+    effects_.log("still waiting for a job: no ventilator has sent one; is a ventilator running with --sink pointing here?");
+  } else if (!ledger_->complete()) {
+    const auto total = ledger_->total();
+    effects_.log("still waiting for results of job " + std::to_string(job_) + ": " +
+                 std::to_string(ledger_->completed()) + " of " + (total ? std::to_string(*total) : "?") +
+                 " done, none new for " + std::to_string(waiting_line_interval.count()) +
+                 " s; are workers running with --sink pointing here?");
+  }
 }
 
 // With a journal, the buffer holds only results replayed from it, which are

@@ -7,7 +7,7 @@ namespace zpipe {
 
 SinkConfig parse_sink_options(int argc, const char* const* argv) {
   SinkConfig config;
-  cxxopts::Options options("sink", "Collects the results of a zpipe job and prints every task once.");
+  cxxopts::Options options(program_name(argc, argv, "zpipe-sink"), "Collects the results of a zpipe job and prints every task once.");
   options.add_options()
       ("bind", "Endpoint workers and the ventilator connect to", cxxopts::value<std::string>()->default_value(config.bind))
       ("format", "Output format: text, jsonl or csv", cxxopts::value<std::string>()->default_value("text"))
@@ -16,12 +16,14 @@ SinkConfig parse_sink_options(int argc, const char* const* argv) {
        cxxopts::value<std::string>()->default_value("auto"))
       ("journal", "Keep the job's results durably in FILE; a sink restarted with it takes up the job",
        cxxopts::value<std::string>());
+  add_metrics_option(options);
   add_curve_options(options, CurveRole::sink);
   const auto parsed = parse_command_line(options, argc, argv);
   config.bind = parsed["bind"].as<std::string>();
   if (parsed.count("output") > 0) config.output = parsed["output"].as<std::string>();
   if (parsed.count("journal") > 0) config.journal = parsed["journal"].as<std::string>();
   config.curve = curve_options(parsed, CurveRole::sink);
+  config.metrics_file = metrics_option(parsed);
   const std::string format = parsed["format"].as<std::string>();
   if (format == "text") config.format = OutputFormat::text;
   else if (format == "jsonl") config.format = OutputFormat::jsonl;

@@ -110,17 +110,18 @@ TEST_CASE("failing tasks are reported with their reason and the sink exits 1") {
 
 TEST_CASE("an input file is a job of one task per line") {
   JobRun run;
-  zpipe::testing::write_file(run.dir / "tasks.txt", "3\n-4\nnot a number\n\n12\r\n");
+  zpipe::testing::write_file(run.dir / "tasks.txt", "3\n-4\nnot a number\n\n12\r\n18446744073709551615\n");
   auto& sink = run.sink();
   run.ventilator({"--input", (run.dir / "tasks.txt").string()});
   run.worker();
   REQUIRE(sink.wait_for(job_limit) == 1);
-  const auto by_id = every_task_once(run.results(), 5);
+  const auto by_id = every_task_once(run.results(), 6);
   CHECK(by_id.at(1).result == "9");
   CHECK(by_id.at(2).result == "16");
   CHECK_THAT(by_id.at(3).error, Catch::Contains("needs an integer payload"));
   CHECK(by_id.at(4).status == "error");
   CHECK(by_id.at(5).result == "144");
+  CHECK_THAT(by_id.at(6).error, Catch::Contains("payload 18446744073709551615 is out of range"));
 }
 
 TEST_CASE("a line too long to be a task fails alone and the rest of the job completes") {

@@ -295,3 +295,72 @@ TEST_CASE("the kind timeout starts again once a worker that runs the kind has co
   job.pass(5s, {"stock"});
   CHECK(job.effects.to<zpipe::JobEnd>("").size() == 1);
 }
+
+namespace {
+
+class LogEffects final : public zpipe::VentilatorEffects {
+ public:
+  bool send_to_worker(std::string_view, std::string_view) override { return true; }
+  void send_to_sink(std::string_view) override {}
+  void log(std::string_view line) override { lines.emplace_back(line); }
+  [[nodiscard]] std::size_t count(std::string_view text) const {
+    std::size_t found = 0;
+    for (const auto& line : lines) found += line.find(text) != std::string::npos ? 1 : 0;
+    return found;
+  }
+  std::vector<std::string> lines;
+};
+
+}  // namespace
+
+TEST_CASE("a ventilator short of --min-workers says so every 10 s, and stops once dealing starts") {
+  LogEffects effects;
+  auto settings = Job::settings();
+  settings.min_workers = 2;
+  auto now = std::chrono::steady_clock::time_point{} + 1h;
+  zpipe::VentilatorCore core(settings, zpipe::count_source("square", 10), effects, now);
+  core.tick(now);
+  core.sink_connected(now);
+  core.sink_frame(zpipe::JobAccepted{7, 10, 0, secret}, now);
+  core.tick(now);
+  core.worker_frame("w1", zpipe::Hello{"one", 4}, now);
+  for (int step = 0; step < 250; ++step) {  // 25 s in steps of 100 ms
+    now += 100ms;
+    core.worker_frame("w1", zpipe::Credit{0}, now);
+    core.tick(now);
+  }
+  INFO(Catch::rangeToString(effects.lines));
+  REQUIRE(effects.count("still waiting for workers: 1 of --min-workers 2 have said hello") == 2);
+  CHECK(effects.count("10 of 10 task(s) to do") == 2);
+  CHECK(core.next_deadline() <= now + 10s);  // the next line is due even if nothing happens
+
+  core.worker_frame("w2", zpipe::Hello{"two", 4}, now);
+  core.tick(now);
+  for (int step = 0; step < 150; ++step) {
+    now += 100ms;
+    core.worker_frame("w1", zpipe::Credit{0}, now);
+    core.worker_frame("w2", zpipe::Credit{0}, now);
+    core.tick(now);
+  }
+  CHECK(effects.count("still waiting for workers") == 2);
+}
+
+TEST_CASE("a ventilator whose every worker is gone mid-job says so every 10 s") {
+  LogEffects effects;
+  auto now = std::chrono::steady_clock::time_point{} + 1h;
+  zpipe::VentilatorCore core(Job::settings(), zpipe::count_source("square", 100), effects, now);
+  core.tick(now);
+  core.sink_connected(now);
+  core.sink_frame(zpipe::JobAccepted{7, 100, 0, secret}, now);
+  core.worker_frame("w1", zpipe::Hello{"one", 4}, now);
+  core.worker_frame("w1", zpipe::Credit{4}, now);
+  core.tick(now);
+  core.worker_gone("w1", now);
+  for (int step = 0; step < 105; ++step) {  // 10.5 s
+    now += 100ms;
+    core.tick(now);
+  }
+  INFO(Catch::rangeToString(effects.lines));
+  CHECK(effects.count("still waiting for workers: none is connected (100 of 100 task(s) to do)") == 1);
+  CHECK(effects.count("--min-workers") == 0);
+}

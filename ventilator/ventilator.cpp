@@ -14,6 +14,7 @@
 #include "zpipe/exit_codes.hpp"
 #include "zpipe/frame_receiver.hpp"
 #include "zpipe/log.hpp"
+#include "zpipe/metrics_file.hpp"
 #include "zpipe/peer_connections.hpp"
 #include "zpipe/peer_trust.hpp"
 #include "zpipe/sockets.hpp"
@@ -97,6 +98,7 @@ class VentilatorProgram final : private VentilatorEffects {
       receive_from_sink();
       flush_to_sink();
       core_.tick(Clock::now());
+      if (metrics_.due(Clock::now())) metrics_.write(exposition(), Clock::now());
       if (core_.exit_status()) break;
       zmq::pollitem_t items[] = {{workers_socket_.handle(), 0, ZMQ_POLLIN, 0},
                                  {to_sink_.handle(), 0, static_cast<short>(ZMQ_POLLIN | (outbox_.empty() ? 0 : ZMQ_POLLOUT)), 0},
@@ -105,6 +107,7 @@ class VentilatorProgram final : private VentilatorEffects {
       const std::size_t watched = core_.waiting_for_input() && core_.source().input_fd() >= 0 ? 4 : 3;
       poll_sockets(std::span(items, watched), poll_timeout());
     }
+    metrics_.write(exposition(), Clock::now());  // the final counts
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
     log_line(core_.summary(seconds) + "; rejected " + std::to_string(from_workers_.rejected()) + " worker and " +
              std::to_string(from_sink_.rejected()) + " sink message(s); refused " + std::to_string(refused_.count()) +
@@ -113,6 +116,31 @@ class VentilatorProgram final : private VentilatorEffects {
   }
 
  private:
+  PrometheusText exposition() const {
+    PrometheusText text;
+    using Type = PrometheusText::Type;
+    text.family("zpipe_ventilator_tasks_read_total", Type::counter, "Tasks read from the job's input").sample(core_.read());
+    text.family("zpipe_ventilator_tasks_dealt_total", Type::counter, "Tasks sent to workers, dealings again included")
+        .sample(core_.dealt());
+    text.family("zpipe_ventilator_tasks_dealt_again_total", Type::counter,
+                "Tasks dealt again because their worker was lost or said hello again")
+        .sample(core_.dealt_again());
+    text.family("zpipe_ventilator_tasks_completed_total", Type::counter, "Tasks whose result the sink acknowledged")
+        .sample(core_.acknowledged());
+    text.family("zpipe_ventilator_tasks_failed_total", Type::counter,
+                "Tasks reported failed by the ventilator: lost with --max-attempts workers")
+        .sample(core_.failed());
+    text.family("zpipe_ventilator_tasks_in_flight", Type::gauge, "Tasks read and not yet acknowledged by the sink")
+        .sample(core_.in_flight());
+    text.family("zpipe_ventilator_workers", Type::gauge, "Workers connected and dealt to").sample(std::uint64_t{core_.workers()});
+    text.family("zpipe_ventilator_workers_lost_total", Type::counter, "Workers taken for gone (silent or disconnected)")
+        .sample(core_.workers_lost());
+    text.family("zpipe_ventilator_frames_rejected_total", Type::counter, "Frames received and dropped, by sender and reason");
+    add_rejection_samples(text, "worker", from_workers_.rejected_by_reason());
+    add_rejection_samples(text, "sink", from_sink_.rejected_by_reason());
+    return text;
+  }
+
   std::chrono::milliseconds poll_timeout() const {
     const auto until = core_.next_deadline() - Clock::now();
     if (until <= Clock::duration::zero()) return std::chrono::milliseconds(0);
@@ -189,6 +217,7 @@ class VentilatorProgram final : private VentilatorEffects {
   FrameReceiver from_sink_{"message from the sink"};
   RejectionLog refused_{"frame from a worker connection"};
   RejectionLog self_connections_{"sink link", 3, "reconnected the"};
+  MetricsFile metrics_{config_.metrics_file};
 };
 
 }  // namespace

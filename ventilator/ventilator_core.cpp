@@ -338,6 +338,7 @@ void VentilatorCore::deal_suspects(TimePoint now) {
       continue;
     }
     in_flight_.hold(id, slot);
+    ++dealt_;
     worker->tasks_held = 1;
     worker->isolating = true;
     --worker->credits;
@@ -394,6 +395,7 @@ void VentilatorCore::deal(TimePoint now) {
       continue;
     }
     for (const Task& task : batch_.tasks) in_flight_.hold(task.id, slot);
+    dealt_ += batch_.tasks.size();
     worker->tasks_held += batch_.tasks.size();
     --worker->credits;
   }
@@ -466,6 +468,7 @@ void VentilatorCore::expire_held_tasks(TimePoint now) {
 void VentilatorCore::fail_task(TaskId id, std::string reason) {
   failures_.results.push_back(Result{id, false, reason});
   in_flight_.fail(id, std::move(reason));
+  ++failed_;
   if (failures_.results.size() >= failures_per_frame) send_failures();
 }
 
@@ -559,7 +562,40 @@ void VentilatorCore::tick(TimePoint now) {
   watch_kind(now);
   if (phase_ != Phase::waiting_for_sink && phase_ != Phase::dealing) return;
   if (ready_to_deal()) deal(now);
+  say_what_dealing_waits_for(now);
   if (all_acknowledged()) begin_end(true, now);
+}
+
+// A job that cannot go on for want of workers says so every
+// waiting_line_interval, so whoever watches the log is never left with
+// silence: --min-workers not reached yet, or every worker gone mid-job.
+void VentilatorCore::say_what_dealing_waits_for(TimePoint now) {
+  const std::size_t alive = workers_.alive();
+  // Short of --min-workers in a pool where some lack the kind, watch_kind()
+  // says so, with the counts of both.
+  const bool too_few = accepted_ && phase_ == Phase::dealing && !all_acknowledged() &&
+                       (dealing_started_ ? alive == 0
+                                         : alive < settings_.min_workers && workers_.running_kind() == alive);
+  if (!too_few) {
+    waiting_for_workers_ = false;
+    return;
+  }
+  if (!waiting_for_workers_) {  // the first line comes after a whole interval of waiting
+    waiting_for_workers_ = true;
+    next_waiting_line_ = now + waiting_line_interval;
+    return;
+  }
+  if (now < next_waiting_line_) return;
+  next_waiting_line_ = now + waiting_line_interval;
+  const auto left = remaining_tasks();
+  const std::string remaining = left ? std::to_string(*left) + " of " + std::to_string(*manifest_.total) + " task(s) to do"
+                                     : std::to_string(acknowledged()) + " task(s) done, the job's size not known yet";
+  if (!dealing_started_)
+    effects_.log("still waiting for workers: " + std::to_string(alive) + " of --min-workers " +
+                 std::to_string(settings_.min_workers) + " have said hello; start workers with --ventilator " +
+                 "pointing here (" + remaining + ")");
+  else
+    effects_.log("still waiting for workers: none is connected (" + remaining + ")");
 }
 
 VentilatorCore::TimePoint VentilatorCore::next_deadline() const {
@@ -575,6 +611,7 @@ VentilatorCore::TimePoint VentilatorCore::next_deadline() const {
       deadline = std::min(deadline, next_kind_line_);
       if (settings_.kind_timeout.count() > 0) deadline = std::min(deadline, *kind_missing_since_ + settings_.kind_timeout);
     }
+    if (waiting_for_workers_) deadline = std::min(deadline, next_waiting_line_);
   }
   return deadline;
 }

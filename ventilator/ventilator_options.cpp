@@ -8,7 +8,7 @@ namespace zpipe {
 
 VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
   VentilatorConfig config;
-  cxxopts::Options options("ventilator", "Reads a job's tasks and deals them to zpipe workers.");
+  cxxopts::Options options(program_name(argc, argv, "zpipe-ventilator"), "Reads a job's tasks and deals them to zpipe workers.");
   options.add_options()
       ("count", "Job of N tasks; task i carries the integer i", cxxopts::value<std::string>())
       ("input", "Job of one task per line of FILE ('-' for stdin)", cxxopts::value<std::string>())
@@ -36,6 +36,7 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
        "cancelled and the ventilator exits 3 (0: wait for ever)",
        cxxopts::value<std::string>()->default_value(std::to_string(config.kind_timeout.count())))
       ("resume", "Continue the sink's job of this same input, dealing only what it has no result for");
+  add_metrics_option(options);
   add_curve_options(options, CurveRole::ventilator);
   options.add_options("security")("sink-key", "The sink's CURVE public key FILE", cxxopts::value<std::string>());
   const auto parsed = parse_command_line(options, argc, argv);
@@ -63,6 +64,7 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
   // Whether the --input can be resumed (a regular file, stdin included) is
   // known only once it is opened: line_source() refuses a pipe then.
   config.resume = parsed.count("resume") > 0;
+  config.metrics_file = metrics_option(parsed);
   config.curve = curve_options(parsed, CurveRole::ventilator);
   config.sink_key = server_key_option(parsed, "sink-key", config.curve);
   if (config.count.has_value() == !config.input.empty())

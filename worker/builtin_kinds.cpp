@@ -6,14 +6,29 @@
 #include <thread>
 #include <vector>
 
+#include "zpipe/log.hpp"
 #include "zpipe/stop_signal.hpp"
 #include "zpipe/worker.hpp"
 
 namespace zpipe {
 namespace {
 
+// True for text that spells a whole number, however large: one too large
+// for 64 bits is out of range, not "not an integer".
+bool spells_whole_number(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t");
+  const auto last = text.find_last_not_of(" \t\r");
+  if (first == std::string_view::npos) return false;
+  text = text.substr(first, last - first + 1);
+  if (text.front() == '+' || text.front() == '-') text.remove_prefix(1);
+  return !text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
 std::int64_t integer_payload(const Value& payload, std::string_view kind) {
   if (const auto number = as_integer(payload)) return *number;
+  if (spells_whole_number(as_text(payload)))
+    throw std::out_of_range(std::string(kind) + " payload " + printable(as_text(payload), 64) +
+                            " is out of range: it must be from -9223372036854775808 to 9223372036854775807");
   throw std::invalid_argument(std::string(kind) + " needs an integer payload, got '" + as_text(payload) + "'");
 }
 

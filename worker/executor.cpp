@@ -133,6 +133,7 @@ void Executor::compute_loop(zmq::socket_t wake) {
   // whose every task is done, so credits never return early.
   const auto flush = [&] {
     if (!results.results.empty()) encode(results, pending.results_frame);
+    for (const Result& result : results.results) ++(result.ok ? pending.tasks_ok : pending.tasks_failed);
     if (!pending.results_frame.empty() || pending.task_frames > 0) finish(std::move(pending), wake);
     pending = FinishedWork{{}, 0, pending.epoch};
     results.results.clear();

@@ -24,6 +24,8 @@ struct FinishedWork {
   std::string results_frame;  // empty when every frame was rejected
   std::uint32_t task_frames = 0;
   std::uint64_t epoch = 0;    // of the task frames (see WorkerCore)
+  std::uint32_t tasks_ok = 0;      // results in results_frame, by outcome
+  std::uint32_t tasks_failed = 0;
 };
 
 class Executor {

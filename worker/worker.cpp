@@ -20,6 +20,7 @@
 #include "zpipe/exit_codes.hpp"
 #include "zpipe/frame_receiver.hpp"
 #include "zpipe/log.hpp"
+#include "zpipe/metrics_file.hpp"
 #include "zpipe/sockets.hpp"
 #include "zpipe/stop_signal.hpp"
 #include "zpipe/worker.hpp"
@@ -106,6 +107,8 @@ class WorkerProgram final : private WorkerEffects {
       executor_.submit(incoming_, core_.epoch());
       forward_results();
       core_.tick(Clock::now(), wanted_window(executor_, config_.threads), executor_.queued() == 0);
+      say_what_it_waits_for(Clock::now());
+      if (metrics_.due(Clock::now())) metrics_.write(exposition(), Clock::now());
 
       zmq::pollitem_t items[] = {{to_ventilator_.handle(), 0, ZMQ_POLLIN, 0},
                                  {wake_.handle(), 0, ZMQ_POLLIN, 0},
@@ -120,6 +123,7 @@ class WorkerProgram final : private WorkerEffects {
 
  private:
   static constexpr const char* wake_endpoint = "inproc://zpipe-worker-wake";
+  static constexpr std::chrono::seconds waiting_line_interval{10};
 
   zmq::socket_t make_wake_socket() {
     zmq::socket_t wake(context_, zmq::socket_type::pull);
@@ -157,11 +161,48 @@ class WorkerProgram final : private WorkerEffects {
       auto& work = unsent_.front();
       if (!work.results_frame.empty() && !send_frame(to_sink_, work.results_frame, false)) break;
       core_.finished(work.task_frames, work.epoch);
+      tasks_ok_ += work.tasks_ok;
+      tasks_failed_ += work.tasks_failed;
       unsent_.pop_front();
     }
   }
 
+  // Ten seconds without a link to the ventilator or the sink get a line: a
+  // worker started before them, or cut off from them, says what it waits for.
+  void say_what_it_waits_for(Clock::time_point now) {
+    std::string missing;
+    if (ventilator_link_.handshakes() <= ventilator_link_.disconnects()) missing = "the ventilator at " + config_.ventilator;
+    if (sink_link_.handshakes() <= sink_link_.disconnects())
+      missing += (missing.empty() ? "" : " and ") + ("the sink at " + config_.sink);
+    if (missing.empty()) {
+      next_waiting_line_ = now + waiting_line_interval;
+      return;
+    }
+    if (now < next_waiting_line_) return;
+    next_waiting_line_ = now + waiting_line_interval;
+    log_line("still waiting for " + missing + " (not connected): is it running, and reachable from here?");
+  }
+
+  PrometheusText exposition() const {
+    PrometheusText text;
+    using Type = PrometheusText::Type;
+    text.family("zpipe_worker_tasks_completed_total", Type::counter, "Tasks run and their results sent to the sink")
+        .sample(tasks_ok_ + tasks_failed_);
+    text.family("zpipe_worker_tasks_failed_total", Type::counter, "Tasks whose result sent was a failure").sample(tasks_failed_);
+    text.family("zpipe_worker_credit_window", Type::gauge, "Task frames this worker asks to hold (about 50 ms of work)")
+        .sample(std::uint64_t{wanted_window(executor_, config_.threads)});
+    text.family("zpipe_worker_task_frames_queued", Type::gauge, "Task frames received and not yet started")
+        .sample(std::uint64_t{executor_.queued()});
+    text.family("zpipe_worker_jobs_ended_total", Type::counter, "Jobs this worker saw end").sample(core_.jobs_ended());
+    text.family("zpipe_worker_frames_rejected_total", Type::counter, "Frames received and dropped, by reason");
+    auto rejected = from_ventilator_.rejected_by_reason();
+    rejected.malformed += executor_.rejected();  // task frames are decoded by the compute threads
+    add_rejection_samples(text, {}, rejected);
+    return text;
+  }
+
   int farewell(std::string_view why, int code) {
+    metrics_.write(exposition(), Clock::now());  // the final counts
     log_line(std::string(why) + "; served " + std::to_string(core_.jobs_ended()) + " job(s), frames rejected: " +
              std::to_string(from_ventilator_.rejected() + executor_.rejected()));
     return code;
@@ -190,6 +231,10 @@ class WorkerProgram final : private WorkerEffects {
   std::deque<FinishedWork> unsent_;  // results the sink's queue has no room for yet
   std::vector<zmq::message_t> incoming_;  // task frames of one burst
   std::vector<zmq::message_t> wake_parts_;
+  Clock::time_point next_waiting_line_ = Clock::now() + waiting_line_interval;
+  MetricsFile metrics_{config_.metrics_file};
+  std::uint64_t tasks_ok_ = 0;
+  std::uint64_t tasks_failed_ = 0;
 };
 
 }  // namespace

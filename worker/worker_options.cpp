@@ -9,9 +9,21 @@
 
 namespace zpipe {
 
-WorkerConfig parse_worker_options(int argc, const char* const* argv, std::string_view program) {
+namespace {
+
+// Which kinds this worker runs: a custom worker has kinds of its own, and
+// --kind on the ventilator must name one of them.
+std::string kinds_epilog(const KindRegistry* kinds) {
+  if (kinds == nullptr) return {};
+  return "\nTask kinds: " + kinds->names() + (kinds->find("exec") ? "" : ", and exec with --allow-exec") + "\n";
+}
+
+}  // namespace
+
+WorkerConfig parse_worker_options(int argc, const char* const* argv, std::string_view program,
+                                  const KindRegistry* kinds) {
   WorkerConfig config;
-  cxxopts::Options options(std::string(program), "Runs tasks from a zpipe ventilator and sends the results to a sink.");
+  cxxopts::Options options(program_name(argc, argv, program), "Runs tasks from a zpipe ventilator and sends the results to a sink.");
   options.add_options()
       ("ventilator", "Endpoint of the ventilator to take tasks from",
        cxxopts::value<std::string>()->default_value(config.ventilator))
@@ -27,16 +39,18 @@ WorkerConfig parse_worker_options(int argc, const char* const* argv, std::string
       cxxopts::value<std::string>()->default_value("1048576"))(
       "on-truncate", "fail: an exec task whose output was cut fails; keep: it succeeds, marked truncated",
       cxxopts::value<std::string>()->default_value("fail"));
+  add_metrics_option(options);
   add_curve_options(options, CurveRole::client);
   options.add_options("security")("ventilator-key", "The ventilator's CURVE public key FILE",
                                   cxxopts::value<std::string>())(
       "sink-key", "The sink's CURVE public key FILE", cxxopts::value<std::string>());
-  const auto parsed = parse_command_line(options, argc, argv);
+  const auto parsed = parse_command_line(options, argc, argv, kinds_epilog(kinds));
   config.ventilator = parsed["ventilator"].as<std::string>();
   config.sink = parsed["sink"].as<std::string>();
   if (parsed.count("name") > 0) config.name = parsed["name"].as<std::string>();
   config.threads = number_option<unsigned>(parsed, "threads");
   config.once = parsed.count("once") > 0;
+  config.metrics_file = metrics_option(parsed);
   config.curve = curve_options(parsed, CurveRole::client);
   config.ventilator_key = server_key_option(parsed, "ventilator-key", config.curve);
   config.sink_key = server_key_option(parsed, "sink-key", config.curve);
@@ -61,7 +75,7 @@ WorkerConfig parse_worker_options(int argc, const char* const* argv, std::string
 
 int worker_main(int argc, const char* const* argv, const KindRegistry& kinds, std::string_view program) {
   return guarded_main(program, [&] {
-    const WorkerConfig config = parse_worker_options(argc, argv, program);
+    const WorkerConfig config = parse_worker_options(argc, argv, program, &kinds);
     install_stop_signals();
     KindRegistry with_exec = kinds;
     with_exec.add("exec", config.allow_exec ? exec_kind(ExecLimits{config.exec_timeout, config.max_output, config.keep_truncated}) : refused_exec_kind());

@@ -14,7 +14,7 @@ bound_endpoint() {
     line=$(grep -F -m 1 -- "$marker" "$log" 2>/dev/null || true)
     if [[ -n $line ]]; then
       endpoint=${line#*"$marker"}
-      endpoint=${endpoint%%[ ,]*}
+      endpoint=${endpoint%%[ ,\"]*}
       if [[ $endpoint =~ ^(tcp://[^:]+:[0-9]+|ipc://.+)$ ]]; then
         echo "$endpoint"
         return 0

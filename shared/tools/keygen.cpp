@@ -4,13 +4,24 @@
 
 #include "zpipe/curve.hpp"
 #include "zpipe/exit_codes.hpp"
+#include "zpipe/messages.hpp"
+#include "zpipe/version.hpp"
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "--version") {
+    std::cout << "zpipe-keygen (zpipe) " << zpipe::version << "\nwire protocol version " << zpipe::protocol_version
+              << '\n';
+    return zpipe::exit_ok;
+  }
   if (argc != 2 || std::string(argv[1]).empty() || argv[1][0] == '-') {
-    std::cerr << "usage: zpipe-keygen NAME\n"
-                 "Writes a CURVE key pair: NAME.key (the secret, readable by you only) and NAME.pub.\n";
-    return argc == 2 && (std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help") ? zpipe::exit_ok
-                                                                                          : zpipe::exit_usage;
+    const bool asked = argc == 2 && (std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help");
+    // Help that was asked for is a result (stdout, where help2man reads it).
+    (asked ? std::cout : std::cerr) << "Usage: zpipe-keygen NAME\n"
+                                       "Writes a CURVE key pair: NAME.key (the secret, readable by you only) and NAME.pub.\n"
+                                       "\n"
+                                       "  -h, --help     Show this help\n"
+                                       "      --version  Show the version and the wire protocol's version\n";
+    return asked ? zpipe::exit_ok : zpipe::exit_usage;
   }
   try {
     zpipe::write_curve_key_pair(argv[1], zpipe::generate_curve_key_pair());

@@ -20,3 +20,22 @@ if(failed OR NOT output MATCHES "round trip ok")
   message(FATAL_ERROR "the outside program failed: ${output}")
 endif()
 message(STATUS "${output}")
+
+# The codec alone, with every dependency but msgpack made unfindable.
+execute_process(COMMAND ${CMAKE_COMMAND} -S ${ZPIPE_SOURCE_DIR}/tests/package/codec_consumer -B ${WORK_DIR}/codec_build
+                        -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_DISABLE_FIND_PACKAGE_cppzmq=ON
+                        -DCMAKE_DISABLE_FIND_PACKAGE_cxxopts=ON -DCMAKE_DISABLE_FIND_PACKAGE_spdlog=ON
+                        -DCMAKE_DISABLE_FIND_PACKAGE_ZeroMQ=ON
+                RESULT_VARIABLE failed)
+if(failed)
+  message(FATAL_ERROR "find_package(zpipe COMPONENTS codec) needed more than msgpack")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK_DIR}/codec_build RESULT_VARIABLE failed)
+if(failed)
+  message(FATAL_ERROR "the codec-only project did not build against the installed package")
+endif()
+execute_process(COMMAND ${WORK_DIR}/codec_build/codec_consumer RESULT_VARIABLE failed OUTPUT_VARIABLE output)
+if(failed OR NOT output MATCHES "codec round trip ok")
+  message(FATAL_ERROR "the codec-only program failed: ${output}")
+endif()
+message(STATUS "${output}")

@@ -20,7 +20,7 @@ std::string bound_endpoint(const std::filesystem::path& log, std::string_view ma
     const auto at = text.find(marker);
     if (at == std::string::npos) return false;
     const auto from = at + marker.size();
-    const auto end = text.find_first_of(" ,\n", from);
+    const auto end = text.find_first_of(" ,\"\n", from);  // '"': the end of a JSON log line's message
     if (end == std::string::npos) return false;  // the line is not all written yet
     endpoint = text.substr(from, end - from);
     return true;

@@ -1,5 +1,5 @@
-// Command-line parsing the three programs share: --help, stray arguments,
-// and numbers whose errors name the option (cxxopts' own do not).
+// Command-line parsing the three programs share: --help, --version, stray
+// arguments, and numbers whose errors name the option (cxxopts' own do not).
 #pragma once
 
 #include <charconv>
@@ -16,20 +16,62 @@
 
 #include "zpipe/curve.hpp"
 #include "zpipe/exit_codes.hpp"
+#include "zpipe/log.hpp"
+#include "zpipe/messages.hpp"
+#include "zpipe/version.hpp"
 
 namespace zpipe {
 
-/// Parses argv. Prints the help and exits 0 for -h/--help. Throws
-/// usage_error for unknown options and stray arguments.
-inline cxxopts::ParseResult parse_command_line(cxxopts::Options& options, int argc, const char* const* argv) {
-  options.add_options()("h,help", "Show this help");
+/// Returns the name the program was started by (argv[0] without its
+/// directory), so --help and --version name zpipe-worker, or a custom
+/// worker's own binary; `fallback` when argv[0] is missing.
+inline std::string program_name(int argc, const char* const* argv, std::string_view fallback) {
+  if (argc < 1 || argv[0] == nullptr || argv[0][0] == '\0') return std::string(fallback);
+  const std::string_view path = argv[0];
+  const auto slash = path.rfind('/');
+  return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
+/// Applies --log-format and --log-level (logging is the whole process's).
+/// Throws usage_error for a value it does not know.
+inline void apply_logging_options(const cxxopts::ParseResult& parsed) {
+  const std::string format = parsed["log-format"].as<std::string>();
+  if (format == "text") set_log_format(LogFormat::text);
+  else if (format == "json") set_log_format(LogFormat::json);
+  else throw usage_error("--log-format must be text or json, not '" + format + "'");
+  const std::string level = parsed["log-level"].as<std::string>();
+  if (level == "debug") set_log_level(LogLevel::debug);
+  else if (level == "info") set_log_level(LogLevel::info);
+  else if (level == "warning") set_log_level(LogLevel::warning);
+  else if (level == "error") set_log_level(LogLevel::error);
+  else throw usage_error("--log-level must be debug, info, warning or error, not '" + level + "'");
+}
+
+/// Parses argv. Prints the help (then `help_epilog`) and exits 0 for
+/// -h/--help; prints the version and the wire protocol's and exits 0 for
+/// --version. Applies the logging options. Throws usage_error for unknown
+/// options and stray arguments.
+inline cxxopts::ParseResult parse_command_line(cxxopts::Options& options, int argc, const char* const* argv,
+                                               std::string_view help_epilog = {}) {
+  options.add_options()("h,help", "Show this help")("version", "Show the version and the wire protocol's version");
+  options.add_options("logging")(
+      "log-format", "Log lines on stderr as text, or json (one object per line, for log shippers)",
+      cxxopts::value<std::string>()->default_value("text"))(
+      "log-level", "Least level logged: debug, info, warning or error", cxxopts::value<std::string>()->default_value("info"));
   try {
     auto parsed = options.parse(argc, argv);
     if (parsed.count("help") > 0) {
-      std::cout << options.help();
+      std::cout << options.help() << help_epilog;
+      std::exit(exit_ok);
+    }
+    if (parsed.count("version") > 0) {
+      // The first line is the GNU form that help2man reads for the man page.
+      std::cout << options.program() << " (zpipe) " << version << "\nwire protocol version " << protocol_version
+                << '\n';
       std::exit(exit_ok);
     }
     if (!parsed.unmatched().empty()) throw usage_error("unexpected argument '" + parsed.unmatched().front() + "'");
+    apply_logging_options(parsed);
     return parsed;
   } catch (const cxxopts::exceptions::exception& e) {
     throw usage_error(e.what());
@@ -60,6 +102,22 @@ inline std::chrono::milliseconds duration_option(const cxxopts::ParseResult& par
     throw usage_error("--" + name + " must be a positive duration with a unit, such as 1500ms, 90s, 5m or 2h; not '" +
                       text + "'");
   return std::chrono::milliseconds(number * scale);
+}
+
+/// Adds --metrics-file.
+inline void add_metrics_option(cxxopts::Options& options) {
+  options.add_options("monitoring")("metrics-file",
+                                    "Write counters and gauges to FILE every second, in Prometheus' text format "
+                                    "(for node_exporter's textfile collector: name it *.prom)",
+                                    cxxopts::value<std::string>());
+}
+
+/// Returns --metrics-file, or an empty string without it.
+inline std::string metrics_option(const cxxopts::ParseResult& parsed) {
+  if (parsed.count("metrics-file") == 0) return {};
+  std::string path = parsed["metrics-file"].as<std::string>();
+  if (path.empty()) throw usage_error("--metrics-file needs a file name");
+  return path;
 }
 
 /// Which CURVE options a program takes: the ventilator serves workers, the

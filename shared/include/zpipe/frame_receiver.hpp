@@ -13,6 +13,7 @@
 
 #include "zpipe/codec.hpp"
 #include "zpipe/log.hpp"
+#include "zpipe/metrics_file.hpp"
 #include "zpipe/sockets.hpp"
 
 namespace zpipe {
@@ -33,13 +34,17 @@ class FrameReceiver {
   template <class Handle, class TakeRaw>
   void receive(zmq::socket_t& socket, Handle handle, TakeRaw take_raw) {
     while (const std::size_t count = receive_parts(socket, parts_)) {
+      Stage stage = Stage::framing;
       try {
         if (count != 1) throw codec_error("expected 1 frame, got " + std::to_string(count));
         if (take_raw(parts_[0])) continue;
         const std::string_view frame = view(parts_[0]);
-        handle(frame, decode(frame));
+        stage = Stage::decoding;
+        const Message message = decode(frame);
+        stage = Stage::handling;
+        handle(frame, message);
       } catch (const codec_error& e) {
-        rejections_.reject(e.what());
+        reject(stage, e.what());
       }
     }
   }
@@ -48,27 +53,62 @@ class FrameReceiver {
   template <class Handle>
   void receive_routed(zmq::socket_t& socket, Handle handle) {
     while (const std::size_t count = receive_parts(socket, parts_)) {
+      Stage stage = Stage::framing;
       try {
         if (count != 2) throw codec_error("expected 1 frame, got " + std::to_string(count - 1));
         peer_.assign(view(parts_[0]));
         const std::string_view frame = view(parts_[1]);
-        handle(peer_, frame, decode(frame));
+        stage = Stage::decoding;
+        const Message message = decode(frame);
+        stage = Stage::handling;
+        handle(peer_, frame, message);
       } catch (const codec_error& e) {
-        rejections_.reject(e.what());
+        reject(stage, e.what());
       }
     }
   }
 
+  /// Rejections by reason, for --metrics-file.
+  struct Rejected {
+    std::uint64_t framing = 0;     // not one frame (or routing id and one frame)
+    std::uint64_t malformed = 0;   // not a valid message (PROTOCOL.md)
+    std::uint64_t unexpected = 0;  // valid, but not one this peer may send now
+    std::uint64_t other = 0;       // found outside the loop
+  };
+
   /// Counts a rejection found outside the loop.
-  void reject(std::string_view reason) { rejections_.reject(reason); }
+  void reject(std::string_view reason) {
+    ++by_reason_.other;
+    rejections_.reject(reason);
+  }
   [[nodiscard]] std::uint64_t rejected() const { return rejections_.count(); }
+  [[nodiscard]] const Rejected& rejected_by_reason() const { return by_reason_; }
   /// The parts of the message being handled (the body of a routed one is [1]).
   [[nodiscard]] std::vector<zmq::message_t>& parts() { return parts_; }
 
  private:
+  enum class Stage { framing, decoding, handling };
+  void reject(Stage stage, std::string_view reason) {
+    ++(stage == Stage::framing ? by_reason_.framing : stage == Stage::decoding ? by_reason_.malformed : by_reason_.unexpected);
+    rejections_.reject(reason);
+  }
+
   std::vector<zmq::message_t> parts_;
   std::string peer_;
   RejectionLog rejections_;
+  Rejected by_reason_;
 };
+
+/// Adds one sample per reason to the counter family last started in `text`,
+/// labelled from="FROM" when `from` is not empty.
+inline void add_rejection_samples(PrometheusText& text, std::string_view from, const FrameReceiver::Rejected& rejected) {
+  const std::pair<std::string_view, std::uint64_t> reasons[] = {
+      {"framing", rejected.framing}, {"malformed", rejected.malformed},
+      {"unexpected", rejected.unexpected}, {"other", rejected.other}};
+  for (const auto& [reason, count] : reasons) {
+    if (from.empty()) text.sample(count, {{"reason", reason}});
+    else text.sample(count, {{"from", from}, {"reason", reason}});
+  }
+}
 
 }  // namespace zpipe

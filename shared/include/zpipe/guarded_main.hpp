@@ -22,10 +22,10 @@ int guarded_main(std::string_view role, Body body) {
   try {
     return body();
   } catch (const usage_error& e) {
-    log_line(std::string(e.what()) + " (see --help)");
+    log_error(std::string(e.what()) + " (see --help)");
     return exit_usage;
   } catch (const std::exception& e) {
-    log_line(e.what());
+    log_error(e.what());
     return exit_runtime;
   }
 }

@@ -23,6 +23,7 @@ struct SinkConfig {
   std::string output;                          // empty: stdout
   ProgressMode progress = ProgressMode::automatic;
   std::string journal;                         // empty: no journal
+  std::string metrics_file;                    // empty: none (see metrics_file.hpp)
   CurveConfig curve;
 
   // For a program that runs the sink in-process (see

@@ -67,6 +67,8 @@ class SinkCore {
   /// After answering job_end, the sink answers it again (the answer may be
   /// lost) until the ventilator disconnects, or for this long at most.
   static constexpr std::chrono::seconds answer_for{30};
+  /// How often a sink that waits for a job, or for results, says so.
+  static constexpr std::chrono::seconds waiting_line_interval{10};
 
   SinkCore(SinkSettings settings, SinkEffects& effects, TimePoint now);
 
@@ -99,6 +101,7 @@ class SinkCore {
   [[nodiscard]] bool has_job() const { return ledger_.has_value(); }
   [[nodiscard]] std::uint64_t completed() const { return ledger_ ? ledger_->completed() : 0; }
   [[nodiscard]] std::optional<std::uint64_t> total() const { return ledger_ ? ledger_->total() : std::nullopt; }
+  [[nodiscard]] std::uint64_t failed() const { return ledger_ ? ledger_->failed() : 0; }
   [[nodiscard]] std::uint64_t duplicates() const { return duplicates_; }
   /// Results refused because no lease for them named the key that sent them.
   [[nodiscard]] std::uint64_t forged() const { return forged_; }
@@ -129,6 +132,7 @@ class SinkCore {
   void write_output_when_due(bool now_anyway);
   void close(int status, TimePoint now);
   void finish_when_synced(TimePoint now);
+  void say_what_it_waits_for(TimePoint now);
   void answer_job_end();
   void finish();
 
@@ -156,6 +160,7 @@ class SinkCore {
   TimePoint last_ack_{};
   TimePoint started_;
   std::optional<TimePoint> completed_at_;  // when the last result arrived
+  TimePoint next_waiting_line_{};          // pushed back by every job or new result
   std::uint64_t duplicates_ = 0;
   std::uint64_t replayed_ = 0;
   std::uint64_t rejected_results_ = 0;

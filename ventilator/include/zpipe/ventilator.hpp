@@ -33,6 +33,7 @@ struct VentilatorConfig {
   std::chrono::seconds kind_timeout{60};      // workers connected, none runs the kind: cancel (exit 3); 0: never
   CurveConfig curve;                          // server to workers, client of the sink
   std::string sink_key;                       // the sink's public key, with curve
+  std::string metrics_file;                   // empty: none (see metrics_file.hpp)
   /// For a program that runs the ventilator in-process: when set, told the
   /// endpoint workers connect to (the port that "tcp://127.0.0.1:*" picked),
   /// on run_ventilator's thread, before the job starts. An exception from it

@@ -127,12 +127,19 @@ class VentilatorCore {
   [[nodiscard]] std::uint64_t read() const { return in_flight_.read(); }
   [[nodiscard]] std::uint64_t acknowledged() const;
   [[nodiscard]] std::uint64_t in_flight_span() const { return in_flight_.span(); }
+  /// Tasks read and not yet acknowledged by the sink.
+  [[nodiscard]] std::uint64_t in_flight() const { return in_flight_.unacknowledged(); }
   [[nodiscard]] std::size_t workers() const { return workers_.alive(); }
   /// Connected workers that run the job's kind.
   [[nodiscard]] std::size_t workers_running_kind() const { return workers_.running_kind(); }
   [[nodiscard]] std::uint64_t dealt_again() const { return redealt_; }
   /// Tasks dealt again because a live worker held them past --task-timeout.
   [[nodiscard]] std::uint64_t timed_out() const { return timed_out_; }
+  /// Tasks sent to workers, the first time and again.
+  [[nodiscard]] std::uint64_t dealt() const { return dealt_; }
+  /// Tasks reported failed by the ventilator (lost with --max-attempts workers).
+  [[nodiscard]] std::uint64_t failed() const { return failed_; }
+  [[nodiscard]] std::uint64_t workers_lost() const { return workers_lost_; }
   [[nodiscard]] const TaskSource& source() const { return *source_; }
   /// What the core is doing, in one line, for a stuck job's report.
   [[nodiscard]] std::string describe() const;
@@ -161,6 +168,7 @@ class VentilatorCore {
   bool ready_to_deal();
   void send_manifest_when_due(TimePoint now);
   void send_end_when_due(TimePoint now);
+  void say_what_dealing_waits_for(TimePoint now);
   void begin_end(bool complete, TimePoint now);
   void finish(int status);
   void tell_worker(const std::string& peer, const Message& message);
@@ -188,11 +196,14 @@ class VentilatorCore {
   std::uint64_t redealt_ = 0;
   std::uint64_t timed_out_ = 0;
   std::string lease_secret_;  // from the sink's job_accepted
+  std::uint64_t dealt_ = 0;
+  std::uint64_t failed_ = 0;
   std::uint64_t workers_lost_ = 0;
   std::uint64_t sink_handshakes_ = 0;
   TimePoint started_;
   TimePoint next_send_{};          // manifest or job_end to the sink
   TimePoint next_waiting_line_{};
+  bool waiting_for_workers_ = false;  // accepted, but too few workers to deal to
   TimePoint next_expiry_check_{};
   TimePoint give_up_at_{};         // cancelling
   int cancelled_status_ = 130;     // exit status once a cancellation is over

@@ -60,11 +60,13 @@ struct WorkerConfig {
   CurveConfig curve;  // a client of both servers
   std::string ventilator_key;
   std::string sink_key;
+  std::string metrics_file;  // empty: none (see metrics_file.hpp)
 };
 
-/// Parses the worker's command line. Throws usage_error; prints --help and
-/// exits 0 itself.
-[[nodiscard]] WorkerConfig parse_worker_options(int argc, const char* const* argv, std::string_view program = "worker");
+/// Parses the worker's command line. Throws usage_error; prints --help (with
+/// `kinds` listed, when given) or --version and exits 0 itself.
+[[nodiscard]] WorkerConfig parse_worker_options(int argc, const char* const* argv, std::string_view program = "worker",
+                                                const KindRegistry* kinds = nullptr);
 
 /// Serves jobs until the first job ends (once) or a stop signal. Returns an
 /// exit code.
