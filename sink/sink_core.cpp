@@ -206,8 +206,8 @@ void SinkCore::take_results(const std::string& peer, const PeerIdentity& identit
   const bool from_ventilator = peer == ventilator_ && identity.may(Role::ventilator);
   if (!from_ventilator && !identity.may(Role::worker))
     throw codec_error("results from a key that is not allowed as a worker");
-  const std::optional<LeasedRanges> leased =
-      from_ventilator ? std::nullopt : std::optional<LeasedRanges>(std::in_place, lease_secret_, job_, batch.leases, identity.key);
+  if (!from_ventilator) leased_.check(lease_secret_, job_, batch.leases, identity.key);
+  const LeasedRanges* leased = from_ventilator ? nullptr : &leased_;
   // Names in the output and the journal are the key's, never the peer's own.
   const std::string_view worker = from_ventilator ? std::string_view("ventilator")
                                   : identity.authenticated() ? std::string_view(identity.name)

@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "zpipe/job_ledger.hpp"
+#include "zpipe/lease.hpp"
 #include "zpipe/messages.hpp"
 #include "zpipe/peer_identity.hpp"
 #include "zpipe/result_writer.hpp"
@@ -166,6 +167,7 @@ class SinkCore {
   std::uint64_t rejected_results_ = 0;
   std::uint64_t forged_ = 0;
   std::uint64_t forged_frames_ = 0;
+  LeasedRanges leased_;  // of the frame being taken; kept for its memory
   std::string lease_secret_;
   AckRanges unsealed_acks_;
   std::map<std::string, std::uint64_t, std::less<>> tasks_by_worker_;
