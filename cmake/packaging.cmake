@@ -1,6 +1,6 @@
 # Man pages (from each program's --help, by help2man), the systemd units,
 # and `cpack -G DEB`: zpipe_<version>_amd64.deb with the programs, headers,
-# CMake package, man pages, units and PROTOCOL.md. Its runtime dependencies
+# CMake package, man pages, units, PROTOCOL.md and the Python package (zpipe, with its engine). Its runtime dependencies
 # come from dpkg-shlibdeps; what building against the CMake package needs
 # is recommended.
 include(GNUInstallDirs)
@@ -43,7 +43,7 @@ set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # zpipe_<version>_<arch>.deb
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "libmsgpack-cxx-dev, cppzmq-dev, libcxxopts-dev, libspdlog-dev")
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "libmsgpack-cxx-dev, cppzmq-dev, libcxxopts-dev, libspdlog-dev, python3-zmq, python3-msgpack")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_STRIP_FILES ON)
 include(CPack)

@@ -61,6 +61,11 @@ done
 for file in /usr/share/doc/zpipe/PROTOCOL.md /usr/lib/cmake/zpipe/zpipeConfig.cmake /usr/include/zpipe/codec.hpp; do
   [[ -f $file ]] || fail "$file is not installed"
 done
+# The Python package, with its engine, for Debian's python3, from anywhere.
+(cd / && /usr/bin/python3 -c 'import zpipe, zpipe._engine, zpipe.worker; print(zpipe.__file__)') \
+  >"$scratch/python.out" 2>&1 || fail "python3 cannot import the installed zpipe: $(cat "$scratch/python.out")"
+grep -q '^/usr/lib/python3/dist-packages/zpipe/' "$scratch/python.out" ||
+  fail "python3 imported zpipe from $(cat "$scratch/python.out"), not from the package"
 if command -v systemd-analyze >/dev/null; then
   systemd-analyze verify --man=no zpipe-worker@test.service zpipe-sink@test.service zpipe-ventilator@test.service \
     >"$scratch/verify.err" 2>&1 || fail "systemd-analyze verify refuses the units: $(cat "$scratch/verify.err")"
