@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "security/key_ring.hpp"
+#include "security/raw_tcp.hpp"
 #include "support/job_run.hpp"
 #include "zpipe/connection_monitor.hpp"
 #include "zpipe/curve.hpp"
@@ -29,16 +30,9 @@ namespace {
 // then says it has nothing more and waits (5 s at most) for the server to
 // drop the connection: by then the server has read every byte.
 void send_raw(const std::string& endpoint, const std::string& bytes) {
-  const int port = std::stoi(endpoint.substr(endpoint.rfind(':') + 1));
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<std::uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const int fd = connect_loopback(port_of(endpoint));
   const timeval limit{5, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
   CHECK(::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
   ::shutdown(fd, SHUT_WR);
   char discard[512];

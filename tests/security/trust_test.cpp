@@ -5,9 +5,6 @@
 // half-open connections do not lock genuine workers out. Each test checks
 // that the honest job's output is exactly right: every id once, the right
 // values, only from allowed keys.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +15,7 @@
 #include <thread>
 
 #include "security/key_ring.hpp"
+#include "security/raw_tcp.hpp"
 #include "security/rogue_worker.hpp"
 #include "support/job_run.hpp"
 
@@ -281,18 +279,8 @@ TEST_CASE("under 1000 half-open connections a genuine worker still gets in withi
   const KeyRing keys(run.dir.path(), {"good"});
   auto& sink = run.sink(keys.sink());
   auto& ventilator = run.ventilator(std::vector<std::string>{"--count", "1000", "--kind", "square"} + keys.ventilator());
-  const int port = std::stoi(run.ventilator_endpoint.substr(run.ventilator_endpoint.rfind(':') + 1));
-  std::vector<int> held;
-  for (int i = 0; i < 1000; ++i) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<std::uint16_t>(port));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    held.push_back(fd);  // connected, and never a byte of handshake
-  }
+  std::vector<int> held;  // connected, and never a byte of handshake
+  for (int i = 0; i < 1000; ++i) held.push_back(connect_loopback(port_of(run.ventilator_endpoint)));
   const auto start = Clock::now();
   run.worker(keys.worker("good"));
   REQUIRE(eventually([&] { return run.log("ventilator").find("worker good joined") != std::string::npos; }, 10s));
@@ -313,18 +301,9 @@ TEST_CASE("half-open connections are closed once their handshake times out") {
                      (keys.dir / "workers").string(), "--allow-ventilators", (keys.dir / "ventilators").string()},
                     dir / "out", dir / "err");
   const std::string endpoint = bound_endpoint(dir / "err", "collecting results at ");
-  const int port = std::stoi(endpoint.substr(endpoint.rfind(':') + 1));
   const std::size_t before = open_descriptors(sink.pid());
   std::vector<int> held;
-  for (int i = 0; i < 300; ++i) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<std::uint16_t>(port));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    held.push_back(fd);
-  }
+  for (int i = 0; i < 300; ++i) held.push_back(connect_loopback(port_of(endpoint)));
   REQUIRE(eventually([&] { return open_descriptors(sink.pid()) >= before + 250; }, 5s));
   // ZMQ_HANDSHAKE_IVL is 5 s: then the sink closes every one of them.
   CHECK(eventually([&] { return open_descriptors(sink.pid()) <= before + 10; }, 10s));
