@@ -216,7 +216,7 @@ void append_msgpack_str(std::string& out, std::string_view text) {
 
 }  // namespace
 
-ResultWriter::ResultWriter(OutputFormat format) : format_(format) {
+ResultWriter::ResultWriter(OutputFormat format, bool tag) : format_(format), tag_(tag) {
   if (format_ == OutputFormat::csv)
     buffer_.append("task_id,status,result,error,worker,exit,signal,stderr,truncated,start,duration,host\n");
 }
@@ -241,6 +241,10 @@ void ResultWriter::write_msgpack(const Result& result, std::string_view worker) 
 }
 
 void ResultWriter::write_text(const Result& result, std::string_view) {
+  if (tag_) {
+    if (const auto* exec = std::get_if<ExecValue>(&result.value)) append_escaped(buffer_, (*exec)->command);
+    buffer_.push_back('\t');
+  }
   buffer_.append("task ");
   append_integer(buffer_, result.id);
   buffer_.append(result.ok ? ": " : " FAILED: ");
@@ -312,6 +316,16 @@ void ResultWriter::write_exec_jsonl(const Result& result, const ExecRecord& reco
   append_seconds(buffer_, record.started_us);
   buffer_.append(",\"duration\":");
   append_seconds(buffer_, record.duration_us);
+  // The command it ran, so each result maps to its input line; null from a
+  // worker older than the record's command field.
+  if (record.command.empty()) {
+    buffer_.append(",\"input\":null");
+  } else if (valid_utf8(record.command)) {
+    buffer_.append(",\"input\":");
+    append_json_string(buffer_, record.command);
+  } else {
+    append_json_stream(buffer_, "input", record.command);
+  }
   buffer_.append("}\n");
 }
 

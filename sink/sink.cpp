@@ -18,6 +18,7 @@
 
 #include "journal.hpp"
 #include "progress.hpp"
+#include "task_files.hpp"
 #include "zpipe/codec.hpp"
 #include "zpipe/frame_receiver.hpp"
 #include "zpipe/lease.hpp"
@@ -71,7 +72,9 @@ class SinkProgram final : private SinkEffects {
     // Only now, holding the address and both files, is the output emptied:
     // it is rewritten from the journal, or starts a new job.
     if (output_) output_->truncate();
-    core_.emplace(SinkSettings{config.format, journal_.has_value(), output_.has_value(), random_lease_secret()},
+    if (!config.joblog.empty() || !config.results_dir.empty())
+      task_files_.emplace(config.joblog, config.results_dir, journal_.has_value());
+    core_.emplace(SinkSettings{config.format, journal_.has_value(), output_.has_value(), random_lease_secret(), config.tag},
                   static_cast<SinkEffects&>(*this), Clock::now());
     if (journal_) journal_->replay([&](const Message& record) { core_->replay(record); });
     core_->replay_done(Clock::now());
@@ -177,6 +180,9 @@ class SinkProgram final : private SinkEffects {
     if (config_.on_output) config_.on_output(bytes);
     else write_all(output_ ? output_->fd() : STDOUT_FILENO, bytes);
   }
+  void result_recorded(const Result& result, std::string_view worker) override {
+    if (task_files_) task_files_->write(result, worker);
+  }
   void journal_append(std::string_view frame) override { journal_->append(frame); }
   void journal_sync() override {
     journal_->request_sync();
@@ -195,6 +201,7 @@ class SinkProgram final : private SinkEffects {
   PeerConnections peers_gone_{context_, peers_, "sink socket"};  // the socket's one monitor
   std::optional<LockedFile> output_;
   std::optional<Journal> journal_;
+  std::optional<TaskFiles> task_files_;
   std::optional<SinkCore> core_;
   FrameReceiver from_peers_{"frame"};
   PeerTrust trust_;

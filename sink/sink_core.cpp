@@ -46,7 +46,7 @@ Ranges subtract(const Ranges& ranges, Ranges holes) {
 }  // namespace
 
 SinkCore::SinkCore(SinkSettings settings, SinkEffects& effects, TimePoint now)
-    : settings_(settings), effects_(effects), writer_(settings.format), started_(now),
+    : settings_(settings), effects_(effects), writer_(settings.format, settings.tag), started_(now),
       next_waiting_line_(now + waiting_line_interval) {}
 
 void SinkCore::replay(const Message& record) {
@@ -239,6 +239,7 @@ void SinkCore::take_results(const std::string& peer, const PeerIdentity& identit
     switch (outcome) {
       case JobLedger::Outcome::recorded:
         writer_.write(result, worker);
+        effects_.result_recorded(result, worker);
         acks.add(result.id);
         if (settings_.journal && !all_new) journaled_.results.push_back(result);
         ++recorded;

@@ -132,7 +132,8 @@ struct Vector {
 };
 
 zpipe::Value exec_value(std::int64_t exit_code, std::int64_t signal, std::string out, std::string err,
-                        std::int64_t duration_us, std::string error, std::int64_t started_us = 1764046800000000) {
+                        std::int64_t duration_us, std::string error, std::int64_t started_us = 1764046800000000,
+                        std::string command = "") {
   zpipe::ExecRecord record;
   record.exit_code = exit_code;
   record.signal = signal;
@@ -142,10 +143,11 @@ zpipe::Value exec_value(std::int64_t exit_code, std::int64_t signal, std::string
   record.duration_us = duration_us;
   record.host = "h";
   record.error = std::move(error);
+  record.command = std::move(command);
   return zpipe::ExecValue(std::move(record));
 }
 
-// PROTOCOL.md, "Test vectors", 1 to 16, 26, 27 and 31: the encoder produces exactly these.
+// PROTOCOL.md, "Test vectors", 1 to 16, 26, 27, 31 and 50: the encoder produces exactly these.
 const std::vector<Vector>& canonical_vectors() {
   static const std::vector<Vector> vectors = {
       {"94 02 01 a2 77 31 08", Hello{"w1", 8}},
@@ -190,6 +192,10 @@ const std::vector<Vector>& canonical_vectors() {
        "00 ce 00 0f 42 40 a1 68 b2 6b 69 6c 6c 65 64 20 62 79 20 73 69 67 6e 61 6c 20 39 90",
        ResultBatch{7, "w1", {{1, true, exec_value(0, 0, "hi\n", "", 2500, "")},
                              {2, false, exec_value(-1, 9, "\xff", "err", 1000000, "killed by signal 9")}}}},
+      // 50: an exec record with its appended command (§4.1, element 11).
+      {"98 02 04 07 a2 77 31 91 01 91 c3 91 9c a4 65 78 65 63 00 c0 c4 03 68 69 0a c4 00 c2 c2 cf 00 06 44 64 26 e1 "
+       "94 00 cd 09 c4 a1 68 a0 a7 65 63 68 6f 20 68 69 90",
+       ResultBatch{7, "w1", {{1, true, exec_value(0, 0, "hi\n", "", 2500, "", 1764046800000000, "echo hi")}}}},
   };
   return vectors;
 }
@@ -226,7 +232,7 @@ struct Rejection {
   std::string_view reason;  // a fragment of codec_error::what()
 };
 
-// PROTOCOL.md 19 to 25.
+// PROTOCOL.md 19 to 25, 29, 30, 33, 34 and 51.
 const std::vector<Rejection>& spec_rejections() {
   static const std::vector<Rejection> rejections = {
       {"93 01 02 03", "protocol version 1"},
@@ -240,6 +246,7 @@ const std::vector<Rejection>& spec_rejections() {
       {"95 02 01 a2 77 31 08 91 01", "hello.kinds[] must be a string"},
       {"98 02 04 07 a2 77 31 91 01 91 c3 91 92 01 02 90", "not an exec record"},
       {"98 02 04 07 a2 77 31 91 01 91 c3 91 92 a4 65 78 65 63 00 90", "exec record needs 11"},
+      {"98 02 04 07 a2 77 31 91 01 91 c3 91 9c a4 65 78 65 63 00 c0 c4 00 c4 00 c2 c2 00 00 a1 68 a0 01 90", "exec.command"},
   };
   return rejections;
 }

@@ -5,7 +5,9 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <fstream>
+#include <map>
 
 #include "support/job_run.hpp"
 
@@ -159,4 +161,97 @@ TEST_CASE("exec: --command fills a template with each input line, quoted, spaces
   CHECK(by_id.at(1).result == R"("1|my file.txt|dir/my file|dir")");
   CHECK(by_id.at(2).result == R"("2|it's \"here\".tar.gz|it's \"here\".tar|.")");
   CHECK(by_id.at(3).result == R"("3|$(echo no)|$(echo no)|.")");
+}
+
+// ---- issue 9, point 3: GNU parallel's joblog, --results, --tag ------------
+
+namespace {
+
+// The commands of the tests below: one ok, one failing with stderr, one
+// killed by a signal.
+constexpr const char* parallel_commands = "echo hi\necho err >&2; exit 3\nkill -9 $$\n";
+
+std::vector<std::string> split_tabs(const std::string& line) {
+  std::vector<std::string> columns;
+  std::size_t from = 0;
+  for (std::size_t tab; (tab = line.find('\t', from)) != std::string::npos; from = tab + 1)
+    columns.push_back(line.substr(from, tab - from));
+  columns.push_back(line.substr(from));
+  return columns;
+}
+
+}  // namespace
+
+TEST_CASE("exec: --joblog writes GNU parallel's joblog, one line per task in its nine columns") {
+  JobRun run;
+  write_file(run.dir / "commands.txt", parallel_commands);
+  auto& sink = run.sink({"--joblog", (run.dir / "joblog").string()});
+  run.ventilator({"--input", (run.dir / "commands.txt").string(), "--kind", "exec"});
+  run.worker({"--allow-exec", "--allow-exec-without-curve"});
+  REQUIRE(sink.wait_for(job_limit) == 1);
+  const auto lines = read_lines(run.dir / "joblog");
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[0] == "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand");
+  std::map<std::string, std::vector<std::string>> by_seq;
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    auto columns = split_tabs(lines[i]);
+    REQUIRE(columns.size() == 9);
+    CHECK_FALSE(columns[1].empty());                 // the host
+    CHECK(std::stod(columns[2]) > 1.7e9);            // Unix seconds
+    CHECK(std::stod(columns[3]) >= 0);
+    CHECK(columns[4] == "0");
+    by_seq[columns[0]] = columns;
+  }
+  REQUIRE(by_seq.size() == 3);
+  CHECK(by_seq.at("1")[5] == "3");                   // "hi\n"
+  CHECK((std::vector<std::string>(by_seq.at("1").begin() + 6, by_seq.at("1").end()) ==
+         std::vector<std::string>{"0", "0", "echo hi"}));
+  CHECK((std::vector<std::string>(by_seq.at("2").begin() + 6, by_seq.at("2").end()) ==
+         std::vector<std::string>{"3", "0", "echo err >&2; exit 3"}));
+  CHECK((std::vector<std::string>(by_seq.at("3").begin() + 6, by_seq.at("3").end()) ==
+         std::vector<std::string>{"0", "9", "kill -9 $$"}));
+}
+
+TEST_CASE("exec: --results DIR keeps each task's stdout, stderr and exitval in DIR/<task id>/") {
+  JobRun run;
+  write_file(run.dir / "commands.txt", parallel_commands);
+  const auto results = run.dir / "out";
+  auto& sink = run.sink({"--results", results.string()});
+  run.ventilator({"--input", (run.dir / "commands.txt").string(), "--kind", "exec"});
+  run.worker({"--allow-exec", "--allow-exec-without-curve"});
+  REQUIRE(sink.wait_for(job_limit) == 1);
+  CHECK(read_file(results / "1" / "stdout") == "hi\n");
+  CHECK(read_file(results / "1" / "stderr").empty());
+  CHECK(read_file(results / "1" / "exitval") == "0\n");
+  CHECK(read_file(results / "2" / "stdout").empty());
+  CHECK(read_file(results / "2" / "stderr") == "err\n");
+  CHECK(read_file(results / "2" / "exitval") == "3\n");
+  CHECK(read_file(results / "3" / "exitval") == "137\n");
+}
+
+TEST_CASE("exec: every result names its input: jsonl's input field, and --tag in text") {
+  JobRun run;
+  write_file(run.dir / "commands.txt", parallel_commands);
+  SECTION("jsonl") {
+    auto& sink = run.sink();
+    run.ventilator({"--input", (run.dir / "commands.txt").string(), "--kind", "exec"});
+    run.worker({"--allow-exec", "--allow-exec-without-curve"});
+    REQUIRE(sink.wait_for(job_limit) == 1);
+    const auto by_id = every_task_once(run.results(), 3);
+    CHECK_THAT(by_id.at(1).more, Catch::Contains(R"("input":"echo hi")"));
+    CHECK_THAT(by_id.at(2).more, Catch::Contains(R"("input":"echo err >&2; exit 3")"));
+    CHECK_THAT(by_id.at(3).more, Catch::Contains(R"("input":"kill -9 $$")"));
+  }
+  SECTION("text --tag") {
+    auto& sink = run.sink({"--format", "text", "--tag"});
+    run.ventilator({"--input", (run.dir / "commands.txt").string(), "--kind", "exec"});
+    run.worker({"--allow-exec", "--allow-exec-without-curve"});
+    REQUIRE(sink.wait_for(job_limit) == 1);
+    auto lines = run.results();
+    std::sort(lines.begin(), lines.end());
+    REQUIRE(lines.size() == 3);
+    CHECK(lines[0] == "echo err >&2; exit 3\ttask 2 FAILED: exit status 3; stdout \"\" stderr \"err\\n\"");
+    CHECK(lines[1] == "echo hi\ttask 1: \"hi\\n\"");
+    CHECK_THAT(lines[2], Catch::StartsWith("kill -9 $$\ttask 3 FAILED: killed by signal 9"));
+  }
 }

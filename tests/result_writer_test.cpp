@@ -84,7 +84,7 @@ TEST_CASE("jsonl output of an exec task keeps both streams, as text when UTF-8 a
   CHECK(written(OutputFormat::jsonl, {{1, false, exec(1, 0, "out\n", "err\n", "exit status 1")}}) ==
         "{\"task_id\":1,\"status\":\"error\",\"result\":\"out\\n\",\"error\":\"exit status 1\",\"worker\":\"w:1\","
         "\"host\":\"h1\",\"exit\":1,\"signal\":null,\"stdout\":\"out\\n\",\"stderr\":\"err\\n\","
-        "\"stdout_truncated\":false,\"stderr_truncated\":false,\"start\":1764046800.123,\"duration\":0.081}\n");
+        "\"stdout_truncated\":false,\"stderr_truncated\":false,\"start\":1764046800.123,\"duration\":0.081,\"input\":null}\n");
   const std::string binary = written(OutputFormat::jsonl, {{2, true, exec(0, 0, "\xff", "")}});
   CHECK_THAT(binary, Catch::Contains("\"result\":null,") && Catch::Contains("\"stdout\":null,\"stdout_base64\":\"/w==\",") &&
                          Catch::Contains("\"stderr\":\"\","));
@@ -92,6 +92,21 @@ TEST_CASE("jsonl output of an exec task keeps both streams, as text when UTF-8 a
   CHECK_THAT(text, Catch::Contains("\"stdout\":\"\\\\xff\",") && !Catch::Contains("base64"));
   const std::string killed = written(OutputFormat::jsonl, {{4, false, exec(-1, 9, "", "", "killed by signal 9 (SIGKILL)")}});
   CHECK_THAT(killed, Catch::Contains("\"exit\":null,\"signal\":9,"));
+}
+
+TEST_CASE("an exec task's command is its input: jsonl's input field, and --tag's prefix in text") {
+  Value value = exec(0, 0, "hi\n", "");
+  zpipe::ExecRecord record = *std::get<zpipe::ExecValue>(value);
+  record.command = "echo 'a\tb'";
+  const Value tagged = zpipe::ExecValue(record);
+  CHECK_THAT(written(OutputFormat::jsonl, {{1, true, tagged}}), Catch::EndsWith(",\"input\":\"echo 'a\\tb'\"}\n"));
+  record.command = "printf '\xff'";
+  CHECK_THAT(written(OutputFormat::jsonl, {{1, true, zpipe::ExecValue(record)}}),
+             Catch::EndsWith(",\"input\":null,\"input_base64\":\"cHJpbnRmICf/Jw==\"}\n"));
+  zpipe::ResultWriter writer(OutputFormat::text, true);
+  writer.write({1, true, tagged}, "w");
+  writer.write({2, true, Value{std::int64_t{4}}}, "w");
+  CHECK(writer.buffer() == "echo 'a\\tb'\ttask 1: \"hi\\n\"\n\ttask 2: 4\n");
 }
 
 TEST_CASE("base64 in jsonl pads as RFC 4648 does") {

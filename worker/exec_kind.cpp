@@ -128,6 +128,7 @@ ExecRecord run_command(const std::string& command, const ExecLimits& limits) {
   static const std::string host = host_name();
   ExecRecord record;
   record.host = host;
+  record.command = command;
   Pipe out;
   Pipe err;
   record.started_us = unix_microseconds();

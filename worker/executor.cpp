@@ -30,7 +30,8 @@ std::size_t value_bytes(const Value& value) {
 // Bytes a result adds to its frame.
 std::size_t frame_bytes(const Value& value) {
   if (const auto* exec = std::get_if<ExecValue>(&value))
-    return (*exec)->out.size() + (*exec)->err.size() + (*exec)->host.size() + (*exec)->error.size() + 64;
+    return (*exec)->out.size() + (*exec)->err.size() + (*exec)->host.size() + (*exec)->error.size() +
+           (*exec)->command.size() + 64;
   return value_bytes(value);
 }
 

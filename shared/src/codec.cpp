@@ -47,7 +47,9 @@ void pack_bool(Packer& packer, bool flag) {
 
 // PROTOCOL.md §4.1: a tagged array of fixed shape.
 void pack_exec_record(Packer& packer, const ExecRecord& record) {
-  packer.pack_array(static_cast<std::uint32_t>(exec_record_fields));
+  // `command` (element 11) was appended; left out when empty, so a record
+  // without it keeps the 11 elements it had.
+  packer.pack_array(static_cast<std::uint32_t>(exec_record_fields + (record.command.empty() ? 0 : 1)));
   pack_string(packer, exec_record_tag);
   pack_int_or_nil(packer, record.exit_code, -1);
   pack_int_or_nil(packer, record.signal, 0);
@@ -59,6 +61,7 @@ void pack_exec_record(Packer& packer, const ExecRecord& record) {
   packer.pack_int64(record.duration_us);
   pack_string(packer, record.host);
   pack_string(packer, record.error);
+  if (!record.command.empty()) pack_string(packer, record.command);
 }
 
 void pack_value(Packer& packer, const Value& value) {
@@ -264,6 +267,7 @@ ExecRecord read_exec_record(std::span<const msgpack::object> f) {
   record.duration_us = read_int(f[8], "exec.duration");
   record.host = read_string(f[9], "exec.host");
   record.error = read_string(f[10], "exec.error");
+  if (f.size() > exec_record_fields && f[11].type != msgpack::type::NIL) record.command = read_string(f[11], "exec.command");
   return record;
 }
 

@@ -26,6 +26,8 @@ struct ExecRecord {
   std::int64_t duration_us = 0;           // from start until its shell exited
   std::string host;                       // where it ran
   std::string error;                      // why it failed; empty when it succeeded
+  std::string command;                    // the command line it ran (the task's payload), so
+                                          // the sink maps each result to its input keeping nothing
   bool operator==(const ExecRecord&) const = default;
 };
 

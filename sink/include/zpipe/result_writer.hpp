@@ -12,8 +12,11 @@ namespace zpipe {
 
 class ResultWriter {
  public:
-  /// Starts with the format's header, if it has one (csv).
-  explicit ResultWriter(OutputFormat format);
+  /// Starts with the format's header, if it has one (csv). With `tag`, each
+  /// text line starts with the task's input, escaped as streams are, and a
+  /// tab: an exec task's command line (empty for other kinds, whose results
+  /// do not carry their input).
+  explicit ResultWriter(OutputFormat format, bool tag = false);
 
   /// Appends one result's line to the buffer.
   void write(const Result& result, std::string_view worker);
@@ -29,6 +32,7 @@ class ResultWriter {
   void write_msgpack(const Result& result, std::string_view worker);
 
   OutputFormat format_;
+  bool tag_ = false;
   std::string buffer_;
 };
 

@@ -23,6 +23,9 @@ struct SinkConfig {
   std::string output;                          // empty: stdout
   ProgressMode progress = ProgressMode::automatic;
   std::string journal;                         // empty: no journal
+  std::string joblog;                          // empty: none; else GNU parallel's joblog (task_files.hpp)
+  std::string results_dir;                     // empty: none; else DIR/<task id>/{stdout,stderr,exitval}
+  bool tag = false;                            // text: each line starts with the task's input and a tab
   std::string metrics_file;                    // empty: none (see metrics_file.hpp)
   CurveConfig curve;
 

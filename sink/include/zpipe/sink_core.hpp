@@ -34,6 +34,9 @@ class SinkEffects {
   virtual bool send(std::string_view peer, std::string_view frame) = 0;
   /// Writes formatted result lines to the output.
   virtual void write_output(std::string_view bytes) = 0;
+  /// Told of each result recorded as it arrives (not those replayed from
+  /// the journal), for the joblog and --results, which do not wait for it.
+  virtual void result_recorded(const Result& /*result*/, std::string_view /*worker*/) {}
   /// Appends a record to the journal; records are numbered 1, 2, ... in order.
   virtual void journal_append(std::string_view frame) = 0;
   /// Asks for every record appended so far to be made durable; answered,
@@ -52,6 +55,8 @@ struct SinkSettings {
   /// The secret leases of a new job are signed with (random_lease_secret());
   /// a job taken up from the journal keeps the one it had.
   std::string lease_secret;
+  /// text: each line starts with the task's input and a tab (--tag).
+  bool tag = false;
 };
 
 class SinkCore {
