@@ -80,3 +80,17 @@ TEST_CASE("a --metrics-file that cannot be written is reported once, and the job
   REQUIRE(sink.wait_for(30s) == 0);
   CHECK_THAT(run.log("sink"), Catch::Contains("warning sink: cannot write --metrics-file"));
 }
+
+TEST_CASE("without --metrics-file no program writes a metrics file or mentions one") {
+  JobRun run;
+  auto& sink = run.sink();
+  auto& ventilator = run.ventilator({"--count", "50"});
+  auto& worker = run.worker({"--once"});
+  REQUIRE(sink.wait_for(30s) == 0);
+  REQUIRE(ventilator.wait_for(10s) == 0);
+  REQUIRE(worker.wait_for(10s) == 0);
+  for (const char* role : {"sink", "ventilator", "worker"}) {
+    INFO(role);
+    CHECK_THAT(run.log(role), !Catch::Contains("metrics-file"));
+  }
+}

@@ -81,6 +81,7 @@ PrometheusText& PrometheusText::sample(double value, Labels labels, std::string_
 }
 
 void MetricsFile::write(const PrometheusText& exposition, Clock::time_point now) {
+  if (path_.empty()) return;  // no --metrics-file
   next_ = now + interval;
   // In the same directory, so the rename is atomic; the textfile collector
   // reads only *.prom, so the temporary name is never scraped.
