@@ -14,7 +14,7 @@ install(TARGETS zpipe_codec EXPORT zpipeCodecTargets
 install(TARGETS zpipe_runtime zpipe_worker zpipe_ventilator zpipe_sink EXPORT zpipeTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
-install(TARGETS zpipe-ventilator zpipe-worker zpipe-sink zpipe-keygen RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS zpipe-ventilator zpipe-worker zpipe-sink zpipe-keygen zpipe-status RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/shared/include/zpipe ${PROJECT_SOURCE_DIR}/worker/include/zpipe
                   ${PROJECT_SOURCE_DIR}/ventilator/include/zpipe ${PROJECT_SOURCE_DIR}/sink/include/zpipe
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})

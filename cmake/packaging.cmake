@@ -12,7 +12,8 @@ if(HELP2MAN)
   set(zpipe-worker_summary "run zpipe tasks and send their results to the sink")
   set(zpipe-sink_summary "collect a zpipe job's results, each task once")
   set(zpipe-keygen_summary "write a CURVE key pair for zpipe")
-  foreach(program zpipe-ventilator zpipe-worker zpipe-sink zpipe-keygen)
+  set(zpipe-status_summary "show how a running zpipe job stands")
+  foreach(program zpipe-ventilator zpipe-worker zpipe-sink zpipe-keygen zpipe-status)
     set(page ${PROJECT_BINARY_DIR}/man/${program}.1)
     add_custom_command(OUTPUT ${page}
                        COMMAND ${CMAKE_COMMAND} -E make_directory ${PROJECT_BINARY_DIR}/man

@@ -33,6 +33,8 @@ using zpipe::Message;
 using zpipe::MessageType;
 using zpipe::Result;
 using zpipe::ResultBatch;
+using zpipe::Status;
+using zpipe::StatusRequest;
 using zpipe::Task;
 using zpipe::TaskBatch;
 using zpipe::Value;
@@ -147,7 +149,13 @@ zpipe::Value exec_value(std::int64_t exit_code, std::int64_t signal, std::string
   return zpipe::ExecValue(std::move(record));
 }
 
-// PROTOCOL.md, "Test vectors", 1 to 16, 26, 27, 31 and 50: the encoder produces exactly these.
+// PROTOCOL.md vector 38: a status of two workers.
+Status status_vector() {
+  return Status{7, "square", "dealing", 1000, 600, 500, 1, 100, 3, 1, 12500, 40, 2,
+                {{"w1", "10.0.0.1", 64, 300, 120}, {"w2", "", 36, 200, 4000}}};
+}
+
+// PROTOCOL.md, "Test vectors", 1 to 16, 26, 27, 31, 37 to 39 and 50: the encoder produces exactly these.
 const std::vector<Vector>& canonical_vectors() {
   static const std::vector<Vector> vectors = {
       {"94 02 01 a2 77 31 08", Hello{"w1", 8}},
@@ -196,6 +204,12 @@ const std::vector<Vector>& canonical_vectors() {
       {"98 02 04 07 a2 77 31 91 01 91 c3 91 9c a4 65 78 65 63 00 c0 c4 03 68 69 0a c4 00 c2 c2 cf 00 06 44 64 26 e1 "
        "94 00 cd 09 c4 a1 68 a0 a7 65 63 68 6f 20 68 69 90",
        ResultBatch{7, "w1", {{1, true, exec_value(0, 0, "hi\n", "", 2500, "", 1764046800000000, "echo hi")}}}},
+      // 37 to 39: status_request and status (zpipe-status, §6.6).
+      {"92 02 0b", StatusRequest{}},
+      {"dc 00 10 02 0c 07 a6 73 71 75 61 72 65 a7 64 65 61 6c 69 6e 67 cd 03 e8 cd 02 58 cd 01 f4 01 64 03 01 cd " "30 d4 28 02 92 95 a2 77 31 a8 31 30 2e 30 2e 30 2e 31 40 cd 01 2c 78 95 a2 77 32 a0 24 cc c8 cd 0f a0",
+       status_vector()},
+      {"dc 00 10 02 0c 07 a6 73 71 75 61 72 65 b4 77 61 69 74 69 6e 67 20 66 6f 72 20 74 68 65 20 73 69 6e 6b c0 " "00 00 00 00 00 00 00 00 00 90",
+       Status{7, "square", "waiting for the sink", std::nullopt, 0, 0, 0, 0, 0, 0, 0, 0, 0, {}}},
   };
   return vectors;
 }
@@ -232,11 +246,11 @@ struct Rejection {
   std::string_view reason;  // a fragment of codec_error::what()
 };
 
-// PROTOCOL.md 19 to 25, 29, 30, 33, 34 and 51.
+// PROTOCOL.md 19 to 25, 29, 30, 33, 34, 40, 41 and 51.
 const std::vector<Rejection>& spec_rejections() {
   static const std::vector<Rejection> rejections = {
       {"93 01 02 03", "protocol version 1"},
-      {"92 02 0b", "unknown message type 11"},
+      {"92 02 7f", "unknown message type 127"},
       {"dd ff ff ff ff", "longer than 65536"},
       {"93 02 02 03 c0", "trailing"},
       {"94 02 08 07 91 92 05 01", "last < first"},
@@ -247,6 +261,10 @@ const std::vector<Rejection>& spec_rejections() {
       {"98 02 04 07 a2 77 31 91 01 91 c3 91 92 01 02 90", "not an exec record"},
       {"98 02 04 07 a2 77 31 91 01 91 c3 91 92 a4 65 78 65 63 00 90", "exec record needs 11"},
       {"98 02 04 07 a2 77 31 91 01 91 c3 91 9c a4 65 78 65 63 00 c0 c4 00 c4 00 c2 c2 00 00 a1 68 a0 01 90", "exec.command"},
+      // 40 and 41: a status row of 4 elements, and one that is not an array.
+      {"dc 00 10 02 0c 07 a6 73 71 75 61 72 65 a7 64 65 61 6c 69 6e 67 cd 03 e8 cd 02 58 cd 01 f4 01 64 03 01 cd " "30 d4 28 01 91 94 a2 77 31 a8 31 30 2e 30 2e 30 2e 31 40 cd 01 2c",
+       "status.rows[] must be [name, host, held, done, idle_ms]"},
+      {"dc 00 10 02 0c 07 a6 73 71 75 61 72 65 a7 64 65 61 6c 69 6e 67 cd 03 e8 cd 02 58 cd 01 f4 01 64 03 01 cd " "30 d4 28 01 91 a2 77 31", "status.rows[] must be an array"},
   };
   return rejections;
 }
@@ -421,6 +439,10 @@ std::vector<Message> edge_messages() {
       JobEnd{0, true},
       JobEnd{uint64_max, false},
       HelloAgain{},
+      StatusRequest{},
+      status_vector(),
+      Status{uint64_max, text(300), "", uint64_max, uint64_max, uint64_max, uint64_max, uint64_max, uint64_max,
+             uint64_max, uint64_max, uint64_max, uint64_max, {{text(64), text(64), uint64_max, uint64_max, uint64_max}}},
   };
 }
 
@@ -434,9 +456,16 @@ TaskBatch tasks_of(std::size_t count) {
 // `frame` with one more field appended: `extra`, already encoded.
 std::string with_extra_field(std::string frame, std::string_view extra) {
   const auto head = static_cast<unsigned char>(frame.at(0));
-  REQUIRE(head >= 0x92);
-  REQUIRE(head < 0x9f);
-  frame[0] = static_cast<char>(head + 1);
+  if (head == 0xdc) {  // array16: a big-endian count in bytes 1 and 2
+    const unsigned count = static_cast<unsigned char>(frame.at(1)) << 8 | static_cast<unsigned char>(frame.at(2));
+    REQUIRE(count < 0xffff);
+    frame[1] = static_cast<char>((count + 1) >> 8);
+    frame[2] = static_cast<char>((count + 1) & 0xff);
+  } else {
+    REQUIRE(head >= 0x92);
+    REQUIRE(head < 0x9f);
+    frame[0] = static_cast<char>(head + 1);
+  }
   frame.append(extra);
   return frame;
 }
@@ -553,6 +582,8 @@ TEST_CASE("message names are the protocol's") {
       {Ack{}, "ack"},
       {JobEnd{}, "job_end"},
       {HelloAgain{}, "hello_again"},
+      {StatusRequest{}, "status_request"},
+      {Status{}, "status"},
   }));
   CHECK(zpipe::message_name(message) == name);
 }
@@ -794,7 +825,8 @@ TEST_CASE("peek_type of the headers it knows") {
       {"93 01 02 03", std::nullopt},
       {"93 00 02 03", std::nullopt},
       {"92 02 00", std::nullopt},
-      {"92 02 0b", std::nullopt},
+      {"92 02 0b", MessageType::status_request},
+      {"92 02 0d", std::nullopt},
       {"92 02 cc ff", std::nullopt},
       {"93 cc 01 02 03", std::nullopt},
       {"dd 00 00 00 03 02 02 03", std::nullopt},

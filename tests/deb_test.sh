@@ -51,7 +51,7 @@ mapfile -t files < <(dpkg -L zpipe | while read -r path; do [[ -f $path ]] && ec
 echo "installed $(basename "$deb"): ${#files[@]} files"
 
 # What the package promises besides the programs.
-for program in zpipe-ventilator zpipe-worker zpipe-sink zpipe-keygen; do
+for program in zpipe-ventilator zpipe-worker zpipe-sink zpipe-keygen zpipe-status; do
   [[ -x /usr/bin/$program ]] || fail "/usr/bin/$program is not installed"
   /usr/bin/$program --version | grep -q "^$program (zpipe) " || fail "$program --version does not name it"
   if command -v man >/dev/null; then

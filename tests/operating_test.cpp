@@ -39,6 +39,7 @@ TEST_CASE("every program prints its own name, version and protocol version for -
   const auto [program, name] = GENERATE(table<std::string, std::string>({{ZPIPE_SINK, "zpipe-sink"},
                                                                           {ZPIPE_VENTILATOR, "zpipe-ventilator"},
                                                                           {ZPIPE_WORKER, "zpipe-worker"},
+                                                                          {ZPIPE_STATUS, "zpipe-status"},
                                                                           {ZPIPE_EXAMPLE_WORKER, "zpipe-example-worker"}}));
   ScratchDir dir;
   const Answer answer = run_to_end(dir, {program, "--version"});
@@ -51,7 +52,8 @@ TEST_CASE("every program prints its own name, version and protocol version for -
 TEST_CASE("every program's --help names the program by its own name") {
   const auto [program, name] = GENERATE(table<std::string, std::string>({{ZPIPE_SINK, "zpipe-sink"},
                                                                           {ZPIPE_VENTILATOR, "zpipe-ventilator"},
-                                                                          {ZPIPE_WORKER, "zpipe-worker"}}));
+                                                                          {ZPIPE_WORKER, "zpipe-worker"},
+                                                                          {ZPIPE_STATUS, "zpipe-status"}}));
   ScratchDir dir;
   const Answer answer = run_to_end(dir, {program, "--help"});
   INFO(answer.out << answer.err);

@@ -5,7 +5,7 @@ set -euo pipefail
 readme=${1:?usage: readme_test.sh README.md}
 table=$(awk '/^\| program \| role \| main options \|$/ { inside = 1 } inside && /^$/ { exit } inside { print }' "$readme")
 [[ -n $table ]] || { echo "FAILED: no programs table (| program | role | main options |) in $readme"; exit 1; }
-for program in zpipe-ventilator zpipe-worker zpipe-sink zpipe-keygen; do
+for program in zpipe-ventilator zpipe-worker zpipe-sink zpipe-keygen zpipe-status; do
   grep -q "^| \`$program" <<<"$table" || { echo "FAILED: $program has no row in the programs table:"; echo "$table"; exit 1; }
 done
 while IFS= read -r row; do

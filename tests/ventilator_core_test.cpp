@@ -364,3 +364,52 @@ TEST_CASE("a ventilator whose every worker is gone mid-job says so every 10 s") 
   CHECK(effects.count("still waiting for workers: none is connected (100 of 100 task(s) to do)") == 1);
   CHECK(effects.count("--min-workers") == 0);
 }
+
+TEST_CASE("status reports progress, the rate over the last seconds, and each worker's held, done and silence") {
+  Job job(1000);
+  zpipe::PeerIdentity two;
+  two.address = "10.0.0.2";
+  job.core.worker_frame("w2", two, zpipe::Hello{"two", 4}, job.now);
+  job.core.tick(job.now);
+  const auto held_by = [&](const std::string& peer) { return ids_dealt(job.effects, peer); };
+  const auto row_of = [](const zpipe::Status& status, const std::string& name) {
+    const auto row = std::find_if(status.rows.begin(), status.rows.end(), [&](const auto& r) { return r.name == name; });
+    REQUIRE(row != status.rows.end());
+    return *row;
+  };
+  const auto w1 = held_by("w1");
+  const auto w2 = held_by("w2");
+  REQUIRE(!w1.empty());
+  REQUIRE(!w2.empty());
+
+  // Two seconds on, the sink acknowledges everything w1 holds; w2 stays silent.
+  job.now += 2s;
+  for (const auto id : w1) job.core.sink_frame(zpipe::Ack{7, {{id, id}}}, job.now);
+  job.core.worker_frame("w1", zpipe::Credit{0}, job.now);
+  const zpipe::Status status = job.core.status(job.now + 500ms);
+  CHECK(status.job == 7);
+  CHECK(status.kind == "square");
+  CHECK(status.phase == "dealing");
+  CHECK(status.total == 1000u);
+  CHECK(status.acknowledged == w1.size());
+  CHECK(status.in_flight == status.read - w1.size());
+  CHECK(status.workers == 2);
+  CHECK(status.elapsed_ms == 2500);
+  // w1.size() tasks in the 2.5 s since the job started.
+  CHECK(status.rate == w1.size() * 1000 / 2500);
+  const auto one = row_of(status, "one");
+  CHECK(one.done == w1.size());
+  CHECK(one.held == 0);
+  CHECK(one.idle_ms == 500);
+  const auto second = row_of(status, "two");
+  CHECK(second.host == "10.0.0.2");
+  CHECK(second.done == 0);
+  CHECK(second.held == w2.size());
+  CHECK(second.idle_ms == 2500);
+
+  // Thirty seconds with no acknowledgement: the rate falls to nothing.
+  CHECK(job.core.status(job.now + 30s).rate == 0);
+  // Saying hello again keeps what a worker has done.
+  job.core.worker_frame("w1", zpipe::Hello{"one", 4}, job.now + 1s);
+  CHECK(row_of(job.core.status(job.now + 1s), "one").done == w1.size());
+}

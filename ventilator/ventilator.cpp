@@ -2,7 +2,8 @@
 // which holds every protocol decision (ventilator_core.hpp).
 //
 // Sockets:
-//   workers  ROUTER, binds --bind: hello/credit in, tasks/job_end/hello_again out
+//   workers  ROUTER, binds --bind: hello/credit in, tasks/job_end/hello_again
+//            out; status_request in and status out, for zpipe-status
 //   to_sink  DEALER, connects to --sink: manifest, failures and job_end out,
 //            job_accepted/job_refused/ack/job_end in
 #include <chrono>
@@ -111,7 +112,7 @@ class VentilatorProgram final : private VentilatorEffects {
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
     log_line(core_.summary(seconds) + "; rejected " + std::to_string(from_workers_.rejected()) + " worker and " +
              std::to_string(from_sink_.rejected()) + " sink message(s); refused " + std::to_string(refused_.count()) +
-             " from keys without the worker role");
+             " from keys without the role to send it");
     return *core_.exit_status();
   }
 
@@ -151,11 +152,27 @@ class VentilatorProgram final : private VentilatorEffects {
     from_workers_.receive_routed(workers_socket_, [&](const std::string& peer, std::string_view, const Message& message) {
       worker_peers_.seen(peer, from_workers_.parts()[1]);
       const PeerIdentity& identity = trust_.of(peer, from_workers_.parts()[1]);
+      if (std::holds_alternative<StatusRequest>(message)) return answer_status(peer, identity);
       if (!identity.may(Role::worker))
         return refused_.reject(std::string(message_name(message)) + " from key '" + identity.name +
                                "', which is not (or no longer) allowed as a worker");
       core_.worker_frame(peer, identity, message, Clock::now());
     });
+  }
+
+  // zpipe-status asks with a worker's or an observer's key. However many ask,
+  // a snapshot is built at most once per status_refresh: its cost grows
+  // with the workers connected.
+  void answer_status(const std::string& peer, const PeerIdentity& identity) {
+    if (!identity.may(Role::worker) && !identity.may(Role::observer))
+      return refused_.reject("status_request from key '" + identity.name +
+                             "', which is allowed neither as an observer nor as a worker");
+    const auto now = Clock::now();
+    if (status_frame_.empty() || now - status_built_ >= status_refresh) {
+      encode(core_.status(now), status_frame_);
+      status_built_ = now;
+    }
+    send_to(workers_socket_, peer, status_frame_);
   }
 
   // A worker process that dies closes its connection: its tasks go to
@@ -216,6 +233,9 @@ class VentilatorProgram final : private VentilatorEffects {
   FrameReceiver from_workers_{"message from a worker"};
   FrameReceiver from_sink_{"message from the sink"};
   RejectionLog refused_{"frame from a worker connection"};
+  static constexpr auto status_refresh = std::chrono::milliseconds(100);
+  std::string status_frame_;
+  Clock::time_point status_built_{};
   RejectionLog self_connections_{"sink link", 3, "reconnected the"};
   MetricsFile metrics_{config_.metrics_file};
 };

@@ -33,6 +33,7 @@ VentilatorCore::VentilatorCore(VentilatorSettings settings, std::unique_ptr<Task
   next_send_ = now;
   next_waiting_line_ = now + waiting_line_interval;
   next_expiry_check_ = now + expiry_check_interval;
+  progress_samples_.push_back({now, 0});
 }
 
 void VentilatorCore::worker_frame(const std::string& peer, const PeerIdentity& identity, const Message& message,
@@ -62,6 +63,7 @@ void VentilatorCore::take_hello(const std::string& peer, const PeerIdentity& ide
                                                    hello.window, now, runs_kind,
                                                    hello.kinds.value_or(std::vector<std::string>{})));
   worker.key = identity.key;
+  worker.host = printable(identity.address, WorkerPool::max_name_bytes);
   strangers_.erase(peer);
   departed_.erase(peer);
   if (known) return;
@@ -208,10 +210,9 @@ void VentilatorCore::sink_frame(const Message& message, TimePoint now) {
   if (const auto* accepted = std::get_if<JobAccepted>(&message)) take_acceptance(*accepted);
   else if (const auto* refused = std::get_if<JobRefused>(&message))
     throw std::runtime_error("the sink refused job " + std::to_string(refused->job) + ": " + refused->reason);
-  else if (const auto* ack = std::get_if<Ack>(&message)) take_ack(*ack);
+  else if (const auto* ack = std::get_if<Ack>(&message)) take_ack(*ack, now);
   else if (const auto* end = std::get_if<JobEnd>(&message)) take_job_end(*end);
   else throw codec_error("unexpected " + std::string(message_name(message)) + " message from the sink");
-  (void)now;
 }
 
 void VentilatorCore::take_acceptance(const JobAccepted& accepted) {
@@ -233,7 +234,7 @@ void VentilatorCore::take_acceptance(const JobAccepted& accepted) {
   if (phase_ == Phase::waiting_for_sink) phase_ = Phase::dealing;
 }
 
-void VentilatorCore::take_ack(const Ack& ack) {
+void VentilatorCore::take_ack(const Ack& ack, TimePoint now) {
   if (ack.job != manifest_.job) throw codec_error("ack for another job");
   const TaskId read = in_flight_.read();
   for (auto [first, last] : ack.ranges) {
@@ -241,9 +242,14 @@ void VentilatorCore::take_ack(const Ack& ack) {
       in_flight_.acknowledge(first, std::min(last, read), [&](InFlightTable::Holder holder) {
         WorkerState& worker = workers_.at(holder);
         worker.stalled = false;  // it delivers after all
+        ++worker.done;
         if (--worker.tasks_held == 0) worker.isolating = false;
       });
     if (last > read) not_read_yet_.add(std::max(first, read + 1), last);
+  }
+  if (now - progress_samples_.back().at >= progress_sample_interval) {
+    if (progress_samples_.size() > static_cast<std::size_t>(rate_window / progress_sample_interval)) progress_samples_.pop_front();
+    progress_samples_.push_back({now, acknowledged()});
   }
 }
 
@@ -626,9 +632,56 @@ void VentilatorCore::finish(int status) {
   exit_status_ = status;
 }
 
+namespace {
+constexpr const char* phase_names[] = {"waiting for the sink", "dealing", "ending", "cancelling", "done"};
+}  // namespace
+
+Status VentilatorCore::status(TimePoint now) const {
+  Status status;
+  status.job = manifest_.job;
+  status.kind = printable(settings_.kind, 256);
+  status.phase = phase_names[static_cast<int>(phase_)];
+  status.total = manifest_.total ? manifest_.total : sink_total_;
+  status.read = in_flight_.read();
+  status.acknowledged = acknowledged();
+  status.failed = failed_;
+  status.in_flight = in_flight_.unacknowledged();
+  status.dealt_again = redealt_;
+  status.workers_lost = workers_lost_;
+  const auto millis = [](Clock::duration span) {
+    return static_cast<std::uint64_t>(std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(span).count()));
+  };
+  status.elapsed_ms = millis(now - started_);
+  // Over the newest samples that span at most rate_window; when none is
+  // that recent, since the newest one, so a stalled job's rate falls.
+  const ProgressSample* since = &progress_samples_.back();
+  for (const ProgressSample& sample : progress_samples_)
+    if (now - sample.at <= rate_window) {
+      since = &sample;
+      break;
+    }
+  const std::uint64_t span_ms = millis(now - since->at);
+  const std::uint64_t acknowledged_since = status.acknowledged - std::min(status.acknowledged, since->acknowledged);
+  status.rate = span_ms > 0 ? acknowledged_since * 1000 / span_ms : 0;
+  status.workers = workers_.alive();
+  std::vector<const WorkerState*> live;
+  live.reserve(workers_.alive());
+  for (const WorkerState& worker : workers_.slots())
+    if (worker.alive) live.push_back(&worker);
+  if (live.size() > Status::max_rows) {
+    std::nth_element(live.begin(), live.begin() + Status::max_rows, live.end(),
+                     [](const WorkerState* a, const WorkerState* b) { return a->tasks_held > b->tasks_held; });
+    live.resize(Status::max_rows);
+  }
+  status.rows.reserve(live.size());
+  for (const WorkerState* worker : live)
+    status.rows.push_back(WorkerStatus{worker->name, worker->host, worker->tasks_held, worker->done,
+                                       millis(now - worker->last_heard)});
+  return status;
+}
+
 std::string VentilatorCore::describe() const {
-  static constexpr const char* phases[] = {"waiting for the sink", "dealing", "ending", "cancelling", "done"};
-  std::string text = std::string(phases[static_cast<int>(phase_)]) + (accepted_ ? ", accepted" : ", not accepted") +
+  std::string text = std::string(phase_names[static_cast<int>(phase_)]) + (accepted_ ? ", accepted" : ", not accepted") +
                      ", read " + std::to_string(in_flight_.read()) + (source_->exhausted() ? " (all)" : "") +
                      ", acknowledged " + std::to_string(acknowledged()) + " (sink held " + std::to_string(sink_holds_) +
                      "), unacknowledged " + std::to_string(in_flight_.unacknowledged()) + ", to deal again " +

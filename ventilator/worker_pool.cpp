@@ -13,8 +13,10 @@ std::uint32_t WorkerPool::hello(const std::string& routing_id, std::string_view 
                                  Clock::time_point now, bool runs_kind, const std::vector<std::string>& kinds) {
   const std::uint32_t credits = std::min(window, max_window_frames);
   std::uint32_t slot = 0;
+  std::uint64_t done = 0;  // a worker that says hello again keeps its count
   if (const auto known = by_routing_id_.find(routing_id); known != by_routing_id_.end()) {
     slot = known->second;
+    done = workers_[slot].done;
     if (workers_[slot].runs_kind) {
       total_weight_ -= workers_[slot].weight;
       --running_kind_;
@@ -38,6 +40,7 @@ std::uint32_t WorkerPool::hello(const std::string& routing_id, std::string_view 
   worker.alive = true;
   worker.runs_kind = runs_kind;
   worker.last_heard = now;
+  worker.done = done;
   for (std::size_t i = 0; i < kinds.size() && i < kinds_kept_at_most; ++i)
     worker.kinds.push_back(printable(kinds[i], max_name_bytes));
   if (kinds.size() > kinds_kept_at_most) worker.kinds.push_back("(" + std::to_string(kinds.size() - kinds_kept_at_most) + " more)");

@@ -59,10 +59,14 @@ std::string read_key(const std::string& path, std::string& problem) {
 }  // namespace
 
 std::string role_names(Roles roles) {
-  if (has_role(roles, Role::ventilator) && has_role(roles, Role::worker)) return "ventilator and worker";
-  if (has_role(roles, Role::ventilator)) return "ventilator";
-  if (has_role(roles, Role::worker)) return "worker";
-  return "no role";
+  std::vector<std::string_view> names;
+  if (has_role(roles, Role::ventilator)) names.emplace_back("ventilator");
+  if (has_role(roles, Role::worker)) names.emplace_back("worker");
+  if (has_role(roles, Role::observer)) names.emplace_back("observer");
+  if (names.empty()) return "no role";
+  std::string text(names.front());
+  for (std::size_t i = 1; i < names.size(); ++i) text += (i + 1 == names.size() ? " and " : ", ") + std::string(names[i]);
+  return text;
 }
 
 AllowList AllowList::read(const std::vector<AllowListSource>& sources) {
@@ -105,13 +109,15 @@ const AllowedKey* AllowList::find(std::string_view key) const {
 }
 
 std::string AllowList::describe() const {
-  std::size_t workers = 0, ventilators = 0;
+  std::size_t workers = 0, ventilators = 0, observers = 0;
   for (const auto& [key, allowed] : keys_) {
     workers += has_role(allowed.roles, Role::worker);
     ventilators += has_role(allowed.roles, Role::ventilator);
+    observers += has_role(allowed.roles, Role::observer);
   }
   std::string text = std::to_string(workers) + " worker key(s)";
   if (ventilators > 0) text += ", " + std::to_string(ventilators) + " ventilator key(s)";
+  if (observers > 0) text += ", " + std::to_string(observers) + " observer key(s)";
   return text;
 }
 

@@ -177,6 +177,28 @@ void pack(Packer& p, const Ack& m) {
 
 void pack(Packer& p, const HelloAgain&) { pack_header(p, 2, MessageType::hello_again); }
 
+void pack(Packer& p, const StatusRequest&) { pack_header(p, 2, MessageType::status_request); }
+
+void pack(Packer& p, const Status& m) {
+  pack_header(p, 16, MessageType::status);
+  p.pack_uint64(m.job);
+  pack_string(p, m.kind);
+  pack_string(p, m.phase);
+  pack_optional(p, m.total);
+  for (const std::uint64_t number : {m.read, m.acknowledged, m.failed, m.in_flight, m.dealt_again, m.workers_lost,
+                                     m.elapsed_ms, m.rate, m.workers})
+    p.pack_uint64(number);
+  p.pack_array(static_cast<std::uint32_t>(m.rows.size()));
+  for (const WorkerStatus& row : m.rows) {
+    p.pack_array(5);
+    pack_string(p, row.name);
+    pack_string(p, row.host);
+    p.pack_uint64(row.held);
+    p.pack_uint64(row.done);
+    p.pack_uint64(row.idle_ms);
+  }
+}
+
 void pack(Packer& p, const JobEnd& m) {
   pack_header(p, 4, MessageType::job_end);
   p.pack_uint64(m.job);
@@ -395,6 +417,36 @@ Ack read_ack(const Fields& f) {
   return ack;
 }
 
+Status read_status(const Fields& f) {
+  Status status;
+  status.job = read_uint(f[0], "status.job");
+  status.kind = read_string(f[1], "status.kind");
+  status.phase = read_string(f[2], "status.phase");
+  status.total = read_optional_uint(f[3], "status.total");
+  status.read = read_uint(f[4], "status.read");
+  status.acknowledged = read_uint(f[5], "status.acknowledged");
+  status.failed = read_uint(f[6], "status.failed");
+  status.in_flight = read_uint(f[7], "status.in_flight");
+  status.dealt_again = read_uint(f[8], "status.dealt_again");
+  status.workers_lost = read_uint(f[9], "status.workers_lost");
+  status.elapsed_ms = read_uint(f[10], "status.elapsed_ms");
+  status.rate = read_uint(f[11], "status.rate");
+  status.workers = read_uint(f[12], "status.workers");
+  const auto rows = read_array(f[13], "status.rows");
+  if (rows.size() > Status::max_rows)
+    throw codec_error("status.rows has " + std::to_string(rows.size()) + " entries, more than " +
+                      std::to_string(Status::max_rows));
+  status.rows.reserve(rows.size());
+  for (const auto& element : rows) {
+    const auto row = read_array(element, "status.rows[]");
+    if (row.size() < 5) throw codec_error("status.rows[] must be [name, host, held, done, idle_ms]");
+    status.rows.push_back(WorkerStatus{read_string(row[0], "status.rows[].name"), read_string(row[1], "status.rows[].host"),
+                                       read_uint(row[2], "status.rows[].held"), read_uint(row[3], "status.rows[].done"),
+                                       read_uint(row[4], "status.rows[].idle_ms")});
+  }
+  return status;
+}
+
 Message read_message(const msgpack::object& top) {
   if (top.type != msgpack::type::ARRAY) wrong_type("a frame", "an array", top);
   const std::span<const msgpack::object> all{top.via.array.ptr, top.via.array.size};
@@ -406,7 +458,7 @@ Message read_message(const msgpack::object& top) {
                                                               ? ", which adds task leases): upgrade the peer"
                                                               : "): upgrade this program"));
   const std::uint64_t type = read_uint(all[1], "message type");
-  if (type < static_cast<std::uint64_t>(MessageType::hello) || type > static_cast<std::uint64_t>(MessageType::hello_again))
+  if (type < static_cast<std::uint64_t>(MessageType::hello) || type > static_cast<std::uint64_t>(MessageType::status))
     throw codec_error("unknown message type " + std::to_string(type));
   switch (static_cast<MessageType>(type)) {
     case MessageType::hello: {
@@ -447,6 +499,8 @@ Message read_message(const msgpack::object& top) {
       return JobEnd{read_uint(f[0], "job_end.job"), read_bool(f[1], "job_end.complete")};
     }
     case MessageType::hello_again: return HelloAgain{};
+    case MessageType::status_request: return StatusRequest{};
+    case MessageType::status: return read_status(Fields(all, "status", 14));
   }
   throw codec_error("unknown message type " + std::to_string(type));
 }
@@ -617,14 +671,15 @@ std::optional<MessageType> peek_type(std::string_view frame) {
   if (frame.size() < at + 2) return std::nullopt;
   if (static_cast<unsigned char>(frame[at]) != protocol_version) return std::nullopt;
   const auto type = static_cast<unsigned char>(frame[at + 1]);
-  if (type < static_cast<unsigned char>(MessageType::hello) || type > static_cast<unsigned char>(MessageType::hello_again))
+  if (type < static_cast<unsigned char>(MessageType::hello) || type > static_cast<unsigned char>(MessageType::status))
     return std::nullopt;
   return static_cast<MessageType>(type);
 }
 
 std::string_view message_name(const Message& message) {
   static constexpr std::string_view names[] = {"hello", "credit", "tasks", "results", "job",
-                                               "job_accepted", "job_refused", "ack", "job_end", "hello_again"};
+                                               "job_accepted", "job_refused", "ack", "job_end", "hello_again",
+                                               "status_request", "status"};
   return names[message.index()];
 }
 

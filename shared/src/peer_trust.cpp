@@ -9,6 +9,7 @@ namespace zpipe {
 const PeerIdentity& PeerTrust::of(const std::string& routing_id, const zmq::message_t& body) {
   if (const auto known = peers_.find(routing_id); known != peers_.end()) return known->second;
   PeerIdentity identity;
+  if (const char* address = zmq_msg_gets(body.handle(), "Peer-Address")) identity.address = address;
   if (zap_ != nullptr) {
     identity.roles = 0;
     // zmq_msg_gets fails only for a frame that passed no ZAP handshake,

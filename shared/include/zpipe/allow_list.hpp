@@ -14,10 +14,11 @@
 namespace zpipe {
 
 /// A role a key is admitted for; a key in several directories has several.
-enum class Role : std::uint8_t { ventilator = 1, worker = 2 };
+/// An observer may only ask the ventilator how the job stands (zpipe-status).
+enum class Role : std::uint8_t { ventilator = 1, worker = 2, observer = 4 };
 using Roles = std::uint8_t;
 [[nodiscard]] constexpr bool has_role(Roles roles, Role role) { return (roles & static_cast<Roles>(role)) != 0; }
-/// "worker", "ventilator", "ventilator and worker", or "no role".
+/// The roles in words: "worker", "ventilator and worker", "observer", ..., or "no role".
 [[nodiscard]] std::string role_names(Roles roles);
 
 /// One directory and the role its keys are admitted for; or, for a program

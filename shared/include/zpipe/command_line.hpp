@@ -138,6 +138,10 @@ inline void add_curve_options(cxxopts::Options& options, CurveRole role) {
     options.add_options("security")(
         "allow-ventilators", "DIR of ventilator public keys admitted as ventilators; re-read every second",
         cxxopts::value<std::string>());
+  if (role == CurveRole::ventilator)
+    options.add_options("security")(
+        "allow-observers", "DIR of public keys that may only ask how the job stands (zpipe-status); workers may too; "
+        "re-read every second", cxxopts::value<std::string>());
 }
 
 /// Reads the CURVE options. Throws usage_error for a bad key file or an
@@ -160,6 +164,9 @@ inline CurveConfig curve_options(const cxxopts::ParseResult& parsed, CurveRole r
       role == CurveRole::sink ? std::vector<std::pair<const char*, Role>>{{"allow-workers", Role::worker},
                                                                           {"allow-ventilators", Role::ventilator}}
                               : std::vector<std::pair<const char*, Role>>{{"allow-workers", Role::worker}};
+  // Observers are optional: without them, only workers may ask for status.
+  if (role == CurveRole::ventilator && parsed.count("allow-observers") > 0)
+    curve.allow.push_back({parsed["allow-observers"].as<std::string>(), Role::observer, "allow-observers"});
   for (const auto& [option, admitted] : options) {
     if (parsed.count(option) > 0) {
       curve.allow.push_back({parsed[option].as<std::string>(), admitted, option});

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -29,6 +30,8 @@ enum class MessageType : std::uint8_t {
   ack = 8,           // sink -> ventilator
   job_end = 9,       // ventilator -> worker
   hello_again = 10,  // ventilator -> worker
+  status_request = 11,  // observer or worker -> ventilator
+  status = 12,          // ventilator -> observer or worker
 };
 
 /// The most task frames one worker may hold or be owed (hello.window plus
@@ -147,7 +150,45 @@ struct HelloAgain {
   bool operator==(const HelloAgain&) const = default;
 };
 
+/// Asks the ventilator for a snapshot of its job (zpipe-status).
+struct StatusRequest {
+  bool operator==(const StatusRequest&) const = default;
+};
+
+/// One connected worker, as the ventilator sees it.
+struct WorkerStatus {
+  std::string name;            // its key's name (CURVE), else the name it chose
+  std::string host;            // the address its connection comes from; empty if unknown
+  std::uint64_t held = 0;      // tasks dealt to it and not yet acknowledged
+  std::uint64_t done = 0;      // its tasks the sink has acknowledged
+  std::uint64_t idle_ms = 0;   // since it was last heard from
+  bool operator==(const WorkerStatus&) const = default;
+};
+
+/// The ventilator's answer to a status_request: where the job stands.
+struct Status {
+  /// At most this many worker rows; with more workers connected, the rows
+  /// of those holding the most tasks.
+  static constexpr std::size_t max_rows = 4096;
+
+  JobId job = 0;
+  std::string kind;
+  std::string phase;  // "waiting for the sink", "dealing", "ending", "cancelling", "done"
+  std::optional<std::uint64_t> total;
+  std::uint64_t read = 0;
+  std::uint64_t acknowledged = 0;
+  std::uint64_t failed = 0;
+  std::uint64_t in_flight = 0;
+  std::uint64_t dealt_again = 0;
+  std::uint64_t workers_lost = 0;
+  std::uint64_t elapsed_ms = 0;
+  std::uint64_t rate = 0;     // tasks acknowledged per second, over the last 10 s
+  std::uint64_t workers = 0;  // connected; may exceed rows.size()
+  std::vector<WorkerStatus> rows;
+  bool operator==(const Status&) const = default;
+};
+
 using Message = std::variant<Hello, Credit, TaskBatch, ResultBatch, JobManifest, JobAccepted,
-                             JobRefused, Ack, JobEnd, HelloAgain>;
+                             JobRefused, Ack, JobEnd, HelloAgain, StatusRequest, Status>;
 
 }  // namespace zpipe

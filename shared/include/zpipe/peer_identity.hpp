@@ -11,7 +11,8 @@ namespace zpipe {
 struct PeerIdentity {
   std::string key;   // its 32-byte CURVE public key; empty in plaintext
   std::string name;  // its key file's name; empty in plaintext
-  Roles roles = static_cast<Roles>(Role::ventilator) | static_cast<Roles>(Role::worker);
+  Roles roles = static_cast<Roles>(Role::ventilator) | static_cast<Roles>(Role::worker) | static_cast<Roles>(Role::observer);
+  std::string address;  // where its connection comes from (libzmq's Peer-Address); empty when unknown
 
   [[nodiscard]] bool authenticated() const { return !key.empty(); }
   [[nodiscard]] bool may(Role role) const { return has_role(roles, role); }

@@ -86,6 +86,9 @@ class VentilatorCore {
   static constexpr std::chrono::seconds end_wait{60};
   /// How often a waiting ventilator says what it waits for.
   static constexpr std::chrono::seconds waiting_line_interval{10};
+  /// status()'s rate is over about this long, from samples this far apart.
+  static constexpr std::chrono::seconds rate_window{10};
+  static constexpr std::chrono::seconds progress_sample_interval{1};
 
   VentilatorCore(VentilatorSettings settings, std::unique_ptr<TaskSource> source, VentilatorEffects& effects,
                  TimePoint now);
@@ -141,6 +144,10 @@ class VentilatorCore {
   [[nodiscard]] std::uint64_t failed() const { return failed_; }
   [[nodiscard]] std::uint64_t workers_lost() const { return workers_lost_; }
   [[nodiscard]] const TaskSource& source() const { return *source_; }
+  /// Where the job stands, for zpipe-status: progress, the rate over the
+  /// last rate_window, and a row per connected worker (at most
+  /// Status::max_rows, those holding the most).
+  [[nodiscard]] Status status(TimePoint now) const;
   /// What the core is doing, in one line, for a stuck job's report.
   [[nodiscard]] std::string describe() const;
   /// The closing line: tasks read, acknowledged, dealt again, workers.
@@ -155,7 +162,7 @@ class VentilatorCore {
   void watch_kind(TimePoint now);
   void take_credit(const std::string& peer, const Credit& credit, TimePoint now);
   void take_acceptance(const JobAccepted& accepted);
-  void take_ack(const Ack& ack);
+  void take_ack(const Ack& ack, TimePoint now);
   void take_job_end(const JobEnd& end);
   void take_back(std::uint32_t slot, std::string_view why, bool lost);
   void drop_worker(std::uint32_t slot, std::string_view why, bool lost);
@@ -223,6 +230,13 @@ class VentilatorCore {
     std::optional<TimePoint> answered;
   };
   std::unordered_map<std::string, Stranger> strangers_;
+  // Tasks acknowledged by a point in time, about a second apart, over the
+  // last rate_window: status()'s rate. Never empty.
+  struct ProgressSample {
+    TimePoint at;
+    std::uint64_t acknowledged = 0;
+  };
+  std::deque<ProgressSample> progress_samples_;
   TaskBatch batch_;
   ResultBatch failures_;
   std::string frame_;

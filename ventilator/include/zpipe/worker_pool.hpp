@@ -22,6 +22,8 @@ struct WorkerState {
   std::uint32_t credits = 0;
   std::uint32_t weight = 1;      // its first window: proportional to its threads
   std::uint64_t tasks_held = 0;  // dealt to it and not yet acknowledged
+  std::uint64_t done = 0;        // its tasks the sink acknowledged (zpipe-status)
+  std::string host;              // where its connection comes from, for zpipe-status
   bool alive = false;
   bool isolating = false;        // runs one suspect task alone: is dealt nothing else
   bool runs_kind = true;         // its hello lists the job's kind (or lists none): it may be dealt tasks
