@@ -13,7 +13,7 @@ import msgpack
 import zmq
 
 from support import ROOT, program
-from zpipe import protocol
+from zpipe import fingerprint, protocol
 
 SPEC = os.path.join(ROOT, "shared", "PROTOCOL.md")
 
@@ -159,6 +159,50 @@ class TestVectors(unittest.TestCase):
         self.assertEqual(protocol.peek_type(unhex("dc 00 07 02 03")), protocol.TASKS)
         self.assertIsNone(protocol.peek_type(unhex("97 cc 02 03")))
         self.assertIsNone(protocol.peek_type(unhex("97 01 03 07")))  # version 1
+
+
+class FingerprintVectors(unittest.TestCase):
+    """§5.1: every fingerprint vector of the spec, computed by the pure-Python
+    zpipe.fingerprint (the C++ engine's is checked in test_submit.py)."""
+
+    def vectors(self):
+        """(kind, source, argument, fingerprint) for each row of §5.1's table."""
+        rows = []
+        for row in table_rows("### 5.1 Job fingerprint", "### 5.2"):
+            kind, what, want = [c.strip() for c in row.strip().strip("|").split("|")]
+            kind, want = kind.strip("`"), want.strip("`")
+            if m := re.fullmatch(r"count (\d+)", what):
+                rows.append((kind, "count", int(m.group(1)), want))
+            elif m := re.fullmatch(r"values `(\[.*\])`", what):
+                rows.append((kind, "values", parse_frame(m.group(1)), want))
+            elif m := re.fullmatch(r"`seq (\d+) (\d+)`", what):  # the output of seq(1)
+                numbers = range(int(m.group(1)), int(m.group(2)) + 1)
+                rows.append((kind, "input", "".join(f"{n}\n" for n in numbers).encode(), want))
+            elif m := re.fullmatch(r"`(.*)`", what):  # the input's text, with \n for a newline
+                rows.append((kind, "input", codecs.escape_decode(m.group(1).encode())[0], want))
+            else:
+                self.fail(f"§5.1: an input this test cannot read: {what!r}")
+        self.assertGreaterEqual(len(rows), 4)
+        self.assertEqual({source for _, source, _, _ in rows}, {"count", "input", "values"})
+        return rows
+
+    def test_every_spec_vector(self):
+        compute = {"count": fingerprint.of_count, "input": fingerprint.of_input, "values": fingerprint.of_values}
+        for kind, source, argument, want in self.vectors():
+            with self.subTest(kind=kind, source=source, argument=argument):
+                self.assertEqual(compute[source](kind, argument), want)
+
+    def test_input_read_in_chunks_hashes_as_one(self):
+        _, _, data, want = next(v for v in self.vectors() if v[1] == "input" and len(v[2]) > 100)
+        self.assertEqual(fingerprint.of_input("square", (data[i:i + 7] for i in range(0, len(data), 7))), want)
+
+    def test_values_bytes_count_as_str_and_bad_values_are_refused(self):
+        self.assertEqual(fingerprint.of_values("k", [b"x\xff"]), fingerprint.of_values("k", ["x\udcff"]))
+        for bad in (1.5, True, [1], 1 << 63):
+            with self.subTest(payload=bad), self.assertRaises(ValueError):
+                fingerprint.of_values("k", [bad])
+        with self.assertRaises(ValueError):
+            fingerprint.of_count("k", -1)
 
 
 class BuiltinKindVectors(unittest.TestCase):
