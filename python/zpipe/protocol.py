@@ -7,7 +7,11 @@ checks their shape as §2–§8 ask: a frame that breaks them raises
 :class:`BadFrame`, which the caller counts, logs (rate-limited) and drops.
 """
 
-import msgpack
+try:
+    import msgpack
+except ImportError as e:
+    raise ImportError(f"zpipe needs msgpack, which this Python lacks ({e}): apt install python3-msgpack "
+                      "(Debian), or pip install msgpack") from None
 
 VERSION = 2
 
@@ -295,6 +299,8 @@ def hello(worker, window, kinds=None):
 
 
 def credit(batches):
+    """credit{batches} (§6.2): ``batches`` task frames handed back; 0 is a
+    keep-alive. Returns the encoded frame."""
     return encode([VERSION, CREDIT, batches])
 
 
