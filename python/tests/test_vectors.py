@@ -2,6 +2,7 @@
 with this package's codec; and the built-in kinds' vectors (§5.2) answered by
 a real zpipe-worker, byte for byte."""
 
+import codecs
 import json
 import os
 import re
@@ -12,7 +13,7 @@ import msgpack
 import zmq
 
 from support import ROOT, program
-from zpipe import protocol
+from zpipe import fingerprint, protocol
 
 SPEC = os.path.join(ROOT, "shared", "PROTOCOL.md")
 
@@ -35,12 +36,32 @@ def table_rows(section_title, next_title):
     return [line for line in spec[start:end].splitlines() if line.startswith("| ") and "`" in line]
 
 
+HEX = re.compile(r"`([0-9a-f]{2}(?: [0-9a-f]{2})*)`")  # as tests/codec_test.cpp finds them
+
+
+def parse_records(text):
+    """The exec records a §11 row's meaning spells out, ``bin "hi\\n"`` and all."""
+    def as_bin(m):
+        return "h'" + codecs.escape_decode(m.group(1).encode())[0].hex() + "'"
+    return [parse_frame(re.sub(r'bin "((?:[^"\\]|\\.)*)"', as_bin, r)) for r in re.findall(r'`(\["exec".*?\])`', text)]
+
+
+def vectors_section():
+    with open(SPEC, encoding="utf-8") as f:
+        return f.read().split("## 11. Test vectors", 1)[1]
+
+
 class TestVectors(unittest.TestCase):
+    """Every hex vector of §11, told apart as tests/codec_test.cpp tells them:
+    canonical (decode, and encode byte for byte), accepted on decode (never
+    written so), rejected."""
+
     def rows(self):
-        """The three tables of §11, told apart by their header rows, so vectors
-        a later revision adds are checked too."""
-        with open(SPEC, encoding="utf-8") as f:
-            section = f.read().split("## 11. Test vectors", 1)[1]
+        """The tables of §11, told apart by their header rows, so vectors a
+        later revision adds are checked too. canonical: (number, frame or
+        None, raw, records named in its meaning); decode_only: (number, raw,
+        frame or None); rejected: (number, raw)."""
+        section = vectors_section()
         canonical, decode_only, rejected = [], [], []
         table = None
         for line in section.splitlines():
@@ -54,49 +75,64 @@ class TestVectors(unittest.TestCase):
             if set(cells[0]) <= set("-"):
                 continue
             if table == "mixed":
-                # Tables of one feature: "canonical `frame` = `hex`", "accepted
-                # `hex` | `frame`...", "rejected `hex`". A Python worker sends
-                # hello and decodes no results, so only hello rows are its own.
-                hexes = re.findall(r"`((?:[0-9a-f]{2} )*[0-9a-f]{2})`", cells[2])
-                raw = unhex(hexes[-1])
-                if protocol.peek_type(raw) != protocol.HELLO:
-                    continue
+                # Tables of one feature: "canonical `frame` = `hex`" or
+                # "canonical `hex`" (the meaning then names its exec records),
+                # "accepted `hex`" | meaning, "rejected `hex`".
+                raw = unhex(HEX.findall(cells[2])[-1])
+                frame = re.search(r"`(\[.*\])` =", cells[2])
+                meaning_frame = re.search(r"`(\[\d.*\])`", cells[3])
                 if cells[1] == "canonical":
-                    canonical.append((cells[0], parse_frame(re.search(r"`(\[.*\])`", cells[2]).group(1)), raw))
+                    canonical.append((cells[0], frame and parse_frame(frame.group(1)), raw, parse_records(cells[3])))
                 elif cells[1] == "accepted":
-                    decode_only.append((cells[0], raw, parse_frame(re.search(r"`(\[.*\])`", cells[3]).group(1))))
+                    decode_only.append((cells[0], raw, meaning_frame and parse_frame(meaning_frame.group(1))))
                 else:
+                    self.assertEqual(cells[1], "rejected", f"vector {cells[0]}")
                     rejected.append((cells[0], raw))
             elif table is canonical:
-                canonical.append((cells[0], parse_frame(cells[2].strip("`")), unhex(cells[3].strip("`"))))
+                canonical.append((cells[0], parse_frame(cells[2].strip("`")), unhex(cells[3].strip("`")), []))
             elif table is decode_only:
                 frame = re.search(r"`(\[.*\])`", cells[2]).group(1)
                 decode_only.append((cells[0], unhex(cells[1].strip("`")), parse_frame(frame)))
             else:
                 rejected.append((cells[0], unhex(cells[1].strip("`"))))
-        self.assertGreaterEqual(len(canonical), 16)
-        self.assertGreaterEqual(len(decode_only), 2)
-        self.assertGreaterEqual(len(rejected), 7)
+        # Every hex string of §11 is one of the rows above: none is skipped.
+        listed = sorted(unhex(h) for h in HEX.findall(section))
+        ours = sorted([raw for _, _, raw, _ in canonical] + [raw for _, raw, _ in decode_only]
+                      + [raw for _, raw in rejected])
+        self.assertEqual(ours, listed, "a §11 vector is not classified")
+        self.assertGreaterEqual(len(canonical), 22)
+        self.assertGreaterEqual(len(decode_only), 4)
+        self.assertGreaterEqual(len(rejected), 12)
         return canonical, decode_only, rejected
 
     def test_canonical_vectors_encode_and_decode_byte_for_byte(self):
         canonical, _, _ = self.rows()
-        for number, frame, raw in canonical:
+        for number, frame, raw, records in canonical:
             with self.subTest(vector=number):
-                self.assertEqual(msgpack.packb(frame), raw)
-                self.assertEqual(protocol.encode(frame), raw)
-                self.assertEqual(msgpack.unpackb(raw, raw=False), frame)
-                self.assertEqual(protocol.decode(raw), frame)
+                plain = msgpack.unpackb(raw, raw=False)
+                self.assertEqual(msgpack.packb(plain, use_bin_type=True), raw, "Python's msgpack re-encodes it")
+                if frame is not None:
+                    self.assertEqual(plain, frame)
+                    self.assertEqual(msgpack.packb(frame, use_bin_type=True), raw)
+                    self.assertEqual(protocol.encode(frame), raw)
+                if records:  # the exec records its meaning spells out are its values
+                    self.assertEqual(plain[6], records)
+                decoded = protocol.decode(raw)
+                self.assertEqual(decoded, plain)
+                self.assertEqual(protocol.encode(decoded), raw)
 
     def test_decode_only_vectors(self):
         _, decode_only, _ = self.rows()
         for number, raw, frame in decode_only:
             with self.subTest(vector=number):
-                decoded = protocol.decode(raw)
-                fields = len(frame)  # the fields the vector names; a later extra one is ignored
-                self.assertEqual(decoded[:fields], frame)
-                # re-encoded canonically, as the encoder would have written it
-                self.assertEqual(protocol.encode(decoded[:fields]), msgpack.packb(frame))
+                msgpack.unpackb(raw, raw=False)  # valid msgpack...
+                decoded = protocol.decode(raw)   # ...and a valid frame...
+                if frame is not None:
+                    fields = len(frame)  # the fields the vector names; a later extra one is ignored
+                    self.assertEqual(decoded[:fields], frame)
+                    self.assertEqual(protocol.encode(decoded[:fields]), msgpack.packb(frame, use_bin_type=True))
+                # ...that the encoder never writes.
+                self.assertNotEqual(protocol.encode(decoded), raw)
 
     def test_rejected_vectors(self):
         _, _, rejected = self.rows()
@@ -104,6 +140,14 @@ class TestVectors(unittest.TestCase):
             with self.subTest(vector=number):
                 with self.assertRaises(protocol.BadFrame):
                     protocol.decode(raw)
+
+    def test_exec_record_read_as_the_spec_says(self):
+        """Vector 32: str for bin becomes bytes, the nil twelfth element is no command."""
+        _, decode_only, _ = self.rows()
+        raw = next(raw for number, raw, _ in decode_only if number == "32")
+        record = protocol.decode(raw)[6][0]
+        self.assertEqual(record[:11], ["exec", 0, None, b"hi", b"", False, False, 0, 0, "h", ""])
+        self.assertIsNone(record[11])
 
     def test_hello_with_kinds_appended_decodes_as_hello(self):
         frame = protocol.hello("w1", 8, ["square", "upper"])
@@ -115,6 +159,50 @@ class TestVectors(unittest.TestCase):
         self.assertEqual(protocol.peek_type(unhex("dc 00 07 02 03")), protocol.TASKS)
         self.assertIsNone(protocol.peek_type(unhex("97 cc 02 03")))
         self.assertIsNone(protocol.peek_type(unhex("97 01 03 07")))  # version 1
+
+
+class FingerprintVectors(unittest.TestCase):
+    """§5.1: every fingerprint vector of the spec, computed by the pure-Python
+    zpipe.fingerprint (the C++ engine's is checked in test_submit.py)."""
+
+    def vectors(self):
+        """(kind, source, argument, fingerprint) for each row of §5.1's table."""
+        rows = []
+        for row in table_rows("### 5.1 Job fingerprint", "### 5.2"):
+            kind, what, want = [c.strip() for c in row.strip().strip("|").split("|")]
+            kind, want = kind.strip("`"), want.strip("`")
+            if m := re.fullmatch(r"count (\d+)", what):
+                rows.append((kind, "count", int(m.group(1)), want))
+            elif m := re.fullmatch(r"values `(\[.*\])`", what):
+                rows.append((kind, "values", parse_frame(m.group(1)), want))
+            elif m := re.fullmatch(r"`seq (\d+) (\d+)`", what):  # the output of seq(1)
+                numbers = range(int(m.group(1)), int(m.group(2)) + 1)
+                rows.append((kind, "input", "".join(f"{n}\n" for n in numbers).encode(), want))
+            elif m := re.fullmatch(r"`(.*)`", what):  # the input's text, with \n for a newline
+                rows.append((kind, "input", codecs.escape_decode(m.group(1).encode())[0], want))
+            else:
+                self.fail(f"§5.1: an input this test cannot read: {what!r}")
+        self.assertGreaterEqual(len(rows), 4)
+        self.assertEqual({source for _, source, _, _ in rows}, {"count", "input", "values"})
+        return rows
+
+    def test_every_spec_vector(self):
+        compute = {"count": fingerprint.of_count, "input": fingerprint.of_input, "values": fingerprint.of_values}
+        for kind, source, argument, want in self.vectors():
+            with self.subTest(kind=kind, source=source, argument=argument):
+                self.assertEqual(compute[source](kind, argument), want)
+
+    def test_input_read_in_chunks_hashes_as_one(self):
+        _, _, data, want = next(v for v in self.vectors() if v[1] == "input" and len(v[2]) > 100)
+        self.assertEqual(fingerprint.of_input("square", (data[i:i + 7] for i in range(0, len(data), 7))), want)
+
+    def test_values_bytes_count_as_str_and_bad_values_are_refused(self):
+        self.assertEqual(fingerprint.of_values("k", [b"x\xff"]), fingerprint.of_values("k", ["x\udcff"]))
+        for bad in (1.5, True, [1], 1 << 63):
+            with self.subTest(payload=bad), self.assertRaises(ValueError):
+                fingerprint.of_values("k", [bad])
+        with self.assertRaises(ValueError):
+            fingerprint.of_count("k", -1)
 
 
 class BuiltinKindVectors(unittest.TestCase):

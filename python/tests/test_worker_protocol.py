@@ -2,10 +2,13 @@
 frame by frame (PROTOCOL.md §6.2, §6.4.6): hello with its kinds after the
 handshake, keep-alives, hello again on hello_again, results and a credit for
 a tasks frame, a bad frame survived, and --once ending on a job_end for a job
-it never saw."""
+it never saw; and that --processes N runs N tasks at the same time."""
 
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -68,6 +71,67 @@ class PythonWorkerProtocol(unittest.TestCase):
         log = self.worker.stderr.read()
         self.assertIn(b"job 99 is complete", log)
         self.assertIn(b"frames rejected: 1", log)
+
+
+class ComputeProcessesRunAtOnce(unittest.TestCase):
+    """--processes N is there to beat the GIL: N tasks must run at the same
+    time. Each task of kind `together` (tests/pytasks.py) waits, bounded,
+    until another process has started one too."""
+
+    def run_together(self, processes, seconds, until_failure):
+        """Four tasks frames of one `together` task each, to a worker of
+        `processes` compute processes: {task id: (ok, value)}, all four, or
+        those up to the first failure. Its window is 4 frames, so a process
+        holds at most 2 of them (`_dispatch`): whichever process is ready
+        first, the other gets 2 frames too."""
+        context = zmq.Context()
+        self.addCleanup(context.destroy, 0)
+        ventilator, sink = context.socket(zmq.ROUTER), context.socket(zmq.ROUTER)
+        ventilator.bind("tcp://127.0.0.1:*")
+        sink.bind("tcp://127.0.0.1:*")
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "zpipe.worker", "pytasks", "--name", "w1", "--once", "--window", "4",
+             "--processes", str(processes), "--ventilator", ventilator.last_endpoint.decode(),
+             "--sink", sink.last_endpoint.decode()], env=python_env(), stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: worker.poll() is None and (worker.kill(), worker.wait()))
+        meeting = tempfile.mkdtemp(prefix="zpipe-together-")
+        self.addCleanup(shutil.rmtree, meeting, True)
+
+        give_up = time.monotonic() + 15
+        def frame(socket):
+            left = give_up - time.monotonic()
+            self.assertTrue(left > 0 and socket.poll(int(left * 1000)), "the worker went quiet")
+            return socket.recv_multipart()
+        while True:
+            peer, hello = frame(ventilator)
+            if protocol.peek_type(hello) == protocol.HELLO:
+                break
+        for task_id in range(1, 5):
+            ventilator.send_multipart([peer, protocol.encode(
+                [2, protocol.TASKS, 7, "together", [task_id], [f"{meeting} {seconds}"], []])])
+        results = {}
+        while len(results) < 4:
+            _, message = frame(sink)
+            message = protocol.decode(message)
+            results.update(zip(message[4], zip(message[5], message[6])))
+            if until_failure and not all(message[5]):
+                break
+        ventilator.send_multipart([peer, protocol.encode([2, protocol.JOB_END, 7, True])])
+        self.assertEqual(worker.wait(10), 0)
+        return results
+
+    def test_two_processes_run_two_tasks_at_once(self):
+        results = self.run_together(2, 10, until_failure=True)
+        self.assertTrue(all(ok for ok, _ in results.values()), results)
+        self.assertEqual(sorted(results), [1, 2, 3, 4])
+        self.assertEqual(len({pid for _, pid in results.values()}), 2, "two compute processes served them")
+
+    def test_one_process_cannot_meet_itself(self):
+        """The control: with one process the same tasks time out."""
+        results = self.run_together(1, 0.3, until_failure=False)
+        self.assertEqual(sorted(results), [1, 2, 3, 4])
+        self.assertFalse(any(ok for ok, _ in results.values()), results)
+        self.assertTrue(all(v.startswith("TimeoutError: ") for _, v in results.values()), results)
 
 
 if __name__ == "__main__":

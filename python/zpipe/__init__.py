@@ -28,14 +28,17 @@ Submitting (needs the C++ engine, ``zpipe._engine``)::
 """
 
 from ._registry import registered, task
-from ._worker import serve
 
 __all__ = ["task", "serve", "registered", "Job", "Result", "map", "JobFailed"]
 
 
 def __getattr__(name):
-    # The submitting side loads the C++ engine only when it is asked for, so a
-    # worker host needs nothing but pyzmq and msgpack.
+    # The worker (pyzmq, msgpack) and the submitting side (the C++ engine) load
+    # only when asked for: a module that only registers tasks, and --help,
+    # need neither.
+    if name == "serve":
+        from ._worker import serve
+        return serve
     if name in ("Job", "Result", "map", "JobFailed"):
         from . import job
         return getattr(job, name)

@@ -28,6 +28,9 @@ The wire protocol is shared/PROTOCOL.md in the zpipe sources.
 
 
 def main(argv):
+    """Runs the command ``argv`` names (``worker``, ``kinds``, ``--help``)
+    with the rest of ``argv`` as its arguments. Returns an exit status: the
+    command's, 2 for no command or an unknown one."""
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE, end="")
         return 0 if argv else 2

@@ -21,9 +21,8 @@ import struct
 import sys
 import time
 
-import zmq
-
 from . import protocol as p
+from ._pyzmq import require_zmq
 
 RESULTS_PER_FRAME = 8192
 RESULT_BYTES_PER_FRAME = 4 * 1024 * 1024
@@ -99,7 +98,11 @@ def run_frame(frame, tasks, worker):
 
 
 def compute_main(endpoint, tasks, worker, parent):
-    """Entry point of a compute process (multiprocessing, spawn)."""
+    """Entry point of a compute process (multiprocessing, spawn): connects
+    to the network process at ``endpoint``, runs the task frames it hands
+    over with ``tasks`` ({kind: function}) until that process (pid
+    ``parent``) is gone."""
+    zmq = require_zmq()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the network process decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     context = zmq.Context(1)

@@ -7,10 +7,13 @@ def task(function=None, *, name=None):
     """Registers a plain function as a zpipe task kind.
 
     Use as ``@zpipe.task`` (the kind is the function's name) or
-    ``@zpipe.task(name="square")``. The function takes one payload (an
-    ``int``, a ``str``, ``bytes`` or ``None``, as PROTOCOL.md §4 allows) and
-    returns a result of the same types; what it raises becomes a failed task
-    whose error is ``TypeName: message``. Returns the function unchanged.
+    ``@zpipe.task(name="square")``. The function takes one payload, an
+    ``int`` (64-bit), a ``str`` or ``None`` (PROTOCOL.md §4; a payload sent
+    as msgpack bin arrives as a ``str``, its bytes kept by
+    ``surrogateescape``), and returns an ``int``, a ``str``, ``bytes`` (sent
+    as a str) or ``None``; another result, or what it raises, becomes a
+    failed task whose error is ``TypeName: message``. Returns the function
+    unchanged.
     """
     def register(f):
         kind = name or f.__name__

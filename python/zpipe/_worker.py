@@ -26,13 +26,16 @@ import struct
 import sys
 import time
 
-import zmq
-from zmq.utils.monitor import recv_monitor_message
-
 from . import protocol as p
 from ._compute import compute_main
+from ._pyzmq import MissingPyzmq, require_zmq
 from ._registry import registered
 from .curve import read_public_key, read_secret_key
+
+# pyzmq, set by Worker() (_use_zmq): the worker's --help and a host that only
+# registers tasks need none.
+zmq = None
+recv_monitor_message = None
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RUNTIME, EXIT_CANCELLED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
@@ -45,6 +48,13 @@ LOOP_S = 0.05
 
 def _log(line):
     print(f"zpipe worker: {line}", file=sys.stderr, flush=True)
+
+
+def _use_zmq():
+    global zmq, recv_monitor_message
+    zmq = require_zmq()
+    from zmq.utils.monitor import recv_monitor_message
+    return zmq
 
 
 class _RateLimited:
@@ -80,6 +90,7 @@ class Worker:
                  curve_secret=None, ventilator_key=None, sink_key=None):
         if not tasks:
             raise ValueError("no task kinds: decorate functions with @zpipe.task first")
+        _use_zmq()  # raises MissingPyzmq, which says what to install
         self.ventilator, self.sink, self.tasks = ventilator, sink, dict(tasks)
         self.processes = max(1, int(processes or os.cpu_count() or 1))
         self.name = name or f"{_socket.gethostname()}:{os.getpid()}"
@@ -428,6 +439,9 @@ def serve(ventilator="tcp://127.0.0.1:5557", sink="tcp://127.0.0.1:5558", proces
 
 
 def parse_args(argv):
+    """Parses the command line of ``python3 -m zpipe.worker`` (without the
+    program name). Returns an argparse.Namespace; on bad options or --help,
+    prints and raises SystemExit as argparse does."""
     parser = argparse.ArgumentParser(
         prog="python3 -m zpipe.worker",
         description="Runs the @zpipe.task functions of MODULE(s) for a zpipe ventilator; results go to the sink.")
@@ -460,8 +474,16 @@ def import_tasks(modules):
 
 
 def main(argv=None):
-    """``python3 -m zpipe.worker``: exit statuses as zpipe-worker's."""
+    """``python3 -m zpipe.worker``: serves MODULE(s) as ``argv`` (default
+    sys.argv[1:]) asks. Returns zpipe-worker's exit statuses: 2 for bad
+    options or a module that does not import, 3 when pyzmq is missing or a
+    server refused our keys (see serve())."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        _use_zmq()
+    except MissingPyzmq as e:
+        _log(str(e))
+        return EXIT_RUNTIME
     try:
         tasks = import_tasks(args.modules)
         if not tasks:

@@ -5,8 +5,7 @@
 import os
 import stat
 
-import zmq
-from zmq.utils import z85
+from ._pyzmq import require_zmq
 
 
 def _read_key(path, what):
@@ -17,6 +16,8 @@ def _read_key(path, what):
         raise ValueError(f"{path}: cannot read the {what}: {e.strerror}") from None
     if len(key) != 40:
         raise ValueError(f"{path} does not hold a CURVE {what} (40 Z85 characters)")
+    require_zmq()
+    from zmq.utils import z85
     try:
         z85.decode(key)
     except Exception:
@@ -34,7 +35,7 @@ def read_secret_key(path):
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ValueError(f"{path} is readable by others than its owner; run: chmod 600 {path}")
     secret = _read_key(path, "secret key")
-    return zmq.curve_public(secret), secret
+    return require_zmq().curve_public(secret), secret
 
 
 def read_public_key(path):

@@ -1,12 +1,17 @@
 """The zpipe wire protocol, version 2, written from ``shared/PROTOCOL.md``.
 
 Every frame is one msgpack array ``[version, type, fields...]``. This module
-encodes the messages a worker sends, decodes the ones it receives, and checks
-their shape as §2–§8 ask: a frame that breaks them raises :class:`BadFrame`,
-which the caller counts, logs (rate-limited) and drops.
+encodes the messages a worker sends, decodes every message of §3 (exec
+records of §4.1 included, so a Python tool can read a sink's input), and
+checks their shape as §2–§8 ask: a frame that breaks them raises
+:class:`BadFrame`, which the caller counts, logs (rate-limited) and drops.
 """
 
-import msgpack
+try:
+    import msgpack
+except ImportError as e:
+    raise ImportError(f"zpipe needs msgpack, which this Python lacks ({e}): apt install python3-msgpack "
+                      "(Debian), or pip install msgpack") from None
 
 VERSION = 2
 
@@ -61,10 +66,51 @@ def _check_value(v, what):
             raise BadFrame(f"{what} {v} is outside the integer range")
     elif t is str or t is bytes or v is None:
         pass
-    elif t is list and v and v[0] == "exec":
-        pass  # an exec record of revision 1.1 (the kinds and exec work): a result, never a payload
+    elif t is list:
+        if not v or type(v[0]) is not str or v[0] != "exec":
+            raise BadFrame(f"{what} is an array but not an exec record")
+        _check_exec(v)
     else:
-        raise BadFrame(f"{what} is a {t.__name__}, not nil, an integer or a string")
+        raise BadFrame(f"{what} is a {t.__name__}, not nil, an integer, a string or an exec record")
+
+
+EXEC_FIELDS = 11  # §4.1; a twelfth, `command`, is appended and may be absent or nil
+
+
+def _int(v, what, *, absent=None):
+    if v is None and absent is not None:
+        return
+    if type(v) is not int or not INT_MIN <= v <= INT_MAX:
+        raise BadFrame(f"{what} must be an integer" + (" or nil" if absent is not None else ""))
+    if v == absent:
+        raise BadFrame(f"{what} is {absent} (write nil)")
+
+
+def _bytes(v, what):
+    if type(v) is bytes:
+        return v
+    if type(v) is str:  # decoders accept str for bin (§4.1)
+        return v.encode("utf-8", "surrogateescape")
+    raise BadFrame(f"{what} must be bytes")
+
+
+def _check_exec(record):
+    """Checks an exec record (§4.1) in place: stdout and stderr become bytes,
+    the str fields str; elements after the twelfth are left as they are."""
+    if len(record) < EXEC_FIELDS:
+        raise BadFrame(f"an exec record needs {EXEC_FIELDS} elements, got {len(record)}")
+    _int(record[1], "exec.exit", absent=-1)
+    _int(record[2], "exec.signal", absent=0)
+    record[3] = _bytes(record[3], "exec.stdout")
+    record[4] = _bytes(record[4], "exec.stderr")
+    _bool(record[5], "exec.stdout_truncated")
+    _bool(record[6], "exec.stderr_truncated")
+    _int(record[7], "exec.started")
+    _int(record[8], "exec.duration")
+    record[9] = _string(record[9], "exec.host")
+    record[10] = _string(record[10], "exec.error")
+    if len(record) > EXEC_FIELDS and record[11] is not None:
+        record[11] = _string(record[11], "exec.command")
 
 
 def _u64(v, what):
@@ -128,8 +174,8 @@ def decode(frame):
             _u64(i, "results.ids[]")
             _bool(ok, "results.oks[]")
             _check_value(v, "results.values[]")
-            if not ok and type(v) not in (str, bytes):
-                raise BadFrame("a failed result's value must be its error message")
+            if not ok and type(v) not in (str, bytes, list):
+                raise BadFrame("a failed result's value must be its error message or an exec record")
         check_leases(f[7], "results.leases")
     elif kind == JOB_END:
         _u64(f[2], "job_end.job")
@@ -253,6 +299,8 @@ def hello(worker, window, kinds=None):
 
 
 def credit(batches):
+    """credit{batches} (§6.2): ``batches`` task frames handed back; 0 is a
+    keep-alive. Returns the encoded frame."""
     return encode([VERSION, CREDIT, batches])
 
 
