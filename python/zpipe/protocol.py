@@ -15,12 +15,15 @@ except ImportError as e:
 
 VERSION = 2
 
-HELLO, CREDIT, TASKS, RESULTS, JOB, JOB_ACCEPTED, JOB_REFUSED, ACK, JOB_END, HELLO_AGAIN = range(1, 11)
+(HELLO, CREDIT, TASKS, RESULTS, JOB, JOB_ACCEPTED, JOB_REFUSED, ACK, JOB_END, HELLO_AGAIN, STATUS_REQUEST,
+ STATUS) = range(1, 13)
 NAMES = {HELLO: "hello", CREDIT: "credit", TASKS: "tasks", RESULTS: "results", JOB: "job",
          JOB_ACCEPTED: "job_accepted", JOB_REFUSED: "job_refused", ACK: "ack", JOB_END: "job_end",
-         HELLO_AGAIN: "hello_again"}
+         HELLO_AGAIN: "hello_again", STATUS_REQUEST: "status_request", STATUS: "status"}
 FIELDS = {HELLO: 2, CREDIT: 1, TASKS: 5, RESULTS: 6, JOB: 6, JOB_ACCEPTED: 4, JOB_REFUSED: 2, ACK: 2,
-          JOB_END: 2, HELLO_AGAIN: 0}
+          JOB_END: 2, HELLO_AGAIN: 0, STATUS_REQUEST: 0, STATUS: 14}
+# §6.6: at most this many worker rows in a status.
+MAX_STATUS_ROWS = 4096
 
 # §7, Limits.
 MAX_FRAME_BYTES = 16 * 1024 * 1024
@@ -207,7 +210,35 @@ def decode(frame):
     elif kind == JOB_REFUSED:
         _u64(f[2], "job_refused.job")
         f[3] = _string(f[3], "job_refused.reason")
+    elif kind == STATUS:
+        _check_status(f)
     return message
+
+
+def _check_status(f):
+    """Checks a decoded status message in place (§3, §6.6). Raises BadFrame."""
+    _u64(f[2], "status.job")
+    f[3] = _string(f[3], "status.kind")
+    f[4] = _string(f[4], "status.phase")
+    if f[5] is not None:
+        _u64(f[5], "status.total")
+    for i, name in enumerate(("read", "acknowledged", "failed", "in_flight", "dealt_again", "workers_lost",
+                              "elapsed_ms", "rate", "workers")):
+        _u64(f[6 + i], "status." + name)
+    rows = f[15]
+    if type(rows) is not list:
+        raise BadFrame("status.rows must be an array")
+    if len(rows) > MAX_STATUS_ROWS:
+        raise BadFrame(f"status.rows has more than {MAX_STATUS_ROWS} entries")
+    for row in rows:
+        if type(row) is not list:
+            raise BadFrame("status.rows[] must be an array")
+        if len(row) < 5:
+            raise BadFrame("status.rows[] must be [name, host, held, done, idle_ms]")
+        row[0] = _string(row[0], "status.rows[].name")
+        row[1] = _string(row[1], "status.rows[].host")
+        for value, name in zip(row[2:5], ("held", "done", "idle_ms")):
+            _u64(value, "status.rows[]." + name)
 
 
 def check_leases(leases, what):
@@ -272,7 +303,7 @@ def peek_type(frame):
         at = 3
     else:
         return None
-    if len(frame) < at + 2 or frame[at] != VERSION or not HELLO <= frame[at + 1] <= HELLO_AGAIN:
+    if len(frame) < at + 2 or frame[at] != VERSION or not HELLO <= frame[at + 1] <= STATUS:
         return None
     return frame[at + 1]
 
