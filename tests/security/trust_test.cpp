@@ -12,7 +12,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
-#include <thread>
+#include <set>
 
 #include "security/key_ring.hpp"
 #include "security/raw_tcp.hpp"
@@ -44,6 +44,13 @@ std::uint64_t status_kib(pid_t pid, const std::string& key) {
   return count;
 }
 
+// How many times `what` occurs in `text`.
+std::size_t occurrences(const std::string& text, const std::string& what) {
+  std::size_t count = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++count;
+  return count;
+}
+
 std::string sleep_tasks(int count) {
   std::string lines;
   for (int i = 0; i < count; ++i) lines += "10\n";
@@ -65,41 +72,83 @@ void check_output(const JobRun& run, std::uint64_t total, const std::vector<std:
 TEST_CASE("a key removed while its worker is connected gets no task 2 s later and its results are refused") {
   JobRun run;
   const KeyRing keys(run.dir.path(), {"good", "rogue"});
-  write_file(run.dir / "tasks.txt", sleep_tasks(600));  // 6 s for one worker
+  write_file(run.dir / "tasks.txt", sleep_tasks(300));  // 3 s for one worker
   auto& sink = run.sink(keys.sink());
   auto& ventilator = run.ventilator(std::vector<std::string>{"--input", (run.dir / "tasks.txt").string(), "--kind",
                                                              "sleep", "--batch", "2"} + keys.ventilator());
-  run.worker(keys.worker("good") + std::vector<std::string>{"--threads", "1"});
+  // The rogue is the only worker until it is revoked, so nobody else can
+  // have answered the tasks it withholds: a result of it that the sink
+  // took would be in the output under its name.
   RogueWorker rogue(keys.pair("rogue"), run.ventilator_endpoint, keys.z85("ventilator"), run.sink_endpoint,
                     keys.z85("sink"));
   rogue.to_ventilator(zpipe::Hello{"rogue", 2});
-  // It works honestly and returns its credits, so only the revocation can
-  // stop tasks coming; its key file goes when the first frame arrives.
+  // Its first 5 frames it answers honestly; its key file goes when the 6th
+  // arrives. From then on it withholds every result and keeps asking for
+  // tasks, until 2 s after the removal and the ventilator's saying so.
+  constexpr int answered_before = 5;
+  int frames_answered = 0;
+  std::set<zpipe::TaskId> answered;
+  std::vector<zpipe::TaskBatch> withheld;
   Clock::time_point removed{}, last_task{};
-  zpipe::ResultBatch first_results;
-  rogue.serve(4s, [&](const zpipe::TaskBatch& tasks) {
+  rogue.serve(15s, [&](const zpipe::TaskBatch& tasks) {
     last_task = Clock::now();
-    if (removed == Clock::time_point{}) {
-      fs::remove(keys.dir / "workers" / "rogue.pub");
-      removed = last_task;
-      first_results = RogueWorker::honest(tasks, "rogue");
+    if (removed == Clock::time_point{} && frames_answered++ < answered_before) {
+      rogue.to_sink(RogueWorker::honest(tasks, "rogue"));
+      for (const auto& task : tasks.tasks) answered.insert(task.id);
+    } else {
+      if (removed == Clock::time_point{}) {
+        fs::remove(keys.dir / "workers" / "rogue.pub");
+        removed = last_task;
+      }
+      withheld.push_back(tasks);
     }
-    std::this_thread::sleep_for(20ms);  // the work: 10 ms per task, as the job asks
-    rogue.to_sink(RogueWorker::honest(tasks, "rogue"));
     rogue.to_ventilator(zpipe::Credit{1});
+  }, [&] {
+    return removed != Clock::time_point{} && Clock::now() >= removed + 2s &&
+           run.log("ventilator").find("key 'rogue' lost its worker role") != std::string::npos &&
+           run.log("sink").find("key 'rogue' lost its worker role") != std::string::npos;
   });
   REQUIRE(removed != Clock::time_point{});
+  REQUIRE(Clock::now() >= removed + 2s);
+  REQUIRE_FALSE(withheld.empty());
   const auto revoked_after = std::chrono::duration_cast<std::chrono::milliseconds>(last_task - removed);
   INFO("the last task frame reached the revoked worker " << revoked_after.count() << " ms after its key was removed");
   CHECK(revoked_after <= 2s);
-  REQUIRE(eventually([&] { return run.log("sink").find("lost its worker role") != std::string::npos; }, 5s));
-  rogue.to_sink(first_results);  // refused now, counted and logged
+  // Past the grace: every withheld result, under its own valid leases. The
+  // sink either refuses them or prints them (then under the rogue's name).
+  std::set<zpipe::TaskId> late;
+  for (const auto& tasks : withheld) {
+    rogue.to_sink(RogueWorker::honest(tasks, "rogue"));
+    for (const auto& task : tasks.tasks) late.insert(task.id);
+  }
+  REQUIRE(eventually([&] {
+    if (run.log("sink").find("results from key 'rogue', whose role (no role) may not send it") != std::string::npos)
+      return true;
+    for (const auto& line : run.results())
+      if (late.count(parse_result_line(line).task_id) > 0) return true;
+    return false;
+  }, 5s));
+  run.worker(keys.worker("good") + std::vector<std::string>{"--threads", "1"});
   REQUIRE(sink.wait_for(job_limit) == 0);
   REQUIRE(ventilator.wait_for(10s) == 0);
-  CHECK_THAT(run.log("sink"), Catch::Contains("key 'rogue' lost its worker role") &&
-                                  Catch::Contains("from key 'rogue', whose role (no role) may not send it"));
-  CHECK_THAT(run.log("ventilator"), Catch::Contains("worker rogue lost its worker role in the allow-list: dealing its"));
-  check_output(run, 600, {"good", "rogue"});
+  check_output(run, 300, {"good", "rogue"});
+  std::size_t accepted_after_removal = 0, by_rogue = 0;
+  for (const auto& [id, result] : every_task_once(run.results(), 300)) {
+    if (result.worker != "rogue") continue;
+    ++by_rogue;
+    accepted_after_removal += late.count(id);
+  }
+  INFO(late.size() << " result(s) sent 2 s or more after the removal; " << answered.size() << " before it");
+  CHECK(accepted_after_removal == 0);
+  CHECK(by_rogue == answered.size());  // what it answered while allowed, and nothing else
+  CHECK_THAT(run.log("sink"), Catch::Contains("refused " + std::to_string(withheld.size()) + " message(s)"));
+  // Logged once by each server, with what it does about it.
+  CHECK(occurrences(run.log("sink"), "lost its worker role") == 1);
+  CHECK(occurrences(run.log("ventilator"), "lost its worker role") == 1);
+  CHECK_THAT(run.log("sink"), Catch::Contains("key 'rogue' lost its worker role in the allow-list: refusing what it "
+                                              "sends on its open connection"));
+  CHECK_THAT(run.log("ventilator"), Catch::Contains("key 'rogue' lost its worker role in the allow-list: refusing what "
+                                                    "it sends on its open connection; dealing its"));
 }
 
 TEST_CASE("a worker cannot forge results: not for others' ids or unleased ids and not under another name") {
@@ -252,7 +301,7 @@ TEST_CASE("a FIFO and a /dev/zero link in the allow-list are skipped and a remov
   REQUIRE(eventually([&] { return run.results().size() >= 20; }, 20s));
   // The whole directory goes: the connected worker loses its role.
   fs::rename(workers, keys.dir / "away");
-  REQUIRE(eventually([&] { return run.log("ventilator").find("worker good lost its worker role") != std::string::npos; },
+  REQUIRE(eventually([&] { return run.log("ventilator").find("key 'good' lost its worker role") != std::string::npos; },
                      5s));
   const std::size_t done_by_good = run.results().size();
   // It comes back, with good2 only: good2 gets in and finishes the job.
