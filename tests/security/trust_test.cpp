@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <set>
 
 #include "security/key_ring.hpp"
@@ -49,6 +50,15 @@ std::size_t occurrences(const std::string& text, const std::string& what) {
   std::size_t count = 0;
   for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++count;
   return count;
+}
+
+// The sum of the numbers that `pattern`'s first group matches in `text`.
+std::uint64_t sum_of_counts(const std::string& text, const std::string& pattern) {
+  const std::regex shape(pattern);
+  std::uint64_t sum = 0;
+  for (auto match = std::sregex_iterator(text.begin(), text.end(), shape); match != std::sregex_iterator(); ++match)
+    sum += std::stoull((*match)[1]);
+  return sum;
 }
 
 std::string sleep_tasks(int count) {
@@ -149,6 +159,56 @@ TEST_CASE("a key removed while its worker is connected gets no task 2 s later an
                                               "sends on its open connection"));
   CHECK_THAT(run.log("ventilator"), Catch::Contains("key 'rogue' lost its worker role in the allow-list: refusing what "
                                                     "it sends on its open connection; dealing its"));
+}
+
+TEST_CASE("a slow worker's result for a task dealt again after --task-timeout is a counted duplicate, not a second line") {
+  JobRun run;
+  const KeyRing keys(run.dir.path(), {"good", "slow"});
+  write_file(run.dir / "tasks.txt", sleep_tasks(400));  // 4 s for one worker: it outlasts the late results
+  auto& sink = run.sink(keys.sink());
+  // The cap keeps the honest worker's own tasks well inside the timeout.
+  auto& ventilator = run.ventilator(std::vector<std::string>{"--input", (run.dir / "tasks.txt").string(), "--kind",
+                                                             "sleep", "--batch", "8", "--task-timeout", "1s",
+                                                             "--max-held-per-worker", "16"} + keys.ventilator());
+  RogueWorker slow(keys.pair("slow"), run.ventilator_endpoint, keys.z85("ventilator"), run.sink_endpoint,
+                   keys.z85("sink"));
+  slow.to_ventilator(zpipe::Hello{"slow", 1});  // one frame, and it never hands a credit back
+  std::vector<zpipe::TaskBatch> held;
+  std::set<zpipe::TaskId> held_ids;
+  const auto keep = [&](const zpipe::TaskBatch& tasks) {
+    held.push_back(tasks);
+    for (const auto& task : tasks.tasks) held_ids.insert(task.id);
+  };
+  // It takes tasks before anyone else is there, and sits on them.
+  slow.serve(10s, keep, [&] { return !held.empty(); });
+  REQUIRE_FALSE(held.empty());
+  run.worker(keys.worker("good") + std::vector<std::string>{"--threads", "1"});
+  // Past --task-timeout they go to the honest worker, which prints them.
+  const auto done_by_others = [&] {
+    std::size_t done = 0;
+    for (const auto& line : run.results()) done += held_ids.count(parse_result_line(line).task_id);
+    return done == held_ids.size();
+  };
+  slow.serve(15s, keep, done_by_others);
+  REQUIRE(done_by_others());
+  // Then the slow worker delivers: right values, under its own valid leases.
+  std::size_t late = 0;
+  for (const auto& tasks : held) {
+    slow.to_sink(RogueWorker::honest(tasks, "slow"));
+    late += tasks.tasks.size();
+  }
+  slow.serve(job_limit, [](const zpipe::TaskBatch&) {}, [&] { return sink.wait_for(0ms).has_value(); });
+  REQUIRE(sink.wait_for(10s) == 0);
+  REQUIRE(ventilator.wait_for(10s) == 0);
+  check_output(run, 400, {"good"});  // every id once, and none of them the slow worker's
+  INFO("the slow worker sent " << late << " late result(s) for " << held_ids.size() << " task(s)");
+  CHECK(late == held_ids.size());
+  CHECK(held.size() == 1);
+  CHECK(sum_of_counts(run.log("ventilator"), R"(worker slow held (\d+) task\(s\) past --task-timeout: dealing \1 again)") ==
+        held_ids.size());
+  CHECK_THAT(run.log("sink"), Catch::Contains("duplicates dropped: " + std::to_string(late) + ",") &&
+                                  Catch::Contains("results without a lease rejected: 0") &&
+                                  Catch::Contains("tasks per worker: good 400"));
 }
 
 TEST_CASE("a worker cannot forge results: not for others' ids or unleased ids and not under another name") {
