@@ -1,8 +1,9 @@
 // What an admitted key may do, through the real binaries with CURVE on
 // loopback: a revoked key loses its tasks and its voice at once; a worker
-// cannot forge results, take the ventilator's role, hoard tasks for ever or
-// grow the servers' memory; the allow-list reader cannot be blocked; and
-// half-open connections do not lock genuine workers out. Each test checks
+// cannot forge results, take the ventilator's role, hoard tasks for ever,
+// print a late result twice or grow the servers' memory; the allow-list
+// reader cannot be blocked; half-open connections do not lock genuine
+// workers out; and a protocol version 1 peer is told to upgrade. Each test checks
 // that the honest job's output is exactly right: every id once, the right
 // values, only from allowed keys.
 #include <sys/resource.h>
@@ -467,6 +468,35 @@ TEST_CASE("under 1000 half-open connections to each server a genuine worker stil
   REQUIRE(ventilator->wait_for(10s) == 0);
   check_squares(every_task_once(run.results(), 1000), {"good"});
   for (const int fd : held) ::close(fd);
+}
+
+TEST_CASE("a protocol version 1 peer is refused, counted and told to upgrade, and the job goes on") {
+  JobRun run;
+  const KeyRing keys(run.dir.path(), {"good", "old"});
+  auto& sink = run.sink(keys.sink());
+  auto& ventilator = run.ventilator(std::vector<std::string>{"--count", "500", "--kind", "square", "--batch", "4"} +
+                                    keys.ventilator());
+  // An admitted key running a build from before leases (PROTOCOL.md §10,
+  // vector 19): hello [1, 1, "old", 4] and results [1, 4, 1, "old", [1], [true], [-1]].
+  RogueWorker old(keys.pair("old"), run.ventilator_endpoint, keys.z85("ventilator"), run.sink_endpoint,
+                  keys.z85("sink"));
+  old.raw_to_ventilator(std::string("\x94\x01\x01\xa3old\x04", 8));
+  old.raw_to_sink(std::string("\x97\x01\x04\x01\xa3old\x91\x01\x91\xc3\x91\xff", 14));
+  for (const auto& server : {"ventilator", "sink"}) {
+    INFO(server);
+    REQUIRE(eventually([&] {
+      const std::string log = run.log(server);
+      return log.find("protocol version 1 is not spoken here") != std::string::npos &&
+             log.find("upgrade the peer") != std::string::npos;
+    }, 10s));
+  }
+  run.worker(keys.worker("good"));
+  REQUIRE(sink.wait_for(job_limit) == 0);
+  REQUIRE(ventilator.wait_for(10s) == 0);
+  check_squares(every_task_once(run.results(), 500), {"good"});
+  CHECK_THAT(run.log("ventilator"), Catch::Contains("rejected 1 worker and 0 sink message(s)") &&
+                                        !Catch::Contains("worker old joined"));
+  CHECK_THAT(run.log("sink"), Catch::Contains("frames rejected: 1,"));
 }
 
 TEST_CASE("half-open connections are closed once their handshake times out") {
