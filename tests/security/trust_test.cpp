@@ -17,6 +17,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 #include <utility>
 
 #include "security/key_ring.hpp"
@@ -131,8 +132,8 @@ TEST_CASE("a key removed while its worker is connected gets no task 2 s later an
                     keys.z85("sink"));
   rogue.to_ventilator(zpipe::Hello{"rogue", 2});
   // Its first 5 frames it answers honestly; its key file goes when the 6th
-  // arrives. From then on it withholds every result and keeps asking for
-  // tasks, until 2 s after the removal and the ventilator's saying so.
+  // arrives. From then on it withholds every result but keeps asking for
+  // tasks, until 2 s after the removal and both servers' saying so.
   constexpr int answered_before = 5;
   int frames_answered = 0;
   std::set<zpipe::TaskId> answered;
@@ -140,6 +141,9 @@ TEST_CASE("a key removed while its worker is connected gets no task 2 s later an
   Clock::time_point removed{}, last_task{};
   rogue.serve(15s, [&](const zpipe::TaskBatch& tasks) {
     last_task = Clock::now();
+    // The work, 10 ms per task as the job asks, so that tasks keep coming
+    // at a worker's pace and only the revocation can stop them.
+    std::this_thread::sleep_for(20ms);
     if (removed == Clock::time_point{} && frames_answered++ < answered_before) {
       rogue.to_sink(RogueWorker::honest(tasks, "rogue"));
       for (const auto& task : tasks.tasks) answered.insert(task.id);
