@@ -101,9 +101,9 @@ class SinkProgram final : private SinkEffects {
         trust_.forget(peer);
         core_->peer_gone(peer, Clock::now());
       }
-      // A key removed from the allow-list: take_revoked() logs it, and its
-      // frames are refused above from now on.
-      (void)trust_.take_revoked();
+      // A key removed from the allow-list: its frames are refused above
+      // from now on.
+      for (const auto& revoked : trust_.take_revoked()) log_line(revoked.line());
       if (journal_) {
         journal_->check();
         journal_->drain_wake();

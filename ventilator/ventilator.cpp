@@ -183,7 +183,11 @@ class VentilatorProgram final : private VentilatorEffects {
       trust_.forget(peer);
       core_.worker_gone(peer, Clock::now());
     }
-    for (const std::string& peer : trust_.take_revoked()) core_.worker_revoked(peer, Clock::now());
+    for (const auto& revoked : trust_.take_revoked()) {
+      std::uint64_t redealt = 0;
+      for (const std::string& peer : revoked.peers) redealt += core_.worker_revoked(peer, Clock::now());
+      log_line(revoked.line() + "; dealing its " + std::to_string(redealt) + " task(s) again");
+    }
   }
 
   void receive_from_sink() {

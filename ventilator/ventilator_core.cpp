@@ -146,11 +146,13 @@ void VentilatorCore::worker_gone(const std::string& peer, TimePoint) {
   drop_worker(*slot, "closed its connection", true);
 }
 
-void VentilatorCore::worker_revoked(const std::string& peer, TimePoint) {
+std::uint64_t VentilatorCore::worker_revoked(const std::string& peer, TimePoint) {
   const auto slot = workers_.find(peer);
-  if (!slot) return;
+  if (!slot) return 0;
   // Not the tasks' fault: their attempts are not counted.
-  drop_worker(*slot, "lost its worker role in the allow-list", false);
+  const std::uint64_t redealt = take_back(*slot, "lost its worker role in the allow-list", false, false);
+  workers_.remove(*slot);
+  return redealt;
 }
 
 void VentilatorCore::drop_worker(std::uint32_t slot, std::string_view why, bool lost) {
@@ -163,12 +165,13 @@ void VentilatorCore::drop_worker(std::uint32_t slot, std::string_view why, bool 
 // not be the task's fault, so a task one loss short of --max-attempts is a
 // suspect: it is dealt alone to an idle worker, and only a loss there can
 // fail it. That fails a poison task without failing its neighbours.
-void VentilatorCore::take_back(std::uint32_t slot, std::string_view why, bool lost) {
+// Returns the tasks dealt again; logs them unless the caller does.
+std::uint64_t VentilatorCore::take_back(std::uint32_t slot, std::string_view why, bool lost, bool logged) {
   WorkerState& worker = workers_.at(slot);
   const bool was_isolating = std::exchange(worker.isolating, false);
   const auto ids = in_flight_.release(slot);
   worker.tasks_held = 0;
-  if (ids.empty() && !lost) return;
+  if (ids.empty() && !lost) return 0;
   std::uint64_t failed = 0;
   for (const TaskId id : ids) {
     const std::uint32_t losses = lost ? in_flight_.lost(id) : in_flight_.losses(id);
@@ -181,10 +184,12 @@ void VentilatorCore::take_back(std::uint32_t slot, std::string_view why, bool lo
     }
   }
   redealt_ += ids.size() - failed;
-  effects_.log("worker " + worker.name + " " + std::string(why) + ": dealing its " +
-               std::to_string(ids.size() - failed) + " task(s) again" +
-               (failed > 0 ? ", " + std::to_string(failed) + " failed after too many attempts" : ""));
+  if (logged)
+    effects_.log("worker " + worker.name + " " + std::string(why) + ": dealing its " +
+                 std::to_string(ids.size() - failed) + " task(s) again" +
+                 (failed > 0 ? ", " + std::to_string(failed) + " failed after too many attempts" : ""));
   send_failures();
+  return ids.size() - failed;
 }
 
 void VentilatorCore::queue(TaskId id) {

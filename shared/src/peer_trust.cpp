@@ -1,6 +1,8 @@
 // See peer_trust.hpp.
 #include "zpipe/peer_trust.hpp"
 
+#include <algorithm>
+
 #include "zpipe/curve.hpp"
 #include "zpipe/zap_authenticator.hpp"
 
@@ -26,21 +28,34 @@ const PeerIdentity& PeerTrust::of(const std::string& routing_id, const zmq::mess
   return peers_.emplace(routing_id, std::move(identity)).first->second;
 }
 
-std::vector<std::string> PeerTrust::take_revoked() {
-  std::vector<std::string> revoked;
+std::vector<PeerTrust::Revocation> PeerTrust::take_revoked() {
+  std::vector<Revocation> revoked;
   if (zap_ == nullptr || zap_->generation() == generation_) return revoked;
   generation_ = zap_->generation();
   const auto list = zap_->allow_list();
+  std::vector<std::string> keys;  // revoked[i] is keys[i]'s
   for (auto& [routing_id, identity] : peers_) {
     const AllowedKey* allowed = list->find(identity.key);
     const Roles roles = allowed != nullptr ? allowed->roles : 0;
-    if ((identity.roles & ~roles) == 0) continue;
-    log_line("key '" + identity.name + "' lost its " + role_names(identity.roles & ~roles) +
-             " role in the allow-list: refusing what it sends on its open connection");
+    const Roles lost = identity.roles & ~roles;
+    if (lost == 0) continue;
     identity.roles &= roles;
-    revoked.push_back(routing_id);
+    const auto known = std::find(keys.begin(), keys.end(), identity.key);
+    if (known == keys.end()) {
+      keys.push_back(identity.key);
+      revoked.push_back(Revocation{identity.name, lost, {routing_id}});
+    } else {
+      Revocation& same_key = revoked[static_cast<std::size_t>(known - keys.begin())];
+      same_key.lost |= lost;
+      same_key.peers.push_back(routing_id);
+    }
   }
   return revoked;
+}
+
+std::string PeerTrust::Revocation::line() const {
+  return "key '" + name + "' lost its " + role_names(lost) + " role in the allow-list: refusing what it sends on its open " +
+         (peers.size() == 1 ? "connection" : std::to_string(peers.size()) + " connections");
 }
 
 }  // namespace zpipe

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <zmq.hpp>
@@ -31,6 +32,9 @@ class RogueWorker {
 
   void to_ventilator(const Message& message) { send_frame(to_ventilator_, encode(message), false); }
   void to_sink(const Message& message) { send_frame(to_sink_, encode(message), false); }
+  /// A frame as bytes, however malformed or old.
+  void raw_to_ventilator(std::string_view frame) { send_frame(to_ventilator_, frame, false); }
+  void raw_to_sink(std::string_view frame) { send_frame(to_sink_, frame, false); }
 
   /// Receives from the ventilator for `limit`, or until done(); calls
   /// on_tasks for each tasks frame, and sends a keep-alive every 250 ms.

@@ -1,6 +1,7 @@
 // See job_run.hpp.
 #include "support/job_run.hpp"
 
+#include <algorithm>
 #include <regex>
 
 namespace zpipe::testing {
@@ -118,6 +119,14 @@ void check_squares(const std::map<std::uint64_t, ResultLine>& by_id) {
     INFO("task " << id);
     REQUIRE(result.status == "ok");
     REQUIRE(result.result == std::to_string(id * id));
+  }
+}
+
+void check_squares(const std::map<std::uint64_t, ResultLine>& by_id, const std::vector<std::string>& workers) {
+  check_squares(by_id);
+  for (const auto& [id, result] : by_id) {
+    INFO("task " << id << " by '" << result.worker << "'");
+    REQUIRE(std::find(workers.begin(), workers.end(), result.worker) != workers.end());
   }
 }
 

@@ -79,5 +79,7 @@ ResultLine parse_result_line(const std::string& line);
 std::map<std::uint64_t, ResultLine> every_task_once(const std::vector<std::string>& lines, std::uint64_t total);
 
 void check_squares(const std::map<std::uint64_t, ResultLine>& by_id);
+/// As above, and each result's worker is one of `workers` (key names, with CURVE).
+void check_squares(const std::map<std::uint64_t, ResultLine>& by_id, const std::vector<std::string>& workers);
 
 }  // namespace zpipe::testing

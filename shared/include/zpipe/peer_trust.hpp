@@ -22,6 +22,17 @@ class ZapAuthenticator;
 
 class PeerTrust {
  public:
+  /// A key that lost roles, with every open connection it has here.
+  struct Revocation {
+    std::string name;                // its key file's name
+    Roles lost = 0;                  // the roles it lost
+    std::vector<std::string> peers;  // the routing ids of its connections
+
+    /// "key 'NAME' lost its ROLE role in the allow-list: refusing what it
+    /// sends on its open connection": the caller adds what else it does.
+    [[nodiscard]] std::string line() const;
+  };
+
   /// Plaintext, where nobody proves anything: every peer has every role and
   /// no key (the README says what that means).
   PeerTrust() = default;
@@ -31,9 +42,10 @@ class PeerTrust {
   /// The identity of the peer that sent `body` on a ROUTER socket; read
   /// from the frame's User-Id (set by our ZAP handler) on first sight.
   const PeerIdentity& of(const std::string& routing_id, const zmq::message_t& body);
-  /// Peers whose key lost a role since the last call, each logged once;
-  /// cheap when the allow-list has not changed.
-  std::vector<std::string> take_revoked();
+  /// Keys that lost a role since the last call, one entry per key however
+  /// many connections it has, for the caller to log once; cheap when the
+  /// allow-list has not changed.
+  std::vector<Revocation> take_revoked();
   /// A peer's connection closed: its entry goes.
   void forget(const std::string& routing_id) { peers_.erase(routing_id); }
   [[nodiscard]] std::size_t known() const { return peers_.size(); }

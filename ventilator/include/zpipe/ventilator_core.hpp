@@ -102,8 +102,9 @@ class VentilatorCore {
     worker_frame(peer, PeerIdentity{}, message, now);
   }
   /// A worker's key lost its role: it is dealt nothing more, and its tasks
-  /// go to others at once (the caller refuses what it sends from now on).
-  void worker_revoked(const std::string& peer, TimePoint now);
+  /// go to others at once (the caller refuses what it sends from now on,
+  /// and logs the revocation once per key). Returns the tasks dealt again.
+  std::uint64_t worker_revoked(const std::string& peer, TimePoint now);
   /// A worker's connection closed: its tasks go to others at once.
   void worker_gone(const std::string& peer, TimePoint now);
   /// A handshake with the sink completed (the first, or after the link broke).
@@ -164,7 +165,7 @@ class VentilatorCore {
   void take_acceptance(const JobAccepted& accepted);
   void take_ack(const Ack& ack, TimePoint now);
   void take_job_end(const JobEnd& end);
-  void take_back(std::uint32_t slot, std::string_view why, bool lost);
+  std::uint64_t take_back(std::uint32_t slot, std::string_view why, bool lost, bool logged = true);
   void drop_worker(std::uint32_t slot, std::string_view why, bool lost);
   void queue(TaskId id);
   void deal_suspects(TimePoint now);
