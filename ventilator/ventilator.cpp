@@ -191,7 +191,7 @@ class VentilatorProgram final : private VentilatorEffects {
   }
 
   void receive_from_sink() {
-    from_sink_.receive(to_sink_, [&](std::string_view frame, const Message& message) {
+    from_sink_.receive(to_sink_, [&](std::string_view, const Message& message) {
       // Only a ventilator sends these: a DEALER that connected to its own
       // port (nothing listens on --sink's loopback port, and the kernel gave
       // our side the same one). Connect again to get another port.
@@ -201,7 +201,6 @@ class VentilatorProgram final : private VentilatorEffects {
         connect_endpoint(to_sink_, config_.sink, "sink");
         return;
       }
-      (void)frame;
       core_.sink_frame(message, Clock::now());
     });
   }
