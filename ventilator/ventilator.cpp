@@ -47,7 +47,7 @@ VentilatorSettings settings_of(const VentilatorConfig& config) {
   settings.worker_timeout = config.worker_timeout;
   settings.max_attempts = config.max_attempts;
   settings.task_timeout = config.task_timeout;
-  settings.max_held_per_worker = config.max_held_per_worker;
+  settings.max_held_per_worker = config.max_held_per_worker.value_or(config.max_in_flight);
   settings.resume = config.resume;
   settings.kind_timeout = config.kind_timeout;
   settings.sink_name = config.sink;

@@ -30,8 +30,8 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
        cxxopts::value<std::string>()->default_value(std::to_string(config.max_attempts)))
       ("task-timeout", "DURATION (such as 90s, 5m, 1500ms) a live worker may hold a task before it is dealt again "
        "and counts an attempt; default: no limit", cxxopts::value<std::string>())
-      ("max-held-per-worker", "Tasks one worker may hold at once, whatever window it asks for",
-       cxxopts::value<std::string>()->default_value(std::to_string(config.max_held_per_worker)))
+      ("max-held-per-worker", "Tasks one worker may hold at once, whatever window it asks for, until the sink "
+       "acknowledges them (default: --max-in-flight)", cxxopts::value<std::string>())
       ("kind-timeout", "Seconds the job may wait while workers are connected and none runs --kind; then it is "
        "cancelled and the ventilator exits 3 (0: wait for ever)",
        cxxopts::value<std::string>()->default_value(std::to_string(config.kind_timeout.count())))
@@ -59,7 +59,8 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
   config.worker_timeout = std::chrono::milliseconds(number_option<std::uint32_t>(parsed, "worker-timeout"));
   config.max_attempts = number_option<std::uint32_t>(parsed, "max-attempts");
   if (parsed.count("task-timeout") > 0) config.task_timeout = duration_option(parsed, "task-timeout");
-  config.max_held_per_worker = number_option<std::uint64_t>(parsed, "max-held-per-worker");
+  if (parsed.count("max-held-per-worker") > 0)
+    config.max_held_per_worker = number_option<std::uint64_t>(parsed, "max-held-per-worker");
   config.kind_timeout = std::chrono::seconds(number_option<std::uint32_t>(parsed, "kind-timeout"));
   // Whether the --input can be resumed (a regular file, stdin included) is
   // known only once it is opened: line_source() refuses a pipe then.
@@ -82,7 +83,7 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
   if (config.worker_timeout < std::chrono::milliseconds(1000))
     throw usage_error("--worker-timeout must be at least 1000 ms: workers send a keep-alive every 250 ms");
   if (config.max_attempts < 1) throw usage_error("--max-attempts must be at least 1");
-  if (config.max_held_per_worker < config.batch)
+  if (config.max_held_per_worker && *config.max_held_per_worker < config.batch)
     throw usage_error("--max-held-per-worker must be at least --batch (" + std::to_string(config.batch) + ")");
   check_endpoint(config.bind, "bind");
   check_endpoint(config.sink, "sink");

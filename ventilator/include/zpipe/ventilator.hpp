@@ -28,7 +28,9 @@ struct VentilatorConfig {
   std::chrono::milliseconds worker_timeout{3000};  // silent this long: gone, its tasks dealt again
   std::uint32_t max_attempts = 3;             // a task lost with this many workers fails
   std::chrono::milliseconds task_timeout{0};  // held longer by a live worker: dealt again (0: never)
-  std::uint64_t max_held_per_worker = 65536;  // tasks one worker may hold at once
+  // Tasks one worker may hold at once, those done but not yet acknowledged
+  // included; nullopt: --max-in-flight.
+  std::optional<std::uint64_t> max_held_per_worker;
   bool resume = false;                        // continue the sink's job of the same input
   std::chrono::seconds kind_timeout{60};      // workers connected, none runs the kind: cancel (exit 3); 0: never
   CurveConfig curve;                          // server to workers, client of the sink

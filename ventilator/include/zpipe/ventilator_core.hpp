@@ -66,8 +66,9 @@ struct VentilatorSettings {
   /// A task a live worker holds longer than this is dealt again, and counts
   /// an attempt (--task-timeout); zero: never.
   std::chrono::milliseconds task_timeout{0};
-  /// The most tasks one worker may hold (--max-held-per-worker).
-  std::uint64_t max_held_per_worker = 65536;
+  /// The most tasks one worker may hold (--max-held-per-worker), until the
+  /// sink acknowledges them.
+  std::uint64_t max_held_per_worker = 262144;
 };
 
 class VentilatorCore {
