@@ -62,6 +62,12 @@ JobLedger::Outcome JobLedger::record(TaskId id, bool ok) {
   return Outcome::recorded;
 }
 
+JobLedger::Outcome JobLedger::check(TaskId id) const {
+  if (id < lowest_missing_) return id == 0 ? Outcome::out_of_range : Outcome::duplicate;
+  if (id - lowest_missing_ >= max_lead || (total_ && id > *total_)) return Outcome::out_of_range;
+  return has(id) ? Outcome::duplicate : Outcome::recorded;
+}
+
 void JobLedger::grow_to(std::size_t count) {
   if (count > words_.size())
     resize_ring(std::max(count, std::min(max_words, std::max(min_ring_words, words_.size() * 2))));

@@ -110,7 +110,8 @@ class SinkProgram final : private SinkEffects {
         core_->journal_synced(journal_->synced(), Clock::now());
       }
       core_->tick(Clock::now());
-      if (core_->has_job()) progress_.update(core_->completed(), core_->total(), seconds_since(started));
+      if (core_->has_job())
+        progress_.update(core_->completed(), core_->total(), core_->failed(), core_->retried(), seconds_since(started));
       if (journal_) time_sync();
       if (metrics_.due(Clock::now())) metrics_.write(exposition(), Clock::now());
       if (core_->exit_status()) break;
@@ -154,6 +155,9 @@ class SinkProgram final : private SinkEffects {
     text.family("zpipe_sink_tasks_completed_total", Type::counter, "Tasks with a result, ok or failed, in this job")
         .sample(core_->completed());
     text.family("zpipe_sink_tasks_failed_total", Type::counter, "Tasks whose result is a failure").sample(core_->failed());
+    text.family("zpipe_sink_tasks_retried_total", Type::counter,
+                "Failed attempts that were not final: their tasks were asked for again (--retries)")
+        .sample(core_->retried());
     text.family("zpipe_sink_tasks", Type::gauge, "Tasks in the job, once the ventilator knows (0 before)")
         .sample(core_->total().value_or(0));
     text.family("zpipe_sink_duplicates_dropped_total", Type::counter, "Results dropped because the task had one already")
@@ -182,6 +186,9 @@ class SinkProgram final : private SinkEffects {
   }
   void result_recorded(const Result& result, std::string_view worker) override {
     if (task_files_) task_files_->write(result, worker);
+  }
+  void attempt_failed(const Result& result, std::string_view worker) override {
+    if (task_files_) task_files_->write_attempt(result, worker);
   }
   void journal_append(std::string_view frame) override { journal_->append(frame); }
   void journal_sync() override {

@@ -55,11 +55,13 @@ void SinkCore::replay(const Message& record) {
       job_ = manifest->job;
       kind_ = manifest->kind;
       fingerprint_ = manifest->fingerprint;
+      retries_ = manifest->retries;
       ledger_.emplace(manifest->total);
       return;
     }
     if (manifest->total && !ledger_->total()) ledger_->set_total(*manifest->total);
     if (fingerprint_.empty()) fingerprint_ = manifest->fingerprint;
+    retries_ = manifest->retries;
   } else if (const auto* accepted = std::get_if<JobAccepted>(&record)) {
     lease_secret_ = accepted->lease_secret;
   } else if (const auto* end = std::get_if<JobEnd>(&record)) {
@@ -127,6 +129,11 @@ void SinkCore::take_manifest(const std::string& peer, const JobManifest& manifes
       fingerprint_ = manifest.fingerprint;
       changed = true;
     }
+    // A ventilator resumed with another --retries: its count holds from now on.
+    if (manifest.retries != retries_) {
+      retries_ = manifest.retries;
+      changed = true;
+    }
     if (changed && settings_.journal) journal(current_manifest());
     if (ledger_->complete() && !completed_at_) completed_at_ = now;
   }
@@ -170,6 +177,7 @@ void SinkCore::start_job(const JobManifest& manifest) {
   job_ = manifest.job;
   kind_ = manifest.kind;
   fingerprint_ = manifest.fingerprint;
+  retries_ = manifest.retries;
   ledger_.emplace(manifest.total);
   lease_secret_ = settings_.lease_secret;
   effects_.log("job " + std::to_string(job_) + " (" + printable(manifest.kind, worker_name_bytes) + ", " +
@@ -182,7 +190,7 @@ void SinkCore::start_job(const JobManifest& manifest) {
 }
 
 JobManifest SinkCore::current_manifest() const {
-  return JobManifest{job_, kind_, ledger_->total(), fingerprint_, false, 0};
+  return JobManifest{job_, kind_, ledger_->total(), fingerprint_, false, 0, retries_};
 }
 
 void SinkCore::journal(std::string_view frame) {
@@ -215,6 +223,7 @@ void SinkCore::take_results(const std::string& peer, const PeerIdentity& identit
   const bool renamed = worker != batch.worker;
   std::uint64_t forged = 0;
   std::uint64_t recorded = 0;
+  std::uint64_t asked_again = 0;
   AckRanges& acks = settings_.journal ? unsealed_acks_ : pending_acks_;
   // The journal keeps only new results. Usually every result is new, and
   // the frame as received is the record; the new ones are copied out only
@@ -230,14 +239,24 @@ void SinkCore::take_results(const std::string& peer, const PeerIdentity& identit
       ++forged;
       continue;
     }
-    const auto outcome = ledger_->record(result.id, result.ok);
-    if (outcome != JobLedger::Outcome::recorded && all_new) {
+    // A failure of an attempt up to the job's --retries is not final: the
+    // task is run again, and this attempt goes only to the joblog; nothing
+    // is recorded, printed, journaled or acknowledged for it. The
+    // ventilator's own failures (a task lost with too many workers) are final.
+    const bool final = result.ok || from_ventilator || result.attempt > retries_;
+    const auto outcome = final ? ledger_->record(result.id, result.ok) : ledger_->check(result.id);
+    if ((outcome != JobLedger::Outcome::recorded || !final) && all_new) {
       all_new = false;
       if (settings_.journal)
         journaled_.results.assign(batch.results.begin(), batch.results.begin() + static_cast<std::ptrdiff_t>(i));
     }
     switch (outcome) {
       case JobLedger::Outcome::recorded:
+        if (!final) {
+          ask_again(result, worker);
+          ++asked_again;
+          break;
+        }
         writer_.write(result, worker);
         effects_.result_recorded(result, worker);
         acks.add(result.id);
@@ -264,8 +283,8 @@ void SinkCore::take_results(const std::string& peer, const PeerIdentity& identit
                                                                               " lease(s) with a wrong token)"
                                                                         : ""));
   }
+  if (recorded + asked_again > 0) next_waiting_line_ = now + waiting_line_interval;  // the job moves
   if (recorded == 0) return;
-  next_waiting_line_ = now + waiting_line_interval;
   if (ledger_->complete() && !completed_at_) completed_at_ = now;
   count_worker(worker, recorded);
   if (!settings_.journal) {
@@ -279,6 +298,13 @@ void SinkCore::take_results(const std::string& peer, const PeerIdentity& identit
   journaled_.job = job_;
   journaled_.worker = std::string(worker);
   journal(journaled_);
+}
+
+void SinkCore::ask_again(const Result& result, std::string_view worker) {
+  effects_.attempt_failed(result, worker);
+  pending_retry_.ids.push_back(result.id);
+  pending_retry_.attempts.push_back(result.attempt);
+  ++retried_;
 }
 
 void SinkCore::count_worker(std::string_view worker, std::uint64_t tasks) {
@@ -416,6 +442,7 @@ void SinkCore::tick(TimePoint now) {
     write_output_when_due(true);
   }
   send_acks_when_due(now, false);
+  send_retries_when_due(now);
   finish_when_synced(now);
   say_what_it_waits_for(now);
 }
@@ -468,10 +495,35 @@ void SinkCore::send_acks(const std::vector<std::pair<TaskId, TaskId>>& ranges) {
   }
 }
 
+// Failed attempts go back to the ventilator as acks do: every ack_interval,
+// or at once when a frame's worth is pending. A frame its queue has no room
+// for stays pending.
+void SinkCore::send_retries_when_due(TimePoint now) {
+  auto& ids = pending_retry_.ids;
+  auto& attempts = pending_retry_.attempts;
+  if (ids.empty() || ventilator_.empty() || phase_ != Phase::collecting) return;
+  if (ids.size() < retry_ids_at_most && now - last_retry_ < ack_interval) return;
+  std::size_t sent = 0;
+  while (sent < ids.size()) {
+    const auto first = static_cast<std::ptrdiff_t>(sent);
+    const auto end = static_cast<std::ptrdiff_t>(std::min(ids.size(), sent + retry_ids_at_most));
+    encode(Retry{job_, {ids.begin() + first, ids.begin() + end}, {attempts.begin() + first, attempts.begin() + end}},
+           frame_);
+    if (!effects_.send(ventilator_, frame_)) break;
+    sent = static_cast<std::size_t>(end);
+  }
+  ids.erase(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(sent));
+  attempts.erase(attempts.begin(), attempts.begin() + static_cast<std::ptrdiff_t>(sent));
+  last_retry_ = now;
+}
+
 SinkCore::TimePoint SinkCore::next_deadline() const {
   if (phase_ == Phase::answered) return answered_until_;
-  if (phase_ == Phase::done || pending_acks_.empty() || ventilator_.empty()) return TimePoint::max();
-  return last_ack_ + ack_interval;
+  if (phase_ == Phase::done || ventilator_.empty()) return TimePoint::max();
+  TimePoint deadline = TimePoint::max();
+  if (!pending_acks_.empty()) deadline = last_ack_ + ack_interval;
+  if (!pending_retry_.ids.empty() && phase_ == Phase::collecting) deadline = std::min(deadline, last_retry_ + ack_interval);
+  return deadline;
 }
 
 double SinkCore::seconds(TimePoint now) const {
@@ -481,7 +533,7 @@ double SinkCore::seconds(TimePoint now) const {
 std::size_t SinkCore::held_bytes() const {
   std::size_t bytes = writer_.buffer().size() + unsealed_acks_.size() * 16;
   for (const auto& chunk : unsynced_) bytes += chunk.output.size() + chunk.acks.size() * 16;
-  return bytes + pending_acks_.size() * 16;
+  return bytes + pending_acks_.size() * 16 + pending_retry_.ids.size() * 12;
 }
 
 std::vector<std::string> SinkCore::summary(double seconds, std::uint64_t frames_rejected) const {
@@ -497,7 +549,8 @@ std::vector<std::string> SinkCore::summary(double seconds, std::uint64_t frames_
                           : exit_status_ == exit_interrupted ? "stopped by signal; job " + std::to_string(job_) + ": "
                                                              : "job " + std::to_string(job_) + " complete: ";
   lines.push_back(how + std::to_string(ledger_->completed()) + " of " + total + " tasks, " +
-                  std::to_string(ledger_->ok()) + " ok, " + std::to_string(ledger_->failed()) + " failed, in " +
+                  std::to_string(ledger_->ok()) + " ok, " + std::to_string(ledger_->failed()) + " failed, " +
+                  std::to_string(retried_) + " retried, in " +
                   seconds_text + " (" + rate_text(ledger_->completed() - replayed_, seconds) + ")");
   lines.push_back("duplicates dropped: " + std::to_string(duplicates_) +
                   ", frames rejected: " + std::to_string(frames_rejected + rejected_results_) +

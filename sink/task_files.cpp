@@ -96,6 +96,13 @@ void TaskFiles::write(const Result& result, std::string_view worker) {
   if (!results_dir_.empty()) write_results_dir(result);
 }
 
+void TaskFiles::write_attempt(const Result& result, std::string_view worker) {
+  if (!joblog_) return;
+  line_.clear();
+  append_joblog_line(line_, result, worker);
+  write_fully(joblog_->fd(), line_, "--joblog");
+}
+
 // DIR/<task id>/: stdout and stderr as the command wrote them, exitval its
 // exit status (128 + N when signal N ended it, as a shell's $? says). A
 // result of another kind: its value in stdout, its error in stderr, exitval

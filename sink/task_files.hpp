@@ -3,7 +3,9 @@
 // directory per task id holding stdout, stderr and exitval). Both are
 // written as each result arrives, not held back for the journal, so a task
 // dealt again after a sink crash may have two joblog lines (as parallel
-// keeps one per attempt) and has its directory written again.
+// keeps one per attempt) and has its directory written again. With
+// --retries every failed attempt has its joblog line, as with parallel, and
+// the directory holds the final attempt only.
 #pragma once
 
 #include <optional>
@@ -38,6 +40,9 @@ class TaskFiles {
   /// Writes what `result` says to the joblog and the results directory.
   /// Throws std::runtime_error when a file cannot be written.
   void write(const Result& result, std::string_view worker);
+  /// Writes the joblog line of an attempt that failed and is run again
+  /// (--retries); --results keeps the final attempt only.
+  void write_attempt(const Result& result, std::string_view worker);
 
  private:
   void write_results_dir(const Result& result);

@@ -3,6 +3,7 @@
 // and hostile frames, each of which must end in codec_error and nothing worse.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <fstream>
@@ -33,6 +34,7 @@ using zpipe::Message;
 using zpipe::MessageType;
 using zpipe::Result;
 using zpipe::ResultBatch;
+using zpipe::Retry;
 using zpipe::Status;
 using zpipe::StatusRequest;
 using zpipe::Task;
@@ -155,7 +157,7 @@ Status status_vector() {
                 {{"w1", "10.0.0.1", 64, 300, 120}, {"w2", "", 36, 200, 4000}}};
 }
 
-// PROTOCOL.md, "Test vectors", 1 to 16, 26, 27, 31, 37 to 39 and 50: the encoder produces exactly these.
+// PROTOCOL.md, "Test vectors", 1 to 16, 26, 27, 31, 37 to 39, 42 to 45 and 50: the encoder produces exactly these.
 const std::vector<Vector>& canonical_vectors() {
   static const std::vector<Vector> vectors = {
       {"94 02 01 a2 77 31 08", Hello{"w1", 8}},
@@ -210,6 +212,14 @@ const std::vector<Vector>& canonical_vectors() {
        status_vector()},
       {"dc 00 10 02 0c 07 a6 73 71 75 61 72 65 b4 77 61 69 74 69 6e 67 20 66 6f 72 20 74 68 65 20 73 69 6e 6b c0 " "00 00 00 00 00 00 00 00 00 90",
        Status{7, "square", "waiting for the sink", std::nullopt, 0, 0, 0, 0, 0, 0, 0, 0, 0, {}}},
+      // 42 to 45: --retries. Attempts are written only when one is past the
+      // first, retries only when above 0 (vectors 4, 7 and 8 stay canonical).
+      {"98 02 03 07 a6 73 71 75 61 72 65 92 04 05 92 04 05 90 92 02 01",
+       TaskBatch{7, "square", {{4, 4}, {5, 5}}, {}, {2, 1}}},
+      {"99 02 04 07 a2 77 31 92 04 05 92 c2 c3 92 a4 62 6f 6f 6d 19 90 92 02 01",
+       ResultBatch{7, "w1", {{4, false, "boom", 2}, {5, true, 25, 1}}}},
+      {"99 02 05 07 a6 73 71 75 61 72 65 cd 03 e8 a0 c2 00 02", JobManifest{7, "square", 1000, "", false, 0, 2}},
+      {"95 02 0d 07 92 04 09 92 02 01", Retry{7, {4, 9}, {2, 1}}},
   };
   return vectors;
 }
@@ -237,6 +247,8 @@ const std::vector<Vector>& decode_only_vectors() {
       // 32: an exec record with str for bin, and an element after its last.
       {"98 02 04 07 a2 77 31 91 01 91 c3 91 9c a4 65 78 65 63 00 c0 a2 68 69 a0 c2 c2 00 00 a1 68 a0 c0 90",
        ResultBatch{7, "w1", {{1, true, exec_value(0, 0, "hi", "", 0, "", 0)}}}},
+      // 46: an attempt as a uint16.
+      {"98 02 03 07 a1 6b 91 01 91 a1 78 90 91 cd 00 02", TaskBatch{7, "k", {{1, "x"}}, {}, {2}}},
   };
   return vectors;
 }
@@ -246,7 +258,7 @@ struct Rejection {
   std::string_view reason;  // a fragment of codec_error::what()
 };
 
-// PROTOCOL.md 19 to 25, 29, 30, 33, 34, 40, 41 and 51.
+// PROTOCOL.md 19 to 25, 29, 30, 33, 34, 40, 41, 47 to 49 and 51.
 const std::vector<Rejection>& spec_rejections() {
   static const std::vector<Rejection> rejections = {
       {"93 01 02 03", "protocol version 1"},
@@ -265,6 +277,10 @@ const std::vector<Rejection>& spec_rejections() {
       {"dc 00 10 02 0c 07 a6 73 71 75 61 72 65 a7 64 65 61 6c 69 6e 67 cd 03 e8 cd 02 58 cd 01 f4 01 64 03 01 cd " "30 d4 28 01 91 94 a2 77 31 a8 31 30 2e 30 2e 30 2e 31 40 cd 01 2c",
        "status.rows[] must be [name, host, held, done, idle_ms]"},
       {"dc 00 10 02 0c 07 a6 73 71 75 61 72 65 a7 64 65 61 6c 69 6e 67 cd 03 e8 cd 02 58 cd 01 f4 01 64 03 01 cd " "30 d4 28 01 91 a2 77 31", "status.rows[] must be an array"},
+      // 47 to 49: attempts of another length than the ids, an attempt 0.
+      {"98 02 03 07 a1 6b 92 01 02 92 a1 78 a1 79 90 91 02", "tasks.attempts has 1 entries, expected 2"},
+      {"98 02 03 07 a1 6b 91 01 91 a1 78 90 91 00", "tasks.attempts[] is 0"},
+      {"95 02 0d 07 92 04 09 91 02", "retry.attempts has 1 entries, expected 2"},
   };
   return rejections;
 }
@@ -300,6 +316,7 @@ const std::vector<Rejection>& other_rejections() {
       {"93 02 07 07", "job_refused needs 2"},
       {"93 02 08 07", "ack needs 2"},
       {"93 02 09 07", "job_end needs 2"},
+      {"94 02 0d 07 90", "retry needs 3"},
       // hello, credit.
       {"94 02 01 05 08", "hello.worker"},
       {"94 02 01 a1 77 ff", "hello.window"},
@@ -369,6 +386,17 @@ const std::vector<Rejection>& other_rejections() {
       {"94 02 09 a1 37 c3", "job_end.job"},
       {"94 02 09 07 01", "job_end.complete"},
       {"94 02 09 07 c0", "job_end.complete"},
+      // Appended fields (--retries) and retry.
+      {"98 02 03 07 a1 6b 91 01 91 a1 78 90 c0", "tasks.attempts must be an array"},
+      {"98 02 03 07 a1 6b 91 01 91 a1 78 90 91 a1 32", "tasks.attempts"},
+      {"98 02 03 07 a1 6b 91 01 91 a1 78 90 91 cf 00 00 00 01 00 00 00 00", "exceeds 2^32-1"},
+      {"99 02 04 07 a1 77 91 01 91 c2 91 a1 78 90 90", "results.attempts has 0 entries, expected 1"},
+      {"99 02 04 07 a1 77 91 01 91 c2 91 a1 78 90 91 00", "results.attempts[] is 0"},
+      {"99 02 05 07 a1 6b c0 a0 c2 00 c0", "job.retries"},
+      {"99 02 05 07 a1 6b c0 a0 c2 00 cf 00 00 00 01 00 00 00 00", "job.retries 4294967296 exceeds"},
+      {"95 02 0d 07 c0 90", "retry.ids"},
+      {"95 02 0d 07 91 a1 31 91 01", "retry.ids[]"},
+      {"95 02 0d 07 90 c0", "retry.attempts"},
       // Sizes declared far beyond the frame or the limits.
       {"96 02 03 07 a1 6b dd ff ff ff ff", "longer than 65536"},
       {"dc ff ff", "truncated"},
@@ -428,6 +456,11 @@ std::vector<Message> edge_messages() {
       JobManifest{0, "", std::nullopt, "", false, 0},
       JobManifest{uint64_max, "square", 0, "fnv1a64:0000000000000000:0", true, uint64_max},
       JobManifest{1, "k", uint64_max, "", false, 1},
+      JobManifest{1, "k", 5, "", false, 0, uint32_max},
+      TaskBatch{1, "k", {{1, 0}, {2, 0}}, {}, {1, uint32_max}},
+      ResultBatch{1, "w", {{1, false, "x", uint32_max}, {uint64_max, true, 0, 1}}},
+      Retry{0, {}, {}},
+      Retry{uint64_max, {1, uint64_max}, {1, uint32_max}},
       JobAccepted{0, std::nullopt, 0},
       JobAccepted{1, 0, 0},
       JobAccepted{uint64_max, uint64_max, uint64_max},
@@ -507,9 +540,9 @@ TEST_CASE("the test vectors here are those of PROTOCOL.md") {
 
   std::set<std::string, std::less<>> ours;
   for (const auto& vector : canonical_vectors()) ours.emplace(vector.hex);
-  for (std::size_t i = 0; i < 2; ++i) ours.emplace(decode_only_vectors()[i].hex);
-  ours.emplace(decode_only_vectors().back().hex);  // 32
-  ours.emplace(decode_only_vectors()[decode_only_vectors().size() - 2].hex);  // 28
+  for (std::size_t i = 0; i < 2; ++i) ours.emplace(decode_only_vectors()[i].hex);  // 17, 18
+  const std::size_t decode_only = decode_only_vectors().size();
+  for (std::size_t i = decode_only - 3; i < decode_only; ++i) ours.emplace(decode_only_vectors()[i].hex);  // 28, 32, 46
   for (const auto& rejected : spec_rejections()) ours.emplace(rejected.hex);
   for (const auto& hex_text : ours) {
     CAPTURE(hex_text);
@@ -561,12 +594,29 @@ TEST_CASE("extra trailing fields are ignored in every message") {
     hex_text = hex(zpipe::encode(vector.message));
     vector.hex = hex_text;
   }
+  // So are the attempts of tasks and results and a job's retries (--retries):
+  // written here as 1s and 0, as the encoder never writes them.
+  std::string base = bytes(vector.hex);
+  const auto ones = [](std::size_t count) {
+    REQUIRE(count < 16);
+    return std::string(1, static_cast<char>(0x90 + count)) + std::string(count, '\x01');
+  };
+  if (auto* tasks = std::get_if<TaskBatch>(&vector.message); tasks && tasks->attempts.empty()) {
+    base = with_extra_field(base, ones(tasks->tasks.size()));
+    tasks->attempts.assign(tasks->tasks.size(), 1);
+  } else if (const auto* results = std::get_if<ResultBatch>(&vector.message);
+             results && std::all_of(results->results.begin(), results->results.end(),
+                                    [](const Result& result) { return result.attempt == 1; })) {
+    base = with_extra_field(base, ones(results->results.size()));
+  } else if (const auto* manifest = std::get_if<JobManifest>(&vector.message); manifest && manifest->retries == 0) {
+    base = with_extra_field(base, bytes("00"));
+  }
   const auto extra = GENERATE(as<std::string_view>{}, "c0", "c3", "05", "ff", "a1 7a", "c4 01 7a", "90", "92 02 02",
                               "91 91 01", "ca 3f 80 00 00");
   CAPTURE(vector.hex, extra);
-  const std::string frame = with_extra_field(bytes(vector.hex), bytes(extra));
+  const std::string frame = with_extra_field(base, bytes(extra));
   CHECK(zpipe::decode(frame) == vector.message);
-  const std::string two_more = with_extra_field(with_extra_field(bytes(vector.hex), bytes(extra)), bytes("c0"));
+  const std::string two_more = with_extra_field(with_extra_field(base, bytes(extra)), bytes("c0"));
   CHECK(zpipe::decode(two_more) == vector.message);
 }
 
@@ -584,6 +634,7 @@ TEST_CASE("message names are the protocol's") {
       {HelloAgain{}, "hello_again"},
       {StatusRequest{}, "status_request"},
       {Status{}, "status"},
+      {Retry{}, "retry"},
   }));
   CHECK(zpipe::message_name(message) == name);
 }
@@ -826,7 +877,8 @@ TEST_CASE("peek_type of the headers it knows") {
       {"93 00 02 03", std::nullopt},
       {"92 02 00", std::nullopt},
       {"92 02 0b", MessageType::status_request},
-      {"92 02 0d", std::nullopt},
+      {"95 02 0d 07 90 90", MessageType::retry},
+      {"92 02 0e", std::nullopt},
       {"92 02 cc ff", std::nullopt},
       {"93 cc 01 02 03", std::nullopt},
       {"dd 00 00 00 03 02 02 03", std::nullopt},

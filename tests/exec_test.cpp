@@ -255,3 +255,61 @@ TEST_CASE("exec: every result names its input: jsonl's input field, and --tag in
     CHECK_THAT(lines[2], Catch::StartsWith("kill -9 $$\ttask 3 FAILED: killed by signal 9"));
   }
 }
+
+// ---- issue 9: --retries -------------------------------------------------
+
+namespace {
+
+// A command line that fails (exit 1) the first two times it runs, then
+// prints "ok after 2 failures": `counter` counts its runs.
+std::string fails_twice(const std::filesystem::path& counter) {
+  const std::string file = "'" + counter.string() + "'";
+  return "n=$(cat " + file + " 2>/dev/null || echo 0); echo $((n + 1)) > " + file +
+         "; test $n -ge 2 && echo ok after $n failures";
+}
+
+}  // namespace
+
+TEST_CASE("exec: --retries runs a failed task again; the joblog has every attempt, the output the last alone") {
+  // With --retries 2 the third run succeeds; with --retries 1 the second
+  // run's failure is final.
+  const auto [retries, sink_status] = GENERATE(table<int, int>({{2, 0}, {1, 1}}));
+  CAPTURE(retries);
+  JobRun run;
+  write_file(run.dir / "commands.txt", fails_twice(run.dir / "runs") + "\necho plain\n");
+  auto& sink = run.sink({"--joblog", (run.dir / "joblog").string(), "--results", (run.dir / "out").string()});
+  auto& ventilator = run.ventilator(
+      {"--input", (run.dir / "commands.txt").string(), "--kind", "exec", "--retries", std::to_string(retries)});
+  run.worker({"--allow-exec", "--allow-exec-without-curve", "--threads", "1"});
+  run.worker({"--allow-exec", "--allow-exec-without-curve", "--threads", "1"});
+  REQUIRE(sink.wait_for(job_limit) == sink_status);
+  REQUIRE(ventilator.wait_for(10s) == 0);
+
+  const auto by_id = every_task_once(run.results(), 2);
+  CHECK(read_file(run.dir / "runs") == std::to_string(retries + 1) + "\n");
+  CHECK(by_id.at(2).result == R"("plain\n")");
+  if (retries == 2) {
+    CHECK(by_id.at(1).status == "ok");
+    CHECK(by_id.at(1).result == R"("ok after 2 failures\n")");
+  } else {
+    CHECK(by_id.at(1).error == R"("exit status 1")");
+  }
+  // Every attempt of task 1 has its joblog line, in order; task 2 one.
+  std::vector<std::string> exit_values;
+  std::size_t plain = 0;
+  const auto lines = read_lines(run.dir / "joblog");
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    const auto columns = split_tabs(lines[i]);
+    REQUIRE(columns.size() == 9);
+    if (columns[0] == "1") exit_values.push_back(columns[6]);
+    else plain += columns[0] == "2" ? 1 : 0;
+  }
+  CHECK(plain == 1);
+  if (retries == 2) CHECK(exit_values == std::vector<std::string>{"1", "1", "0"});
+  else CHECK(exit_values == std::vector<std::string>{"1", "1"});
+  // --results keeps the final attempt, as parallel's does.
+  CHECK(read_file(run.dir / "out" / "1" / "exitval") == (retries == 2 ? "0\n" : "1\n"));
+  // Both summaries count the retried attempts.
+  CHECK_THAT(run.log("sink"), Catch::Contains(std::to_string(retries) + " retried"));
+  CHECK_THAT(run.log("ventilator"), Catch::Contains(std::to_string(retries) + " retried"));
+}

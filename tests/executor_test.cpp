@@ -175,6 +175,23 @@ TEST_CASE("executor: results carry their frames' epoch and count the task frames
   CHECK(rig.executor->queued() == 0);
 }
 
+TEST_CASE("executor: each result echoes its task's attempt, also across frames merged into one", "[executor]") {
+  Rig rig(1);
+  std::vector<zmq::message_t> frames;
+  frames.push_back(task_frame(42, "echo", {1, 2}));  // first attempts: no attempts field
+  zpipe::TaskBatch retried{42, "echo", {{3, zpipe::Value{}}, {4, zpipe::Value{}}}, {}, {3, 1}};
+  const std::string frame = zpipe::encode(zpipe::Message{retried});
+  frames.emplace_back(frame.data(), frame.size());
+  rig.submit(1, std::move(frames));
+  rig.finish_frames(2);
+  const auto results = rig.results();
+  REQUIRE(results.size() == 4);
+  CHECK(results.find(1)->second.first.attempt == 1);
+  CHECK(results.find(2)->second.first.attempt == 1);
+  CHECK(results.find(3)->second.first.attempt == 3);
+  CHECK(results.find(4)->second.first.attempt == 1);
+}
+
 TEST_CASE("executor: many frames on many threads each finish exactly once", "[executor]") {
   Rig rig(4);
   TaskId next = 1;

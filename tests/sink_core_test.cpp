@@ -24,13 +24,26 @@ class RecordingEffects final : public zpipe::SinkEffects {
     return true;
   }
   void write_output(std::string_view bytes) override { output += bytes; }
-  void journal_append(std::string_view) override { ++appended; }
+  void journal_append(std::string_view frame) override {
+    ++appended;
+    journaled.emplace_back(frame);
+  }
+  void attempt_failed(const zpipe::Result& result, std::string_view) override { attempts_failed.push_back(result.id); }
+  template <class Type>
+  std::vector<Type> sent() const {
+    std::vector<Type> found;
+    for (const auto& message : messages)
+      if (const auto* typed = std::get_if<Type>(&message)) found.push_back(*typed);
+    return found;
+  }
   void journal_sync() override { ++syncs_asked; }
   void log(std::string_view) override {}
   std::vector<zpipe::Message> messages;
   std::vector<zpipe::Ack> acks;
   std::string output;
   std::uint64_t appended = 0;
+  std::vector<std::string> journaled;
+  std::vector<zpipe::TaskId> attempts_failed;
   int syncs_asked = 0;
 };
 
@@ -43,6 +56,13 @@ zpipe::ResultBatch results(zpipe::TaskId first, zpipe::TaskId last) {
     tasks.push_back(zpipe::Task{id, zpipe::Value{}});
   }
   zpipe::sign_leases(secret, 7, tasks, "", batch.leases);
+  return batch;
+}
+
+// Failed results for ids first..last at `attempt`, leased as the ventilator would.
+zpipe::ResultBatch failures(zpipe::TaskId first, zpipe::TaskId last, std::uint32_t attempt) {
+  zpipe::ResultBatch batch = results(first, last);
+  for (auto& result : batch.results) result = zpipe::Result{result.id, false, zpipe::Value{std::string("boom")}, attempt};
   return batch;
 }
 
@@ -81,4 +101,118 @@ TEST_CASE("with a journal, results are acknowledged as soon as the journal holds
   // arrive between syncs.
   core.tick(now + zpipe::SinkCore::ack_interval);
   CHECK(acknowledged(effects, 10));
+}
+
+// ---- --retries ------------------------------------------------------------
+
+namespace {
+
+// A sink that took a job of `total` tasks with `retries` from "vent".
+struct RetrySink {
+  RetrySink(std::uint64_t total, std::uint32_t retries, bool journal)
+      : core(zpipe::SinkSettings{zpipe::OutputFormat::text, journal, false, secret, false}, effects, now) {
+    core.replay_done(now);
+    take("vent", zpipe::JobManifest{7, "square", total, "", false, 0, retries});
+    core.journal_synced(effects.appended, now);
+  }
+  void take(const std::string& peer, const zpipe::Message& message) {
+    core.frame(peer, zpipe::encode(message), message, now);
+    core.tick(now);
+    core.journal_synced(effects.appended, now);  // a journal that syncs at once
+  }
+  // Lets the ack interval pass.
+  void wait() {
+    now += zpipe::SinkCore::ack_interval;
+    core.tick(now);
+  }
+  [[nodiscard]] std::vector<std::pair<zpipe::TaskId, std::uint32_t>> retried() const {
+    std::vector<std::pair<zpipe::TaskId, std::uint32_t>> asked;
+    for (const auto& retry : effects.sent<zpipe::Retry>()) {
+      REQUIRE(retry.ids.size() == retry.attempts.size());
+      for (std::size_t i = 0; i < retry.ids.size(); ++i) asked.emplace_back(retry.ids[i], retry.attempts[i]);
+    }
+    return asked;
+  }
+  std::chrono::steady_clock::time_point now = std::chrono::steady_clock::time_point{} + 1h;
+  RecordingEffects effects;
+  zpipe::SinkCore core;
+};
+
+using Asked = std::vector<std::pair<zpipe::TaskId, std::uint32_t>>;
+
+}  // namespace
+
+TEST_CASE("retries: a failure below the limit is asked for again, not printed, journaled or acknowledged") {
+  const auto journal = GENERATE(false, true);
+  CAPTURE(journal);
+  RetrySink sink(3, 1, journal);
+  const std::uint64_t records_before = sink.effects.appended;
+  // Task 1 fails at its first attempt (not final with --retries 1), task 2
+  // is ok, task 3 fails at its second attempt (final).
+  zpipe::ResultBatch batch = failures(1, 3, 1);
+  batch.results[1] = zpipe::Result{2, true, zpipe::Value{std::int64_t{4}}, 1};
+  batch.results[2].attempt = 2;
+  sink.take("w", batch);
+  sink.wait();
+  CHECK(sink.retried() == Asked{{1, 1}});
+  CHECK(sink.effects.attempts_failed == std::vector<zpipe::TaskId>{1});  // its joblog line
+  CHECK(sink.core.retried() == 1);
+  CHECK_FALSE(acknowledged(sink.effects, 1));
+  CHECK(acknowledged(sink.effects, 2));
+  CHECK(acknowledged(sink.effects, 3));
+  CHECK_THAT(sink.effects.output, !Catch::Contains("task 1"));
+  CHECK_THAT(sink.effects.output, Catch::Contains("task 2: 4") && Catch::Contains("task 3 FAILED: boom"));
+  CHECK(sink.core.completed() == 2);
+  if (journal) {  // the journal holds tasks 2 and 3, not task 1's attempt
+    REQUIRE(sink.effects.appended == records_before + 1);
+    const auto record = std::get<zpipe::ResultBatch>(zpipe::decode(sink.effects.journaled.back()));
+    REQUIRE(record.results.size() == 2);
+    CHECK(record.results[0].id == 2);
+    CHECK(record.results[1].id == 3);
+  }
+
+  // The second attempt of task 1 fails as well: final, printed.
+  sink.take("w", failures(1, 1, 2));
+  sink.wait();
+  CHECK(sink.retried() == Asked{{1, 1}});
+  CHECK(acknowledged(sink.effects, 1));
+  CHECK_THAT(sink.effects.output, Catch::Contains("task 1 FAILED: boom"));
+  CHECK(sink.core.completed() == 3);
+  CHECK(sink.core.failed() == 2);
+  CHECK_THAT(sink.core.summary(1.0, 0).front(), Catch::Contains("1 ok, 2 failed, 1 retried"));
+
+  // A late failure of a task that has its result is a duplicate, acknowledged again.
+  const auto acks = sink.effects.acks.size();
+  sink.take("w", failures(2, 2, 1));
+  sink.wait();
+  CHECK(sink.retried() == Asked{{1, 1}});
+  CHECK(sink.effects.acks.size() == acks + 1);
+  CHECK(sink.core.duplicates() == 1);
+}
+
+TEST_CASE("retries: the ventilator's own failures are final, whatever the limit") {
+  RetrySink sink(1, 3, false);
+  sink.take("vent", zpipe::ResultBatch{7, "ventilator", {{1, false, zpipe::Value{std::string("lost")}}}});
+  sink.wait();
+  CHECK(sink.retried().empty());
+  CHECK_THAT(sink.effects.output, Catch::Contains("task 1 FAILED: lost"));
+}
+
+TEST_CASE("retries 0: every failure is final, and nothing is asked again") {
+  RetrySink sink(2, 0, false);
+  sink.take("w", failures(1, 2, 1));
+  sink.wait();
+  CHECK(sink.retried().empty());
+  CHECK(sink.core.failed() == 2);
+  CHECK_THAT(sink.effects.output, Catch::Contains("task 1 FAILED") && Catch::Contains("task 2 FAILED"));
+}
+
+TEST_CASE("retries: many failures go back in bounded frames, at once when a frame's worth is pending") {
+  RetrySink sink(5000, 2, false);
+  sink.take("w", failures(1, 5000, 2));  // take() ticks at the same instant: no interval has passed
+  const auto frames = sink.effects.sent<zpipe::Retry>();
+  REQUIRE_FALSE(frames.empty());
+  for (const auto& frame : frames) CHECK(frame.ids.size() <= zpipe::SinkCore::retry_ids_at_most);
+  CHECK(sink.retried().size() == 5000);
+  CHECK(sink.core.completed() == 0);
 }

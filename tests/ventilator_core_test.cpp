@@ -413,3 +413,128 @@ TEST_CASE("status reports progress, the rate over the last seconds, and each wor
   job.core.worker_frame("w1", zpipe::Hello{"one", 4}, job.now + 1s);
   CHECK(row_of(job.core.status(job.now + 1s), "one").done == w1.size());
 }
+
+// ---- --retries: the sink asks again for a failed attempt ----------------
+
+namespace {
+
+// A job of square tasks with --retries, accepted by the sink, dealt a task
+// a frame once `min_workers` workers have said hello.
+struct RetryJob {
+  RetryJob(std::uint64_t tasks, std::uint32_t retries, std::uint32_t min_workers)
+      : core(settings(retries, min_workers), zpipe::count_source("square", tasks), effects, now) {
+    core.tick(now);
+    core.sink_connected(now);
+    core.sink_frame(zpipe::JobAccepted{7, tasks, 0, secret}, now);
+    core.tick(now);
+  }
+  static zpipe::VentilatorSettings settings(std::uint32_t retries, std::uint32_t min_workers) {
+    zpipe::VentilatorSettings settings;
+    settings.job = 7;
+    settings.min_workers = min_workers;
+    settings.worker_timeout = 1000ms;
+    settings.retries = retries;
+    return settings;
+  }
+  void hello(const std::string& worker, std::uint32_t window) {
+    core.worker_frame(worker, zpipe::Hello{worker, window}, now);
+    core.tick(now);
+  }
+  void retry(std::vector<zpipe::TaskId> ids, std::vector<std::uint32_t> attempts) {
+    core.sink_frame(zpipe::Retry{7, std::move(ids), std::move(attempts)}, now);
+    core.tick(now);
+  }
+  // Each "id:attempt" dealt to `peer`, in order.
+  [[nodiscard]] std::vector<std::string> dealt(const std::string& peer) const {
+    std::vector<std::string> dealt;
+    for (const auto& batch : effects.to<zpipe::TaskBatch>(peer))
+      for (std::size_t i = 0; i < batch.tasks.size(); ++i)
+        dealt.push_back(std::to_string(batch.tasks[i].id) + ":" + std::to_string(batch.attempt(i)));
+    return dealt;
+  }
+  std::chrono::steady_clock::time_point now = std::chrono::steady_clock::time_point{} + 1h;
+  RecordingEffects effects;
+  zpipe::VentilatorCore core;
+};
+
+using Dealt = std::vector<std::string>;
+
+}  // namespace
+
+TEST_CASE("retries: a failed attempt below the limit is dealt again, as the next attempt, to another worker") {
+  RetryJob job(2, 2, 2);
+  job.hello("w1", 4);
+  job.hello("w2", 4);
+  REQUIRE(job.dealt("w1") == Dealt{"1:1"});
+  REQUIRE(job.dealt("w2") == Dealt{"2:1"});
+  // The sink learns the limit from the manifest.
+  REQUIRE_FALSE(job.effects.to<zpipe::JobManifest>("").empty());
+  CHECK(job.effects.to<zpipe::JobManifest>("").back().retries == 2);
+
+  job.retry({1}, {1});  // w1 failed task 1: it goes to w2, which has credit
+  CHECK(job.dealt("w1") == Dealt{"1:1"});
+  CHECK(job.dealt("w2") == Dealt{"2:1", "1:2"});
+  CHECK(job.core.retried() == 1);
+  job.retry({1}, {2});  // and w2 failed it too: back to w1, the third attempt
+  CHECK(job.dealt("w1") == Dealt{"1:1", "1:3"});
+  CHECK(job.core.retried() == 2);
+  // Only the frames with a retried task carry attempts.
+  CHECK(job.effects.to<zpipe::TaskBatch>("w2").front().attempts.empty());
+  CHECK(job.effects.to<zpipe::TaskBatch>("w2").back().attempts == std::vector<std::uint32_t>{2});
+
+  job.core.sink_frame(zpipe::Ack{7, {{1, 2}}}, job.now);
+  job.core.tick(job.now);
+  CHECK(job.core.complete());
+  CHECK_THAT(job.core.summary(1.0), Catch::Contains("2 retried"));
+}
+
+TEST_CASE("retries: with no other worker ready, a failed task goes back to the worker that failed it") {
+  SECTION("the only worker") {
+    RetryJob job(1, 1, 1);
+    job.hello("w1", 4);
+    job.retry({1}, {1});
+    CHECK(job.dealt("w1") == Dealt{"1:1", "1:2"});
+  }
+  SECTION("the other worker has no credit left") {
+    RetryJob job(3, 1, 2);
+    job.hello("w1", 3);
+    job.hello("w2", 1);
+    REQUIRE(job.dealt("w1") == Dealt{"1:1", "3:1"});
+    REQUIRE(job.dealt("w2") == Dealt{"2:1"});
+    job.retry({1}, {1});
+    CHECK(job.dealt("w1") == Dealt{"1:1", "3:1", "1:2"});
+    CHECK(job.dealt("w2") == Dealt{"2:1"});
+  }
+}
+
+TEST_CASE("retries: a retry that is stale, repeated, for a task done or of another job is ignored") {
+  RetryJob job(3, 3, 1);
+  job.hello("w1", 8);
+  REQUIRE(job.dealt("w1") == Dealt{"1:1", "2:1", "3:1"});
+  job.retry({1, 2}, {1, 1});
+  const Dealt once{"1:1", "2:1", "3:1", "1:2", "2:2"};
+  CHECK(job.dealt("w1") == once);
+  job.retry({1, 2}, {1, 1});  // repeated (a duplicated result): already at attempt 2
+  job.retry({1}, {3});        // an attempt not dealt yet
+  CHECK(job.dealt("w1") == once);
+  job.core.sink_frame(zpipe::Ack{7, {{3, 3}}}, job.now);
+  job.retry({3}, {1});        // done
+  job.retry({4, 0}, {1, 1});  // not in the job
+  CHECK(job.dealt("w1") == once);
+  CHECK(job.core.retried() == 2);
+  CHECK_THROWS_AS(job.core.sink_frame(zpipe::Retry{8, {1}, {2}}, job.now), zpipe::codec_error);
+  // Only the sink asks: from a worker's connection it is a bad frame.
+  CHECK_THROWS_AS(job.core.worker_frame("w1", zpipe::Retry{7, {1}, {2}}, job.now), zpipe::codec_error);
+  job.core.tick(job.now);
+  CHECK(job.dealt("w1") == once);
+}
+
+TEST_CASE("retries 0: the manifest and the task frames are those of a job without retries") {
+  Job job(3);
+  for (const auto& manifest : job.effects.to<zpipe::JobManifest>("")) CHECK(manifest.retries == 0);
+  for (const auto& batch : job.effects.to<zpipe::TaskBatch>("w1")) CHECK(batch.attempts.empty());
+  const std::string manifest = zpipe::encode(job.effects.to<zpipe::JobManifest>("").front());
+  CHECK(static_cast<unsigned char>(manifest[0]) == 0x98);  // 8 elements: no retries field
+  job.acknowledge_all(3);
+  CHECK_THAT(job.core.summary(1.0), !Catch::Contains("retried"));
+}

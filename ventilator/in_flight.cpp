@@ -4,7 +4,7 @@
 namespace zpipe {
 
 TaskId InFlightTable::add(Value payload) {
-  entries_.push_back(Entry{std::move(payload), no_holder, 0, State::waiting, false});
+  entries_.push_back(Entry{std::move(payload), no_holder, 0, 1, State::waiting, false});
   ++unacknowledged_;
   return next_id_++;
 }

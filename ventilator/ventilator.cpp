@@ -46,6 +46,7 @@ VentilatorSettings settings_of(const VentilatorConfig& config) {
   settings.max_in_flight = config.max_in_flight;
   settings.worker_timeout = config.worker_timeout;
   settings.max_attempts = config.max_attempts;
+  settings.retries = config.retries;
   settings.task_timeout = config.task_timeout;
   settings.max_held_per_worker = config.max_held_per_worker.value_or(config.max_in_flight);
   settings.resume = config.resume;
@@ -131,6 +132,9 @@ class VentilatorProgram final : private VentilatorEffects {
     text.family("zpipe_ventilator_tasks_failed_total", Type::counter,
                 "Tasks reported failed by the ventilator: lost with --max-attempts workers")
         .sample(core_.failed());
+    text.family("zpipe_ventilator_tasks_retried_total", Type::counter,
+                "Failed attempts run again at the sink's request (--retries)")
+        .sample(core_.retried());
     text.family("zpipe_ventilator_tasks_in_flight", Type::gauge, "Tasks read and not yet acknowledged by the sink")
         .sample(core_.in_flight());
     text.family("zpipe_ventilator_workers", Type::gauge, "Workers connected and dealt to").sample(std::uint64_t{core_.workers()});

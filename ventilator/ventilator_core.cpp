@@ -29,6 +29,7 @@ VentilatorCore::VentilatorCore(VentilatorSettings settings, std::unique_ptr<Task
   manifest_.total = source_->known_total();
   manifest_.fingerprint = source_->fingerprint().value_or("");
   manifest_.resume = settings_.resume;
+  manifest_.retries = settings_.retries;
   batch_.kind = settings_.kind;
   next_send_ = now;
   next_waiting_line_ = now + waiting_line_interval;
@@ -192,11 +193,14 @@ std::uint64_t VentilatorCore::take_back(std::uint32_t slot, std::string_view why
   return ids.size() - failed;
 }
 
-void VentilatorCore::queue(TaskId id) {
+// A task to deal again; `failed_on` names the worker whose failure of it
+// the sink retries, which it is dealt to only when no other is ready.
+void VentilatorCore::queue(TaskId id, InFlightTable::Holder failed_on) {
   if (in_flight_.state(id) != InFlightTable::State::waiting || in_flight_.queued(id)) return;
   in_flight_.set_queued(id, true);
   const std::uint32_t losses = in_flight_.losses(id);
   if (losses > 0 && losses + 1 >= settings_.max_attempts) suspects_.push_back(id);
+  else if (failed_on != InFlightTable::no_holder) to_retry_.emplace_back(id, failed_on);
   else to_redeal_.push_back(id);
 }
 
@@ -217,7 +221,35 @@ void VentilatorCore::sink_frame(const Message& message, TimePoint now) {
     throw std::runtime_error("the sink refused job " + std::to_string(refused->job) + ": " + refused->reason);
   else if (const auto* ack = std::get_if<Ack>(&message)) take_ack(*ack, now);
   else if (const auto* end = std::get_if<JobEnd>(&message)) take_job_end(*end);
+  else if (const auto* retry = std::get_if<Retry>(&message)) take_retry(*retry);
   else throw codec_error("unexpected " + std::string(message_name(message)) + " message from the sink");
+}
+
+// The sink decides which failures are final (it knows --retries from the
+// manifest) and asks again for the others. Only a task still in flight at
+// exactly the attempt that failed is taken back: a retry that is stale (the
+// task was retried already, or is done) or repeated is ignored, so each
+// failed attempt is followed by at most one more.
+void VentilatorCore::take_retry(const Retry& retry) {
+  if (retry.job != manifest_.job) throw codec_error("retry for another job");
+  if (retry.attempts.size() != retry.ids.size()) throw codec_error("retry.attempts and retry.ids differ in length");
+  for (std::size_t i = 0; i < retry.ids.size(); ++i) {
+    const TaskId id = retry.ids[i];
+    const auto state = in_flight_.state(id);
+    if ((state != InFlightTable::State::held && state != InFlightTable::State::waiting) ||
+        in_flight_.attempt(id) != retry.attempts[i])
+      continue;
+    InFlightTable::Holder failed_on = InFlightTable::no_holder;
+    if (state == InFlightTable::State::held) {
+      failed_on = in_flight_.holder(id);
+      in_flight_.release_one(id, failed_on);
+      WorkerState& worker = workers_.at(failed_on);
+      if (--worker.tasks_held == 0) worker.isolating = false;
+    }
+    in_flight_.retried(id);
+    ++retried_;
+    queue(id, failed_on);  // a task waiting already is queued already
+  }
 }
 
 void VentilatorCore::take_acceptance(const JobAccepted& accepted) {
@@ -339,7 +371,9 @@ void VentilatorCore::deal_suspects(TimePoint now) {
     const std::uint32_t slot = workers_.slot_of(*worker);
     suspects_.pop_front();
     in_flight_.set_queued(id, false);
-    batch_.tasks.assign(1, Task{id, in_flight_.payload(id)});
+    batch_.tasks.clear();
+    batch_.attempts.clear();
+    add_to_batch(id, in_flight_.payload(id), in_flight_.attempt(id));
     sign(*worker, now);
     encode(batch_, frame_);
     if (!effects_.send_to_worker(worker->routing_id, frame_)) {
@@ -356,15 +390,59 @@ void VentilatorCore::deal_suspects(TimePoint now) {
   }
 }
 
+// Deals each retried task to a worker other than the one that failed it,
+// where another is ready (as parallel --retries does with several hosts),
+// in a frame topped up with other tasks.
+void VentilatorCore::deal_retries(TimePoint now, std::uint64_t held_at_most) {
+  while (!to_retry_.empty()) {
+    const auto [id, failed_on] = to_retry_.front();
+    if (in_flight_.state(id) != InFlightTable::State::waiting) {
+      to_retry_.pop_front();
+      in_flight_.set_queued(id, false);
+      continue;
+    }
+    WorkerState* worker = workers_.next_to_deal(remaining_tasks(), held_at_most, failed_on);
+    if (worker == nullptr) return;
+    const std::uint32_t slot = workers_.slot_of(*worker);
+    batch_.tasks.clear();
+    batch_.attempts.clear();
+    // With this one go the retries behind it that this worker did not fail.
+    while (batch_.tasks.size() < settings_.batch && !to_retry_.empty()) {
+      const auto [next, avoid] = to_retry_.front();
+      const bool waiting = in_flight_.state(next) == InFlightTable::State::waiting;
+      if (waiting && next != id && avoid == slot) break;
+      to_retry_.pop_front();
+      in_flight_.set_queued(next, false);
+      if (waiting) add_to_batch(next, in_flight_.payload(next), in_flight_.attempt(next));
+    }
+    top_up_batch();
+    send_batch(*worker, now);
+  }
+}
+
+// Adds a task to batch_; attempts are listed once one is past the first.
+void VentilatorCore::add_to_batch(TaskId id, Value payload, std::uint32_t attempt) {
+  if (attempt != 1 && batch_.attempts.empty()) batch_.attempts.assign(batch_.tasks.size(), 1);
+  if (attempt != 1 || !batch_.attempts.empty()) batch_.attempts.push_back(attempt);
+  batch_.tasks.push_back(Task{id, std::move(payload)});
+}
+
 // Fills batch_ with tasks to deal again first, then new ones. Returns false
 // when there is nothing to deal.
 bool VentilatorCore::fill_batch() {
   batch_.tasks.clear();
+  batch_.attempts.clear();
+  return top_up_batch();
+}
+
+// Adds to batch_ what fill_batch() would put in it, up to --batch.
+bool VentilatorCore::top_up_batch() {
   while (batch_.tasks.size() < settings_.batch && !to_redeal_.empty()) {
     const TaskId id = to_redeal_.front();
     to_redeal_.pop_front();
     in_flight_.set_queued(id, false);
-    if (in_flight_.state(id) == InFlightTable::State::waiting) batch_.tasks.push_back(Task{id, in_flight_.payload(id)});
+    if (in_flight_.state(id) == InFlightTable::State::waiting)
+      add_to_batch(id, in_flight_.payload(id), in_flight_.attempt(id));
   }
   while (batch_.tasks.size() < settings_.batch && in_flight_.span() < settings_.max_in_flight) {
     auto task = source_->next();
@@ -379,7 +457,7 @@ bool VentilatorCore::fill_batch() {
     } else if (!task->error.empty()) {
       fail_task(id, std::move(task->error));
     } else {
-      batch_.tasks.push_back(Task{id, std::move(task->payload)});
+      add_to_batch(id, std::move(task->payload), 1);
     }
   }
   return !batch_.tasks.empty();
@@ -394,23 +472,31 @@ void VentilatorCore::deal(TimePoint now) {
   const std::uint64_t held_at_most = settings_.max_held_per_worker >= settings_.batch
                                          ? settings_.max_held_per_worker - settings_.batch + 1
                                          : 1;
+  deal_retries(now, held_at_most);
   while (WorkerState* worker = workers_.next_to_deal(remaining_tasks(), held_at_most)) {
-    const std::uint32_t slot = workers_.slot_of(*worker);
     if (!fill_batch()) break;
-    sign(*worker, now);
-    encode(batch_, frame_);
-    if (!effects_.send_to_worker(worker->routing_id, frame_)) {
-      for (const Task& task : batch_.tasks) queue(task.id);
-      ++workers_lost_;
-      drop_worker(slot, "cannot be sent its tasks (its connection closed)", true);
-      continue;
-    }
-    for (const Task& task : batch_.tasks) in_flight_.hold(task.id, slot);
-    dealt_ += batch_.tasks.size();
-    worker->tasks_held += batch_.tasks.size();
-    --worker->credits;
+    send_batch(*worker, now);
   }
   send_failures();
+}
+
+// Sends batch_ to `worker`, which then holds its tasks. Returns false when
+// it cannot be sent: the worker is dropped, and the tasks wait for others.
+bool VentilatorCore::send_batch(WorkerState& worker, TimePoint now) {
+  const std::uint32_t slot = workers_.slot_of(worker);
+  sign(worker, now);
+  encode(batch_, frame_);
+  if (!effects_.send_to_worker(worker.routing_id, frame_)) {
+    for (const Task& task : batch_.tasks) queue(task.id);
+    ++workers_lost_;
+    drop_worker(slot, "cannot be sent its tasks (its connection closed)", true);
+    return false;
+  }
+  for (const Task& task : batch_.tasks) in_flight_.hold(task.id, slot);
+  dealt_ += batch_.tasks.size();
+  worker.tasks_held += batch_.tasks.size();
+  --worker.credits;
+  return true;
 }
 
 // Leases for the tasks in batch_, bound to the worker's key; with
@@ -691,6 +777,7 @@ std::string VentilatorCore::describe() const {
                      ", acknowledged " + std::to_string(acknowledged()) + " (sink held " + std::to_string(sink_holds_) +
                      "), unacknowledged " + std::to_string(in_flight_.unacknowledged()) + ", to deal again " +
                      std::to_string(to_redeal_.size()) + ", suspects " + std::to_string(suspects_.size()) +
+                     ", to retry " + std::to_string(to_retry_.size()) +
                      ", total " + (manifest_.total ? std::to_string(*manifest_.total) : "?") + "/sink " +
                      (sink_total_ ? std::to_string(*sink_total_) : "?") + "; workers:";
   for (const auto& worker : workers_.slots())
@@ -705,7 +792,8 @@ std::string VentilatorCore::summary(double seconds) const {
   const bool complete = exit_status_ == exit_ok;
   return std::string(complete ? "job complete: " : "job cancelled: ") + std::to_string(in_flight_.read()) +
          " tasks read, " + std::to_string(acknowledged()) + " acknowledged, " + std::to_string(redealt_) +
-         " dealt again, " + std::to_string(workers_.alive()) + " worker(s) (" + std::to_string(workers_lost_) +
+         " dealt again, " + (settings_.retries > 0 ? std::to_string(retried_) + " retried, " : std::string()) +
+         std::to_string(workers_.alive()) + " worker(s) (" + std::to_string(workers_lost_) +
          " lost), " + std::to_string(seconds) + " s";
 }
 

@@ -28,6 +28,9 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
        cxxopts::value<std::string>()->default_value(std::to_string(config.worker_timeout.count())))
       ("max-attempts", "Workers a task may be lost with before it is reported failed",
        cxxopts::value<std::string>()->default_value(std::to_string(config.max_attempts)))
+      ("retries", "Run a failed task again, up to N more times, on another worker where one is ready "
+       "(GNU parallel's --retries); the sink's joblog has every attempt, its output only the last",
+       cxxopts::value<std::string>()->default_value(std::to_string(config.retries)))
       ("task-timeout", "DURATION (such as 90s, 5m, 1500ms) a live worker may hold a task before it is dealt again "
        "and counts an attempt; default: no limit", cxxopts::value<std::string>())
       ("max-held-per-worker", "Tasks one worker may hold at once, whatever window it asks for, until the sink "
@@ -58,6 +61,7 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
   config.sink = parsed["sink"].as<std::string>();
   config.worker_timeout = std::chrono::milliseconds(number_option<std::uint32_t>(parsed, "worker-timeout"));
   config.max_attempts = number_option<std::uint32_t>(parsed, "max-attempts");
+  config.retries = number_option<std::uint32_t>(parsed, "retries");
   if (parsed.count("task-timeout") > 0) config.task_timeout = duration_option(parsed, "task-timeout");
   if (parsed.count("max-held-per-worker") > 0)
     config.max_held_per_worker = number_option<std::uint64_t>(parsed, "max-held-per-worker");

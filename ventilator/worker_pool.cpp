@@ -88,20 +88,28 @@ std::vector<std::uint32_t> WorkerPool::silent(Clock::time_point now, std::chrono
 
 // Shares keep the end of a job fair: workers that asked for deep backlogs
 // while tasks were quick cannot take the whole tail between them.
-WorkerState* WorkerPool::next_to_deal(std::optional<std::uint64_t> remaining, std::uint64_t held_at_most) {
+WorkerState* WorkerPool::next_to_deal(std::optional<std::uint64_t> remaining, std::uint64_t held_at_most,
+                                      std::optional<std::uint32_t> avoid) {
   const bool stalled_too = all_stalled();
   for (std::size_t looked = 0; looked < workers_.size(); ++looked) {
-    WorkerState& worker = workers_[turn_ % workers_.size()];
+    const std::size_t slot = turn_ % workers_.size();
     ++turn_;
-    if (!worker.alive || !worker.runs_kind || worker.credits == 0 || worker.isolating || (worker.stalled && !stalled_too) ||
-        worker.tasks_held >= held_at_most)
-      continue;
-    if (!remaining) return &worker;
-    const std::uint64_t share = *remaining / total_weight_ * worker.weight +
-                                (*remaining % total_weight_) * worker.weight / total_weight_ + 1;
-    if (worker.tasks_held < share) return &worker;
+    if ((!avoid || slot != *avoid) && ready(workers_[slot], remaining, held_at_most, stalled_too)) return &workers_[slot];
   }
+  if (avoid && *avoid < workers_.size() && ready(workers_[*avoid], remaining, held_at_most, stalled_too))
+    return &workers_[*avoid];
   return nullptr;
+}
+
+bool WorkerPool::ready(const WorkerState& worker, std::optional<std::uint64_t> remaining, std::uint64_t held_at_most,
+                       bool stalled_too) const {
+  if (!worker.alive || !worker.runs_kind || worker.credits == 0 || worker.isolating || (worker.stalled && !stalled_too) ||
+      worker.tasks_held >= held_at_most)
+    return false;
+  if (!remaining) return true;
+  const std::uint64_t share = *remaining / total_weight_ * worker.weight +
+                              (*remaining % total_weight_) * worker.weight / total_weight_ + 1;
+  return worker.tasks_held < share;
 }
 
 // A stalled worker is passed over while any other that runs the job's kind

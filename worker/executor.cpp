@@ -188,6 +188,8 @@ void Executor::compute_loop(zmq::socket_t wake) {
       for (std::size_t i = 0; i < batch.tasks.size(); ++i) {
         if (stop_requested()) return;
         results.results.push_back(run_task(function, batch.kind, batch.tasks[i], kinds_));
+        // The sink tells a final failure from one to retry by its attempt.
+        results.results.back().attempt = batch.attempt(i);
         result_bytes += frame_bytes(results.results.back().value) + 12;
         if (results.results.size() >= results_per_frame || result_bytes >= result_bytes_per_frame) {
           flush();

@@ -1,7 +1,7 @@
 """The Python worker against a ventilator and a sink played by this test,
 frame by frame (PROTOCOL.md §6.2, §6.4.6): hello with its kinds after the
 handshake, keep-alives, hello again on hello_again, results and a credit for
-a tasks frame, a bad frame survived, and --once ending on a job_end for a job
+a tasks frame (with the attempts of retried tasks), a bad frame survived, and --once ending on a job_end for a job
 it never saw; and that --processes N runs N tasks at the same time."""
 
 import os
@@ -65,6 +65,15 @@ class PythonWorkerProtocol(unittest.TestCase):
             _, credit = self.receive(self.ventilator, protocol.CREDIT)
             if credit[2] > 0:
                 break
+
+        # A retried task's attempt comes back with its result (§6.7): the sink
+        # tells a final failure by it. First attempts send no attempts.
+        self.assertEqual(len(results), 8, "no attempts while every task is at its first")
+        frame = protocol.encode([2, protocol.TASKS, 7, "square", [4, 5], [2, "y"], [[4, 5, bytes(16)]], [1, 3]])
+        self.ventilator.send_multipart([peer, frame])
+        _, results = self.receive(self.sink, protocol.RESULTS)
+        self.assertEqual(results[4:6], [[4, 5], [True, False]])
+        self.assertEqual(results[8], [1, 3], "the attempts of the tasks frame come back")
 
         self.ventilator.send_multipart([peer, protocol.encode([2, protocol.JOB_END, 99, True])])  # a job never seen
         self.assertEqual(self.worker.wait(10), 0)

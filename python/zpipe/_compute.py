@@ -57,7 +57,7 @@ def run_frame(frame, tasks, worker):
     """Runs every task of one tasks frame. Returns (results frames, error,
     tasks run): error is the reason when the frame is bad (then no results)."""
     try:
-        job, kind, ids, payloads, leases = p.decode_tasks(frame)
+        job, kind, ids, payloads, leases, attempts = p.decode_tasks(frame)
     except p.BadFrame as e:
         return [], str(e), 0
     function = tasks.get(kind)
@@ -90,10 +90,12 @@ def run_frame(frame, tasks, worker):
     for i, v in enumerate(values):
         size += 12 + (len(v) if type(v) in (str, bytes) else 0)
         if i + 1 - start >= RESULTS_PER_FRAME or size >= RESULT_BYTES_PER_FRAME:
-            frames.append(p.results(job, worker, ids[start:i + 1], oks[start:i + 1], values[start:i + 1], leases))
+            frames.append(p.results(job, worker, ids[start:i + 1], oks[start:i + 1], values[start:i + 1], leases,
+                                    attempts and attempts[start:i + 1]))
             start, size = i + 1, 0
     if start < len(ids):
-        frames.append(p.results(job, worker, ids[start:], oks[start:], values[start:], leases))
+        frames.append(p.results(job, worker, ids[start:], oks[start:], values[start:], leases,
+                                attempts and attempts[start:]))
     return frames, None, len(ids)
 
 

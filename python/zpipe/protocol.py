@@ -16,12 +16,12 @@ except ImportError as e:
 VERSION = 2
 
 (HELLO, CREDIT, TASKS, RESULTS, JOB, JOB_ACCEPTED, JOB_REFUSED, ACK, JOB_END, HELLO_AGAIN, STATUS_REQUEST,
- STATUS) = range(1, 13)
+ STATUS, RETRY) = range(1, 14)
 NAMES = {HELLO: "hello", CREDIT: "credit", TASKS: "tasks", RESULTS: "results", JOB: "job",
          JOB_ACCEPTED: "job_accepted", JOB_REFUSED: "job_refused", ACK: "ack", JOB_END: "job_end",
-         HELLO_AGAIN: "hello_again", STATUS_REQUEST: "status_request", STATUS: "status"}
+         HELLO_AGAIN: "hello_again", STATUS_REQUEST: "status_request", STATUS: "status", RETRY: "retry"}
 FIELDS = {HELLO: 2, CREDIT: 1, TASKS: 5, RESULTS: 6, JOB: 6, JOB_ACCEPTED: 4, JOB_REFUSED: 2, ACK: 2,
-          JOB_END: 2, HELLO_AGAIN: 0, STATUS_REQUEST: 0, STATUS: 14}
+          JOB_END: 2, HELLO_AGAIN: 0, STATUS_REQUEST: 0, STATUS: 14, RETRY: 3}
 # §6.6: at most this many worker rows in a status.
 MAX_STATUS_ROWS = 4096
 
@@ -33,6 +33,7 @@ MAX_WINDOW_FRAMES = 65536
 MAX_ERROR_BYTES = 4096
 INT_MIN, INT_MAX = -(1 << 63), (1 << 63) - 1
 U64_MAX = (1 << 64) - 1
+U32_MAX = (1 << 32) - 1
 
 
 class BadFrame(ValueError):
@@ -122,6 +123,17 @@ def _u64(v, what):
     return v
 
 
+def _attempts(v, count, what):
+    """Checks an attempts field (§3, §6.7): ``count`` u32s, each at least 1."""
+    if type(v) is not list:
+        raise BadFrame(f"{what} must be an array")
+    if len(v) != count:
+        raise BadFrame(f"{what} has {len(v)} entries, expected {count}")
+    for a in v:
+        if type(a) is not int or not 1 <= a <= U32_MAX:
+            raise BadFrame(f"{what}[] must be an attempt, 1 to 2^32-1")
+
+
 def _string(v, what):
     if type(v) is str:
         return v
@@ -180,6 +192,8 @@ def decode(frame):
             if not ok and type(v) not in (str, bytes, list):
                 raise BadFrame("a failed result's value must be its error message or an exec record")
         check_leases(f[7], "results.leases")
+        if len(f) > 8:  # attempts, appended to v2 (absent: every result of a first attempt)
+            _attempts(f[8], len(ids), "results.attempts")
     elif kind == JOB_END:
         _u64(f[2], "job_end.job")
         _bool(f[3], "job_end.complete")
@@ -200,6 +214,9 @@ def decode(frame):
         f[5] = _string(f[5], "job.fingerprint")
         _bool(f[6], "job.resume")
         _u64(f[7], "job.acknowledged")
+        if len(f) > 8:  # retries, appended to v2 (absent: 0)
+            if type(f[8]) is not int or not 0 <= f[8] <= U32_MAX:
+                raise BadFrame("job.retries must be an unsigned 32-bit integer")
     elif kind == JOB_ACCEPTED:
         _u64(f[2], "job_accepted.job")
         if f[3] is not None:
@@ -212,6 +229,13 @@ def decode(frame):
         f[3] = _string(f[3], "job_refused.reason")
     elif kind == STATUS:
         _check_status(f)
+    elif kind == RETRY:
+        _u64(f[2], "retry.job")
+        if type(f[3]) is not list:
+            raise BadFrame("retry.ids must be an array")
+        for i in f[3]:
+            _u64(i, "retry.ids[]")
+        _attempts(f[4], len(f[3]), "retry.attempts")
     return message
 
 
@@ -277,18 +301,21 @@ def check_tasks(f):
         elif p is not None and type(p) is not str:
             raise BadFrame(f"a payload is a {type(p).__name__}, not nil, an integer or a string")
     check_leases(f[6], "tasks.leases")
+    if len(f) > 7:  # attempts, appended to v2 (absent: every task's first attempt)
+        _attempts(f[7], len(ids), "tasks.attempts")
 
 
 def decode_tasks(frame):
     """Decodes a frame that must be ``tasks``: returns (job, kind, ids,
-    payloads, leases). Raises BadFrame."""
+    payloads, leases, attempts); attempts is None when the frame has none
+    (every task at its first attempt). Raises BadFrame."""
     f = _unpack(frame)
     if type(f) is not list or len(f) < 7 or f[0] != VERSION or f[1] != TASKS:
         raise BadFrame("expected a tasks message")
     if not all(_depth_ok(v, 1) for v in f[7:]):
         raise BadFrame("nested deeper than 3")
     check_tasks(f)
-    return f[2], f[3], f[4], f[5], f[6]
+    return f[2], f[3], f[4], f[5], f[6], (f[7] if len(f) > 7 else None)
 
 
 def peek_type(frame):
@@ -303,7 +330,7 @@ def peek_type(frame):
         at = 3
     else:
         return None
-    if len(frame) < at + 2 or frame[at] != VERSION or not HELLO <= frame[at + 1] <= STATUS:
+    if len(frame) < at + 2 or frame[at] != VERSION or not HELLO <= frame[at + 1] <= RETRY:
         return None
     return frame[at + 1]
 
@@ -335,7 +362,12 @@ def credit(batches):
     return encode([VERSION, CREDIT, batches])
 
 
-def results(job, worker, ids, oks, values, leases):
+def results(job, worker, ids, oks, values, leases, attempts=None):
     """results, with the leases of the tasks frame they answer (§6.5): the
-    sink takes a result only under a lease signed for this worker's key."""
-    return encode([VERSION, RESULTS, job, worker, ids, oks, values, leases])
+    sink takes a result only under a lease signed for this worker's key.
+    ``attempts`` echoes the tasks frame's (§6.7); it is written only when
+    one is past the first, as the sink tells final failures by it."""
+    message = [VERSION, RESULTS, job, worker, ids, oks, values, leases]
+    if attempts is not None and any(a != 1 for a in attempts):
+        message.append(list(attempts))
+    return encode(message)

@@ -110,8 +110,19 @@ void pack(Packer& p, const Credit& m) {
   p.pack_uint32(m.batches);
 }
 
+// Attempts (--retries) are appended to tasks and results, and written only
+// when one is past the first, so the common frame stays as it was.
+bool any_retried(const std::vector<std::uint32_t>& attempts) {
+  return std::any_of(attempts.begin(), attempts.end(), [](std::uint32_t attempt) { return attempt != 1; });
+}
+
+bool any_retried(const std::vector<Result>& results) {
+  return std::any_of(results.begin(), results.end(), [](const Result& result) { return result.attempt != 1; });
+}
+
 void pack(Packer& p, const TaskBatch& m) {
-  pack_header(p, 7, MessageType::tasks);
+  const bool attempts = any_retried(m.attempts);
+  pack_header(p, attempts ? 8 : 7, MessageType::tasks);
   p.pack_uint64(m.job);
   pack_string(p, m.kind);
   const auto count = static_cast<std::uint32_t>(m.tasks.size());
@@ -120,10 +131,14 @@ void pack(Packer& p, const TaskBatch& m) {
   p.pack_array(count);
   for (const auto& task : m.tasks) pack_value(p, task.payload);
   pack_leases(p, m.leases);
+  if (!attempts) return;
+  p.pack_array(count);
+  for (std::size_t i = 0; i < m.tasks.size(); ++i) p.pack_uint32(m.attempt(i));
 }
 
 void pack(Packer& p, const ResultBatch& m) {
-  pack_header(p, 8, MessageType::results);
+  const bool attempts = any_retried(m.results);
+  pack_header(p, attempts ? 9 : 8, MessageType::results);
   p.pack_uint64(m.job);
   pack_string(p, m.worker);
   const auto count = static_cast<std::uint32_t>(m.results.size());
@@ -137,10 +152,13 @@ void pack(Packer& p, const ResultBatch& m) {
   p.pack_array(count);
   for (const auto& result : m.results) pack_value(p, result.value);
   pack_leases(p, m.leases);
+  if (!attempts) return;
+  p.pack_array(count);
+  for (const auto& result : m.results) p.pack_uint32(result.attempt);
 }
 
 void pack(Packer& p, const JobManifest& m) {
-  pack_header(p, 8, MessageType::job);
+  pack_header(p, m.retries > 0 ? 9 : 8, MessageType::job);
   p.pack_uint64(m.job);
   pack_string(p, m.kind);
   pack_optional(p, m.total);
@@ -148,6 +166,7 @@ void pack(Packer& p, const JobManifest& m) {
   if (m.resume) p.pack_true();
   else p.pack_false();
   p.pack_uint64(m.acknowledged);
+  if (m.retries > 0) p.pack_uint32(m.retries);
 }
 
 void pack(Packer& p, const JobAccepted& m) {
@@ -197,6 +216,15 @@ void pack(Packer& p, const Status& m) {
     p.pack_uint64(row.done);
     p.pack_uint64(row.idle_ms);
   }
+}
+
+void pack(Packer& p, const Retry& m) {
+  pack_header(p, 5, MessageType::retry);
+  p.pack_uint64(m.job);
+  p.pack_array(static_cast<std::uint32_t>(m.ids.size()));
+  for (const TaskId id : m.ids) p.pack_uint64(id);
+  p.pack_array(static_cast<std::uint32_t>(m.attempts.size()));
+  for (const std::uint32_t attempt : m.attempts) p.pack_uint32(attempt);
 }
 
 void pack(Packer& p, const JobEnd& m) {
@@ -372,6 +400,19 @@ std::vector<Lease> read_leases(const msgpack::object& o, std::string_view field)
   return leases;
 }
 
+// An appended attempts field (§3): one attempt, 1 or more, per id.
+std::vector<std::uint32_t> read_attempts(const msgpack::object& o, std::size_t ids, std::string_view field) {
+  const auto all = read_array(o, field);
+  check_same_length(ids, all.size(), field);
+  std::vector<std::uint32_t> attempts;
+  attempts.reserve(all.size());
+  for (const auto& element : all) {
+    attempts.push_back(read_uint32(element, field));
+    if (attempts.back() == 0) throw codec_error(std::string(field) + "[] is 0; attempts count from 1");
+  }
+  return attempts;
+}
+
 TaskBatch read_tasks(const Fields& f) {
   TaskBatch batch{read_uint(f[0], "tasks.job"), read_string(f[1], "tasks.kind"), {}, read_leases(f[4], "tasks.leases")};
   const auto ids = read_array(f[2], "tasks.ids");
@@ -380,6 +421,7 @@ TaskBatch read_tasks(const Fields& f) {
   batch.tasks.reserve(ids.size());
   for (std::size_t i = 0; i < ids.size(); ++i)
     batch.tasks.push_back(Task{read_uint(ids[i], "tasks.ids[]"), read_value(payloads[i], "tasks.payloads[]")});
+  if (f.size() > 5) batch.attempts = read_attempts(f[5], ids.size(), "tasks.attempts");
   return batch;
 }
 
@@ -399,6 +441,10 @@ ResultBatch read_results(const Fields& f) {
       throw codec_error("results.values[] of a failed task must be its error message (a string) or an exec record");
     batch.results.push_back(Result{read_uint(ids[i], "results.ids[]"), ok, std::move(value)});
   }
+  if (f.size() > 6) {
+    const auto attempts = read_attempts(f[6], ids.size(), "results.attempts");
+    for (std::size_t i = 0; i < attempts.size(); ++i) batch.results[i].attempt = attempts[i];
+  }
   return batch;
 }
 
@@ -415,6 +461,15 @@ Ack read_ack(const Fields& f) {
     ack.ranges.emplace_back(first, last);
   }
   return ack;
+}
+
+Retry read_retry(const Fields& f) {
+  Retry retry{read_uint(f[0], "retry.job"), {}, {}};
+  const auto ids = read_array(f[1], "retry.ids");
+  retry.ids.reserve(ids.size());
+  for (const auto& id : ids) retry.ids.push_back(read_uint(id, "retry.ids[]"));
+  retry.attempts = read_attempts(f[2], ids.size(), "retry.attempts");
+  return retry;
 }
 
 Status read_status(const Fields& f) {
@@ -458,7 +513,7 @@ Message read_message(const msgpack::object& top) {
                                                               ? ", which adds task leases): upgrade the peer"
                                                               : "): upgrade this program"));
   const std::uint64_t type = read_uint(all[1], "message type");
-  if (type < static_cast<std::uint64_t>(MessageType::hello) || type > static_cast<std::uint64_t>(MessageType::status))
+  if (type < static_cast<std::uint64_t>(MessageType::hello) || type > static_cast<std::uint64_t>(MessageType::retry))
     throw codec_error("unknown message type " + std::to_string(type));
   switch (static_cast<MessageType>(type)) {
     case MessageType::hello: {
@@ -480,9 +535,11 @@ Message read_message(const msgpack::object& top) {
     case MessageType::results: return read_results(Fields(all, "results", 6));
     case MessageType::job: {
       const Fields f(all, "job", 6);
+      // retries was appended (--retries): a manifest without it retries nothing.
       return JobManifest{read_uint(f[0], "job.job"),         read_string(f[1], "job.kind"),
                          read_optional_uint(f[2], "job.total"), read_string(f[3], "job.fingerprint"),
-                         read_bool(f[4], "job.resume"),       read_uint(f[5], "job.acknowledged")};
+                         read_bool(f[4], "job.resume"),       read_uint(f[5], "job.acknowledged"),
+                         f.size() > 6 ? read_uint32(f[6], "job.retries") : 0};
     }
     case MessageType::job_accepted: {
       const Fields f(all, "job_accepted", 4);
@@ -501,6 +558,7 @@ Message read_message(const msgpack::object& top) {
     case MessageType::hello_again: return HelloAgain{};
     case MessageType::status_request: return StatusRequest{};
     case MessageType::status: return read_status(Fields(all, "status", 14));
+    case MessageType::retry: return read_retry(Fields(all, "retry", 3));
   }
   throw codec_error("unknown message type " + std::to_string(type));
 }
@@ -671,7 +729,7 @@ std::optional<MessageType> peek_type(std::string_view frame) {
   if (frame.size() < at + 2) return std::nullopt;
   if (static_cast<unsigned char>(frame[at]) != protocol_version) return std::nullopt;
   const auto type = static_cast<unsigned char>(frame[at + 1]);
-  if (type < static_cast<unsigned char>(MessageType::hello) || type > static_cast<unsigned char>(MessageType::status))
+  if (type < static_cast<unsigned char>(MessageType::hello) || type > static_cast<unsigned char>(MessageType::retry))
     return std::nullopt;
   return static_cast<MessageType>(type);
 }
@@ -679,7 +737,7 @@ std::optional<MessageType> peek_type(std::string_view frame) {
 std::string_view message_name(const Message& message) {
   static constexpr std::string_view names[] = {"hello", "credit", "tasks", "results", "job",
                                                "job_accepted", "job_refused", "ack", "job_end", "hello_again",
-                                               "status_request", "status"};
+                                               "status_request", "status", "retry"};
   return names[message.index()];
 }
 

@@ -154,6 +154,10 @@ struct Scenario {
   Duration faults_until{0};
   Duration mean_fault_gap{300ms};
   std::set<TaskId> poison;
+  // --retries, and tasks that fail every attempt below theirs here (so a
+  // task whose attempt is at most retries + 1 must end ok, any other failed).
+  std::uint32_t retries = 0;
+  std::map<TaskId, std::uint32_t> flaky;
   double duplicate = 0;
   bool forger = false;  // the first worker also sends results for tasks it was never dealt
   Duration task_timeout{0};  // --task-timeout, or 0
@@ -169,6 +173,8 @@ struct Scenario {
                       std::to_string(workers) + " workers, max in flight " + std::to_string(max_in_flight) +
                       ", faults for " + std::to_string(faults_until.count() / 1000) + " ms";
     if (!poison.empty()) out += ", " + std::to_string(poison.size()) + " poison";
+    if (!flaky.empty()) out += ", " + std::to_string(flaky.size()) + " flaky";
+    if (retries > 0) out += ", --retries " + std::to_string(retries);
     if (duplicate > 0) out += ", duplicated frames";
     if (forger) out += ", a forging worker";
     if (task_timeout.count() > 0) out += ", --task-timeout " + std::to_string(task_timeout.count() / 1000) + " ms";
@@ -511,17 +517,31 @@ void World::finish_frame(std::size_t process, std::uint64_t incarnation, const T
     return;
   }
   ResultBatch results{batch.job, processes_[process].name, {}, batch.leases};
-  for (const Task& task : batch.tasks) {
+  for (std::size_t i = 0; i < batch.tasks.size(); ++i) {
+    const Task& task = batch.tasks[i];
     const auto n = std::get<std::int64_t>(task.payload);
-    results.results.push_back(Result{task.id, true, Value{n * n}});
+    // The worker echoes each task's attempt; a flaky task fails below its own.
+    const std::uint32_t attempt = batch.attempt(i);
+    const auto flaky = scenario_.flaky.find(task.id);
+    if (flaky != scenario_.flaky.end() && attempt < flaky->second)
+      results.results.push_back(Result{task.id, false, Value{"flaky: attempt " + std::to_string(attempt)}, attempt});
+    else
+      results.results.push_back(Result{task.id, true, Value{n * n}, attempt});
   }
   WorkerNode& worker = *workers_.at(process);
   worker.unsent.emplace_back(encode(results), epoch);
   if (scenario_.forger && process == workers_.begin()->first) {
     // Wrong values for the ids after its own: under its leases as they are,
     // and under its leases stretched over them. The sink must take neither.
+    // (An id of the frame itself is its own to answer, wrongly or not: a
+    // frame of ids with gaps, as retries and tasks dealt again make, can
+    // hold an id shifted so.)
     ResultBatch forged{batch.job, "ventilator", {}, batch.leases};
-    for (const Task& task : batch.tasks) forged.results.push_back(Result{task.id + batch.tasks.size(), true, Value{-1}});
+    for (const Task& task : batch.tasks) {
+      const TaskId id = task.id + batch.tasks.size();
+      if (std::none_of(batch.tasks.begin(), batch.tasks.end(), [&](const Task& own) { return own.id == id; }))
+        forged.results.push_back(Result{id, true, Value{-1}});
+    }
     worker.unsent.emplace_back(encode(forged), epoch);
     for (Lease& lease : forged.leases) lease.last += batch.tasks.size();
     worker.unsent.emplace_back(encode(forged), epoch);
@@ -713,6 +733,15 @@ void World::choose_scenario() {
   else if (random_.chance(0.06)) s.kind_arrives_late = random_.between(0ms, 20s);
   else if (random_.chance(0.03)) s.kind_never = true;
   if (s.kind_never) s.cancel = false;
+  // Drawn last, so the scenarios above are those of seeds from before --retries.
+  if (random_.chance(0.35)) {
+    s.retries = static_cast<std::uint32_t>(random_.below(4));
+    const std::uint64_t count = 1 + random_.below(std::min<std::uint64_t>(s.tasks, 24));
+    for (std::uint64_t i = 0; i < count; ++i) {
+      const TaskId id = 1 + random_.below(s.tasks);
+      if (!s.poison.contains(id)) s.flaky[id] = static_cast<std::uint32_t>(2 + random_.below(4));
+    }
+  }
 }
 
 void World::start_ventilator(bool resume) {
@@ -722,6 +751,7 @@ void World::start_ventilator(bool resume) {
   settings.max_in_flight = scenario_.max_in_flight;
   settings.worker_timeout = 1000ms;
   settings.max_attempts = scenario_.max_attempts;
+  settings.retries = scenario_.retries;
   settings.task_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(scenario_.task_timeout);
   settings.resume = resume;
   settings.sink_name = "sink";
@@ -899,15 +929,27 @@ void World::check_end() {
   for (const auto& [id, outcome] : printed_) {
     if (id < 1 || id > scenario_.tasks) throw Broken("task " + std::to_string(id) + " is not in the job");
     const bool poison = scenario_.poison.contains(id);
+    // A flaky task ends ok when its good attempt is within --retries, and
+    // otherwise failed by attempt retries + 1, its last; either way it may
+    // also be lost, as any task.
+    const auto flaky = scenario_.flaky.find(id);
+    const bool flaky_fails = flaky != scenario_.flaky.end() && flaky->second > scenario_.retries + 1;
     if (outcome.starts_with("ok:")) {
       if (poison) throw Broken("poison task " + std::to_string(id) + " reported ok");
+      if (flaky_fails)
+        throw Broken("flaky task " + std::to_string(id) + " reported ok, though it fails below attempt " +
+                     std::to_string(flaky->second) + " and --retries is " + std::to_string(scenario_.retries));
       const auto n = static_cast<std::int64_t>(id);
       if (outcome != "ok:" + std::to_string(n * n)) throw Broken("task " + std::to_string(id) + ": wrong result " + outcome);
     } else {
       ++failed;
-      if (outcome.find("lost with") == std::string::npos &&
-          (scenario_.task_timeout.count() == 0 || outcome.find("past --task-timeout") == std::string::npos))
-        throw Broken("task " + std::to_string(id) + " failed: " + outcome);
+      const bool lost = outcome.find("lost with") != std::string::npos ||
+                        (scenario_.task_timeout.count() > 0 && outcome.find("past --task-timeout") != std::string::npos);
+      // The jsonl error as read back above: its opening quote, not its closing one.
+      const std::string last_attempt = "error:\"flaky: attempt " + std::to_string(scenario_.retries + 1);
+      if (!lost && !(flaky_fails && outcome == last_attempt))
+        throw Broken("task " + std::to_string(id) + " failed: " + outcome +
+                     (flaky_fails ? " (its final failure must be that of attempt " + std::to_string(scenario_.retries + 1) + ")" : ""));
     }
   }
   const int expected = failed == 0 ? exit_ok : exit_tasks_failed;

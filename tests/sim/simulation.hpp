@@ -2,7 +2,7 @@
 // and WorkerCores, on a simulated network, disk and set of processes, driven
 // by one seed. Faults (kill -9 and restart, link cuts, whole hosts cut off,
 // hung workers, slow disks, crashes between a journal write and its sync,
-// duplicated frames, poison tasks, late joiners) are injected until a
+// duplicated frames, poison tasks, flaky tasks under --retries, late joiners) are injected until a
 // random moment; invariants are checked after every step, and once the
 // faults stop the job must end within a bounded simulated time.
 //

@@ -32,6 +32,7 @@ enum class MessageType : std::uint8_t {
   hello_again = 10,  // ventilator -> worker
   status_request = 11,  // observer or worker -> ventilator
   status = 12,          // ventilator -> observer or worker
+  retry = 13,           // sink -> ventilator
 };
 
 /// The most task frames one worker may hold or be owed (hello.window plus
@@ -78,14 +79,21 @@ struct TaskBatch {
   std::string kind;
   std::vector<Task> tasks;
   std::vector<Lease> leases = {};  // one per run of consecutive ids
+  /// Which attempt of each task this is (--retries), parallel to `tasks`;
+  /// empty: every task's first. On the wire only when one is past its first.
+  std::vector<std::uint32_t> attempts = {};
+  /// The attempt of tasks[i].
+  [[nodiscard]] std::uint32_t attempt(std::size_t i) const { return i < attempts.size() ? attempts[i] : 1; }
   bool operator==(const TaskBatch&) const = default;
 };
 
 /// ok: `value` is the task's result. Not ok: `value` is the error message.
+/// `attempt` echoes the tasks frame's (1 unless the task was retried).
 struct Result {
   TaskId id = 0;
   bool ok = true;
   Value value;
+  std::uint32_t attempt = 1;
   bool operator==(const Result&) const = default;
 };
 
@@ -110,6 +118,9 @@ struct JobManifest {
   std::string fingerprint;
   bool resume = false;
   std::uint64_t acknowledged = 0;
+  /// --retries: a failed result of attempt `retries` or below is not final
+  /// (the sink asks for the task again). On the wire only when above 0.
+  std::uint32_t retries = 0;
   bool operator==(const JobManifest&) const = default;
 };
 
@@ -188,7 +199,17 @@ struct Status {
   bool operator==(const Status&) const = default;
 };
 
+/// The sink asks the ventilator to run tasks again: each of `ids` failed
+/// at attempt `attempts[i]`, below the job's --retries, so that failure is
+/// not final (parallel arrays, as on the wire).
+struct Retry {
+  JobId job = 0;
+  std::vector<TaskId> ids;
+  std::vector<std::uint32_t> attempts;
+  bool operator==(const Retry&) const = default;
+};
+
 using Message = std::variant<Hello, Credit, TaskBatch, ResultBatch, JobManifest, JobAccepted,
-                             JobRefused, Ack, JobEnd, HelloAgain, StatusRequest, Status>;
+                             JobRefused, Ack, JobEnd, HelloAgain, StatusRequest, Status, Retry>;
 
 }  // namespace zpipe

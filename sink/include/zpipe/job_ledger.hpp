@@ -39,6 +39,8 @@ class JobLedger {
   /// out_of_range for 0, an id above the total, or one max_lead or more
   /// ahead of the lowest id without a result. Cheap: the sink's hot path.
   Outcome record(TaskId id, bool ok);
+  /// What record(id) would return, without recording anything.
+  [[nodiscard]] Outcome check(TaskId id) const;
 
   [[nodiscard]] std::uint64_t completed() const { return ok_ + failed_; }
   [[nodiscard]] std::uint64_t ok() const { return ok_; }

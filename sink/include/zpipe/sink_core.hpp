@@ -37,6 +37,9 @@ class SinkEffects {
   /// Told of each result recorded as it arrives (not those replayed from
   /// the journal), for the joblog and --results, which do not wait for it.
   virtual void result_recorded(const Result& /*result*/, std::string_view /*worker*/) {}
+  /// Told of each failed attempt that is not final (--retries): the task is
+  /// run again, so the failure goes to the joblog only, not to --results.
+  virtual void attempt_failed(const Result& /*result*/, std::string_view /*worker*/) {}
   /// Appends a record to the journal; records are numbered 1, 2, ... in order.
   virtual void journal_append(std::string_view frame) = 0;
   /// Asks for every record appended so far to be made durable; answered,
@@ -67,6 +70,7 @@ class SinkCore {
   static constexpr std::chrono::milliseconds ack_interval{20};
   static constexpr std::chrono::milliseconds sync_interval{20};
   static constexpr std::size_t ack_ranges_at_most = 4096;  // per frame: what a decoder takes
+  static constexpr std::size_t retry_ids_at_most = 4096;   // per retry frame
   static constexpr std::size_t output_flush_bytes = 256 * 1024;
   /// Distinct worker names counted for the summary; the rest are summed.
   static constexpr std::size_t named_workers_at_most = 1024;
@@ -108,6 +112,8 @@ class SinkCore {
   [[nodiscard]] std::uint64_t completed() const { return ledger_ ? ledger_->completed() : 0; }
   [[nodiscard]] std::optional<std::uint64_t> total() const { return ledger_ ? ledger_->total() : std::nullopt; }
   [[nodiscard]] std::uint64_t failed() const { return ledger_ ? ledger_->failed() : 0; }
+  /// Failed attempts that were not final: the ventilator was asked to run them again (--retries).
+  [[nodiscard]] std::uint64_t retried() const { return retried_; }
   [[nodiscard]] std::uint64_t duplicates() const { return duplicates_; }
   /// Results refused because no lease for them named the key that sent them.
   [[nodiscard]] std::uint64_t forged() const { return forged_; }
@@ -135,6 +141,8 @@ class SinkCore {
   void seal(TimePoint now);
   void send_acks(const std::vector<std::pair<TaskId, TaskId>>& ranges);
   void send_acks_when_due(TimePoint now, bool now_anyway);
+  void ask_again(const Result& result, std::string_view worker);
+  void send_retries_when_due(TimePoint now);
   void write_output_when_due(bool now_anyway);
   void close(int status, TimePoint now);
   void finish_when_synced(TimePoint now);
@@ -149,6 +157,7 @@ class SinkCore {
   JobId job_ = 0;
   std::string kind_;
   std::string fingerprint_;
+  std::uint32_t retries_ = 0;  // the manifest's: failures of attempts up to this one are not final
   std::string ventilator_;  // the peer that sent the manifest last
   ResultWriter writer_;
   // With a journal: output and acks of records not yet durable, sealed into
@@ -164,6 +173,11 @@ class SinkCore {
   std::uint64_t sync_requested_ = 0;
   AckRanges pending_acks_;
   TimePoint last_ack_{};
+  // Failed attempts to run again, sent to the ventilator as acks are (they
+  // need no journal: a task not acknowledged is dealt again anyway).
+  Retry pending_retry_;
+  TimePoint last_retry_{};
+  std::uint64_t retried_ = 0;
   TimePoint started_;
   std::optional<TimePoint> completed_at_;  // when the last result arrived
   TimePoint next_waiting_line_{};          // pushed back by every job or new result

@@ -36,6 +36,9 @@ class InFlightTable {
   void fail(TaskId id, std::string reason);
   /// Counts that a worker holding the task was lost; returns the count.
   std::uint32_t lost(TaskId id) { return ++entry(id).losses; }
+  /// The task's failure at its attempt was not final (--retries): it is
+  /// run again as the next attempt. Returns that attempt.
+  std::uint32_t retried(TaskId id) { return ++entry(id).attempt; }
 
   /// The task becomes waiting if `holder` holds it; returns whether it did.
   bool release_one(TaskId id, Holder holder);
@@ -56,7 +59,7 @@ class InFlightTable {
       Entry& task = entries_[id - base_];
       if (task.state == State::done) continue;
       if (task.state == State::held) released(task.holder);
-      task = Entry{Value{}, no_holder, task.losses, State::done, false};
+      task = Entry{Value{}, no_holder, task.losses, task.attempt, State::done, false};
       --unacknowledged_;
     }
     while (!entries_.empty() && entries_.front().state == State::done) {
@@ -71,6 +74,8 @@ class InFlightTable {
   [[nodiscard]] const Value& payload(TaskId id) const { return entries_[id - base_].payload; }
   [[nodiscard]] Holder holder(TaskId id) const { return known(id) ? entries_[id - base_].holder : no_holder; }
   [[nodiscard]] std::uint32_t losses(TaskId id) const { return entries_[id - base_].losses; }
+  /// Which attempt of the task is dealt (1 until a failure is retried).
+  [[nodiscard]] std::uint32_t attempt(TaskId id) const { return entries_[id - base_].attempt; }
   /// Whether the id sits in one of the caller's queues of tasks to deal;
   /// set and cleared by the caller so an id is queued at most once.
   [[nodiscard]] bool queued(TaskId id) const { return known(id) && entries_[id - base_].queued; }
@@ -89,6 +94,7 @@ class InFlightTable {
     Value payload;
     Holder holder = no_holder;
     std::uint32_t losses = 0;
+    std::uint32_t attempt = 1;  // in the padding after losses: the entry is no larger for it
     State state = State::waiting;
     bool queued = false;
   };

@@ -27,6 +27,7 @@ struct VentilatorConfig {
   std::optional<std::uint64_t> job_id;        // default: random
   std::chrono::milliseconds worker_timeout{3000};  // silent this long: gone, its tasks dealt again
   std::uint32_t max_attempts = 3;             // a task lost with this many workers fails
+  std::uint32_t retries = 0;                  // a failed task is run again this many times (--retries)
   std::chrono::milliseconds task_timeout{0};  // held longer by a live worker: dealt again (0: never)
   // Tasks one worker may hold at once, those done but not yet acknowledged
   // included; nullopt: --max-in-flight.

@@ -69,6 +69,10 @@ struct VentilatorSettings {
   /// The most tasks one worker may hold (--max-held-per-worker), until the
   /// sink acknowledges them.
   std::uint64_t max_held_per_worker = 262144;
+  /// Times a failed task is run again (--retries), on another worker where
+  /// one is ready. Sent to the sink in the manifest: the sink decides which
+  /// failures are final and asks for the others again (retry).
+  std::uint32_t retries = 0;
 };
 
 class VentilatorCore {
@@ -144,6 +148,8 @@ class VentilatorCore {
   [[nodiscard]] std::uint64_t dealt() const { return dealt_; }
   /// Tasks reported failed by the ventilator (lost with --max-attempts workers).
   [[nodiscard]] std::uint64_t failed() const { return failed_; }
+  /// Failed attempts run again at the sink's request (--retries).
+  [[nodiscard]] std::uint64_t retried() const { return retried_; }
   [[nodiscard]] std::uint64_t workers_lost() const { return workers_lost_; }
   [[nodiscard]] const TaskSource& source() const { return *source_; }
   /// Where the job stands, for zpipe-status: progress, the rate over the
@@ -166,12 +172,17 @@ class VentilatorCore {
   void take_acceptance(const JobAccepted& accepted);
   void take_ack(const Ack& ack, TimePoint now);
   void take_job_end(const JobEnd& end);
+  void take_retry(const Retry& retry);
   std::uint64_t take_back(std::uint32_t slot, std::string_view why, bool lost, bool logged = true);
   void drop_worker(std::uint32_t slot, std::string_view why, bool lost);
-  void queue(TaskId id);
+  void queue(TaskId id, InFlightTable::Holder failed_on = InFlightTable::no_holder);
   void deal_suspects(TimePoint now);
+  void deal_retries(TimePoint now, std::uint64_t held_at_most);
   void deal(TimePoint now);
+  void add_to_batch(TaskId id, Value payload, std::uint32_t attempt);
   bool fill_batch();
+  bool top_up_batch();
+  bool send_batch(WorkerState& worker, TimePoint now);
   void fail_task(TaskId id, std::string reason);
   void send_failures();
   bool ready_to_deal();
@@ -194,6 +205,9 @@ class VentilatorCore {
   std::uint64_t skipped_ = 0;     // ids read that not_read_yet_ held: done already
   std::deque<TaskId> to_redeal_;  // waiting tasks to deal before new ones
   std::deque<TaskId> suspects_;   // waiting tasks to be run alone
+  // Waiting tasks whose failure the sink retries, with the worker slot that
+  // failed them: dealt first, to another worker where one is ready.
+  std::deque<std::pair<TaskId, InFlightTable::Holder>> to_retry_;
   JobManifest manifest_;
   std::optional<std::uint64_t> sink_total_;
   std::uint64_t sink_holds_ = 0;  // results the sink said it had when it accepted
@@ -204,6 +218,7 @@ class VentilatorCore {
   bool end_complete_ = false;
   std::uint64_t redealt_ = 0;
   std::uint64_t timed_out_ = 0;
+  std::uint64_t retried_ = 0;
   std::string lease_secret_;  // from the sink's job_accepted
   std::uint64_t dealt_ = 0;
   std::uint64_t failed_ = 0;

@@ -67,8 +67,11 @@ class WorkerPool {
 
   /// The next live worker, in turn, with a credit, fewer than `held_at_most`
   /// tasks and fewer than its share of `remaining` tasks (no share while
-  /// that is unknown); nullptr when there is none.
-  WorkerState* next_to_deal(std::optional<std::uint64_t> remaining, std::uint64_t held_at_most = ~std::uint64_t{0});
+  /// that is unknown); nullptr when there is none. A worker in slot `avoid`
+  /// (one that failed the task to deal, --retries) is taken only when no
+  /// other is ready.
+  WorkerState* next_to_deal(std::optional<std::uint64_t> remaining, std::uint64_t held_at_most = ~std::uint64_t{0},
+                            std::optional<std::uint32_t> avoid = std::nullopt);
   /// A live worker with a credit that holds nothing, to run a task alone.
   WorkerState* idle_worker();
 
@@ -86,6 +89,8 @@ class WorkerPool {
 
  private:
   [[nodiscard]] bool all_stalled() const;
+  [[nodiscard]] bool ready(const WorkerState& worker, std::optional<std::uint64_t> remaining,
+                           std::uint64_t held_at_most, bool stalled_too) const;
 
   std::vector<WorkerState> workers_;
   std::vector<std::uint32_t> free_slots_;
