@@ -11,6 +11,8 @@
 #include "security/key_ring.hpp"
 #include "security/rogue_worker.hpp"
 #include "support/job_run.hpp"
+#include "zpipe/codec.hpp"
+#include "zpipe/sockets.hpp"
 
 using namespace zpipe::testing;
 
@@ -95,6 +97,26 @@ TEST_CASE("zpipe-status shows a running job's progress and each worker, as text 
                            Catch::Contains("tasks/s, ETA ") && Catch::Contains("2 connected, 0 lost"));
   CHECK(std::regex_search(text.out, std::regex("\nw-a +127\\.0\\.0\\.1 +[0-9]+ +[0-9]+ +[0-9.]+ s ago\n")));
   CHECK(std::regex_search(text.out, std::regex("\nw-b +127\\.0\\.0\\.1 ")));
+
+  // One connection that asks five times at once is answered once: a peer
+  // that asks without reading must not queue a snapshot per request.
+  {
+    zmq::context_t context;
+    zmq::socket_t asker = zpipe::open_socket(context, zmq::socket_type::dealer);
+    asker.connect(run.ventilator_endpoint);
+    for (int i = 0; i < 5; ++i) zpipe::send_frame(asker, zpipe::encode(zpipe::StatusRequest{}), false);
+    int answers = 0;
+    std::vector<zmq::message_t> parts;
+    const auto until = std::chrono::steady_clock::now() + 1s;
+    while (std::chrono::steady_clock::now() < until) {
+      zmq::pollitem_t item{asker.handle(), 0, ZMQ_POLLIN, 0};
+      zpipe::poll_sockets(std::span(&item, 1), 50ms);
+      while (zpipe::receive_parts(asker, parts) == 1)
+        answers += std::holds_alternative<zpipe::Status>(zpipe::decode(zpipe::view(parts[0]))) ? 1 : 0;
+    }
+    CHECK(answers == 1);
+    CHECK_THAT(run.log("ventilator"), Catch::Contains("dropped a status request"));
+  }
 
   const auto watched = ask_status(run, {"--ventilator", run.ventilator_endpoint, "--json", "--watch", "200ms",
                                         "--iterations", "3"}, "status-watch");

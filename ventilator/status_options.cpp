@@ -25,7 +25,11 @@ StatusConfig parse_status_options(int argc, const char* const* argv) {
   config.ventilator = parsed["ventilator"].as<std::string>();
   config.json = parsed.count("json") > 0;
   config.timeout = duration_option(parsed, "timeout");
-  if (parsed.count("watch") > 0) config.watch = duration_option(parsed, "watch");
+  if (parsed.count("watch") > 0) {
+    config.watch = duration_option(parsed, "watch");
+    // The ventilator answers one connection at most every 50 ms (PROTOCOL.md §6.6).
+    if (*config.watch < std::chrono::milliseconds(200)) throw usage_error("--watch must be at least 200ms");
+  }
   if (parsed.count("iterations") > 0) {
     if (!config.watch) throw usage_error("--iterations needs --watch");
     config.iterations = number_option<std::uint64_t>(parsed, "iterations");

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <deque>
 #include <random>
+#include <unordered_map>
 
 #include "zpipe/codec.hpp"
 #include "zpipe/connection_monitor.hpp"
@@ -166,12 +167,19 @@ class VentilatorProgram final : private VentilatorEffects {
 
   // zpipe-status asks with a worker's or an observer's key. However many ask,
   // a snapshot is built at most once per status_refresh: its cost grows
-  // with the workers connected.
+  // with the workers connected. Each peer is answered at most every
+  // status_answer_interval: a peer that asks without reading would
+  // otherwise queue a copy per request, up to the socket's high-water mark.
   void answer_status(const std::string& peer, const PeerIdentity& identity) {
     if (!identity.may(Role::worker) && !identity.may(Role::observer))
       return refused_.reject("status_request from key '" + identity.name +
                              "', which is allowed neither as an observer nor as a worker");
     const auto now = Clock::now();
+    auto [answered, first] = status_answered_.try_emplace(peer, now);
+    if (!first && now - answered->second < status_answer_interval)
+      return too_often_.reject("status_request again within " + std::to_string(status_answer_interval.count()) +
+                               " ms");
+    answered->second = now;
     if (status_frame_.empty() || now - status_built_ >= status_refresh) {
       encode(core_.status(now), status_frame_);
       status_built_ = now;
@@ -185,9 +193,15 @@ class VentilatorProgram final : private VentilatorEffects {
   void take_back_from_disconnected_workers() {
     for (const std::string& peer : worker_peers_.take_gone()) {
       trust_.forget(peer);
+      status_answered_.erase(peer);
       core_.worker_gone(peer, Clock::now());
     }
     for (const auto& revoked : trust_.take_revoked()) {
+      // A key that loses only its observer role is still a worker.
+      if (!has_role(revoked.lost, Role::worker)) {
+        log_line(revoked.line());
+        continue;
+      }
       std::uint64_t redealt = 0;
       for (const std::string& peer : revoked.peers) redealt += core_.worker_revoked(peer, Clock::now());
       log_line(revoked.line() + "; dealing its " + std::to_string(redealt) + " task(s) again");
@@ -241,8 +255,12 @@ class VentilatorProgram final : private VentilatorEffects {
   FrameReceiver from_sink_{"message from the sink"};
   RejectionLog refused_{"frame from a worker connection"};
   static constexpr auto status_refresh = std::chrono::milliseconds(100);
+  // zpipe-status asks at most every 200 ms (--watch): this leaves room for delay.
+  static constexpr auto status_answer_interval = std::chrono::milliseconds(50);
   std::string status_frame_;
   Clock::time_point status_built_{};
+  std::unordered_map<std::string, Clock::time_point> status_answered_;  // by peer, while connected
+  RejectionLog too_often_{"status request", 3, "dropped a"};
   RejectionLog self_connections_{"sink link", 3, "reconnected the"};
   MetricsFile metrics_{config_.metrics_file};
 };

@@ -280,13 +280,14 @@ void VentilatorCore::take_ack(const Ack& ack, TimePoint now) {
         WorkerState& worker = workers_.at(holder);
         worker.stalled = false;  // it delivers after all
         ++worker.done;
+        ++done_by_workers_;
         if (--worker.tasks_held == 0) worker.isolating = false;
       });
     if (last > read) not_read_yet_.add(std::max(first, read + 1), last);
   }
   if (now - progress_samples_.back().at >= progress_sample_interval) {
     if (progress_samples_.size() > static_cast<std::size_t>(rate_window / progress_sample_interval)) progress_samples_.pop_front();
-    progress_samples_.push_back({now, acknowledged()});
+    progress_samples_.push_back({now, done_by_workers_});
   }
 }
 
@@ -752,7 +753,7 @@ Status VentilatorCore::status(TimePoint now) const {
       break;
     }
   const std::uint64_t span_ms = millis(now - since->at);
-  const std::uint64_t acknowledged_since = status.acknowledged - std::min(status.acknowledged, since->acknowledged);
+  const std::uint64_t acknowledged_since = done_by_workers_ - std::min(done_by_workers_, since->acknowledged);
   status.rate = span_ms > 0 ? acknowledged_since * 1000 / span_ms : 0;
   status.workers = workers_.alive();
   std::vector<const WorkerState*> live;

@@ -62,6 +62,7 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
   config.worker_timeout = std::chrono::milliseconds(number_option<std::uint32_t>(parsed, "worker-timeout"));
   config.max_attempts = number_option<std::uint32_t>(parsed, "max-attempts");
   config.retries = number_option<std::uint32_t>(parsed, "retries");
+  if (config.retries > 1000) throw usage_error("--retries must be at most 1000");
   if (parsed.count("task-timeout") > 0) config.task_timeout = duration_option(parsed, "task-timeout");
   if (parsed.count("max-held-per-worker") > 0)
     config.max_held_per_worker = number_option<std::uint64_t>(parsed, "max-held-per-worker");

@@ -247,8 +247,10 @@ class VentilatorCore {
     std::optional<TimePoint> answered;
   };
   std::unordered_map<std::string, Stranger> strangers_;
-  // Tasks acknowledged by a point in time, about a second apart, over the
-  // last rate_window: status()'s rate. Never empty.
+  // Tasks dealt here and acknowledged (not those a resumed job's sink held
+  // already): status()'s rate, from samples about a second apart over the
+  // last rate_window. Never empty.
+  std::uint64_t done_by_workers_ = 0;
   struct ProgressSample {
     TimePoint at;
     std::uint64_t acknowledged = 0;
