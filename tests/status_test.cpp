@@ -181,3 +181,23 @@ TEST_CASE("with keys, an observer or a worker may ask for status, a stranger is 
   REQUIRE(ventilator.wait_for(10s) == 0);
   for (const auto& [id, result] : every_task_once(run.results(), 400)) REQUIRE(result.worker == "good");
 }
+
+TEST_CASE("a worker's key that loses only its observer role keeps working and keeps its tasks") {
+  JobRun run;
+  write_slow_tasks(run);
+  const KeyRing keys(run.dir.path(), {"good"});
+  fs::create_directories(keys.dir / "observers");
+  fs::copy_file(keys.pub("good"), keys.dir / "observers" / "good.pub");
+  auto& sink = run.sink(keys.sink());
+  auto& ventilator = run.ventilator(std::vector<std::string>{"--input", (run.dir / "tasks.txt").string(), "--kind",
+                                                             "sleep", "--allow-observers", (keys.dir / "observers").string()} +
+                                    keys.ventilator());
+  run.worker(keys.worker("good"));
+  REQUIRE(eventually([&] { return run.results().size() >= 10; }, 20s));
+  fs::remove(keys.dir / "observers" / "good.pub");
+  REQUIRE(eventually([&] { return run.log("ventilator").find("lost its observer role") != std::string::npos; }, 5s));
+  REQUIRE(sink.wait_for(job_limit) == 0);
+  REQUIRE(ventilator.wait_for(10s) == 0);
+  for (const auto& [id, result] : every_task_once(run.results(), 400)) REQUIRE(result.worker == "good");
+  CHECK_THAT(run.log("ventilator"), !Catch::Contains("task(s) again") && Catch::Contains("0 dealt again"));
+}
