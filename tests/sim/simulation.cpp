@@ -789,7 +789,9 @@ std::size_t World::add_worker(std::optional<bool> runs_kind) {
   processes_.push_back(Process(Kind::worker, "w" + std::to_string(process)));
   auto node = std::make_unique<WorkerNode>(*this, process);
   node->per_task = random_.between(20us, 3ms);
-  node->window = static_cast<std::uint32_t>(2 + random_.below(8));
+  // One worker in five asks for a deep window, as a worker of quick tasks
+  // does, and is dealt small frames in a row under one growing lease.
+  node->window = static_cast<std::uint32_t>(random_.chance(0.2) ? 128 + random_.below(200) : 2 + random_.below(8));
   if (!runs_kind && (scenario_.kind_never || scenario_.kind_arrives_late)) runs_kind = false;
   if (!runs_kind && scenario_.mixed_kinds) {
     switch (random_.below(3)) {

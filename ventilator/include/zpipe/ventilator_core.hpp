@@ -89,6 +89,9 @@ class VentilatorCore {
   /// answer only lets the sink exit, so a sink that cannot be reached for
   /// this long does not hold the ventilator.
   static constexpr std::chrono::seconds end_wait{60};
+  /// Frames smaller than this many tasks go to one worker several in a row,
+  /// this many tasks in all: their ids form one run, under one lease.
+  static constexpr std::uint64_t run_tasks = 64;
   /// How often a waiting ventilator says what it waits for.
   static constexpr std::chrono::seconds waiting_line_interval{10};
   /// status()'s rate is over about this long, from samples this far apart.
@@ -166,7 +169,7 @@ class VentilatorCore {
 
   void take_hello(const std::string& peer, const PeerIdentity& identity, const Hello& hello, TimePoint now);
   void expire_held_tasks(TimePoint now);
-  void sign(const WorkerState& worker, TimePoint now);
+  void sign(WorkerState& worker, TimePoint now);
   void watch_kind(TimePoint now);
   void take_credit(const std::string& peer, const Credit& credit, TimePoint now);
   void take_acceptance(const JobAccepted& accepted);
