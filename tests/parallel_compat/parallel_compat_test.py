@@ -26,10 +26,11 @@ layout, with seq where zpipe has exitval.)
 
 A case is one Case(...) in the Compat class below: the input lines, the
 command template (or none: each line is a command, as `parallel <
-commands.txt`), and options that both sides take (retries, mapped:
-parallel's --retries counts every try, zpipe's the runs after the first). A case whose
-outcome is not "the same" everywhere (a --halt that stops early) can call
-run_both() and assert what it needs.
+commands.txt`), options that both sides take (retries, mapped: parallel's
+--retries counts every try, zpipe's the runs after the first; keep_order),
+and any other options for either side (parallel_options, ventilator_options,
+sink_options). A case whose outcome is not "the same" everywhere (a --halt
+that stops early) calls run_both() and asserts what it needs.
 
 Usage: parallel_compat_test.py BUILD_DIR [unittest arguments, e.g. Compat.test_retries]
 Exits 77 (skipped) where GNU parallel is not installed
@@ -63,6 +64,9 @@ class Case:
                                  # which is parallel's --retries N+1 (N tries in all; 0 = for ever)
     keep_order: bool = False     # -k / zpipe-sink --keep-order: zpipe's output in input order too
     seconds: float = LIMIT_S     # each side must finish within this
+    parallel_options: tuple = ()     # more options for parallel (both of its runs)
+    ventilator_options: tuple = ()   # ... for zpipe-ventilator
+    sink_options: tuple = ()         # ... for zpipe-sink
 
 
 @dataclasses.dataclass
@@ -150,7 +154,7 @@ class Sides(unittest.TestCase):
 
     def parallel(self, case, cwd, *options):
         """Runs parallel -j2 in cwd; returns (status, stdout)."""
-        argv = ["parallel", "--will-cite", "-j2", *options]
+        argv = ["parallel", "--will-cite", "-j2", *options, *case.parallel_options]
         if case.retries:
             argv += ["--retries", str(case.retries + 1)]
         if case.template is not None:
@@ -233,7 +237,7 @@ class Sides(unittest.TestCase):
     def run_zpipe(self, case):
         here = os.path.join(self.dir, "zpipe")
         started = time.monotonic()
-        sink_options = ["--keep-order"] if case.keep_order else []
+        sink_options = [*case.sink_options, *(["--keep-order"] if case.keep_order else [])]
         sink = self.start("sink", [self.program("sink", "zpipe-sink"), "--bind", "tcp://127.0.0.1:*",
                                    "--format", "jsonl", "--progress", "never", "--joblog", "joblog",
                                    "--results", "results", *sink_options], here)
@@ -244,7 +248,7 @@ class Sides(unittest.TestCase):
         ventilator = self.start("ventilator", [self.program("ventilator", "zpipe-ventilator"),
                                                "--bind", "tcp://127.0.0.1:*", "--sink", sink_endpoint,
                                                "--input", os.path.join(self.dir, "inputs.txt"),
-                                               "--min-workers", "2", *job], here)
+                                               "--min-workers", "2", *job, *case.ventilator_options], here)
         ventilator_endpoint = self.endpoint(ventilator, "workers connect to ")
         workers = [self.start(f"worker{n}", [self.program("worker", "zpipe-worker"), "--ventilator",
                                             ventilator_endpoint, "--sink", sink_endpoint, "--name", f"w{n}",
@@ -366,6 +370,11 @@ class Compat(Sides):
         # Each child's pid goes to a file, for the clean-up to kill it.
         self.check(Case(["a", "b", "c", "d"], template="sleep 30 & echo $! > bg-{#}.pid; echo started {}",
                         seconds=10))
+        # Neither killed the child when its shell exited.
+        for side in ("parallel", "zpipe"):
+            for seq in range(1, 5):
+                with open(os.path.join(self.dir, side, f"bg-{seq}.pid")) as f:
+                    os.kill(int(f.read()), 0)  # raises ProcessLookupError when it is gone
 
     def test_inputs_with_spaces_and_quotes_in_every_replacement_string(self):
         self.check(Case([
