@@ -16,21 +16,21 @@ commands (`true`) through zpipe (2 workers of 1 thread) beside GNU parallel -j2
 in the same run; then the Python numbers (scripts/bench_python.sh).
   --runs R      runs per configuration; rates are medians   (default 3)
   --tasks N     tasks per job                                (default 3000000)
-  --commands C  shell commands per exec job                  (default 20000)
-  --quick       1 run each, 200000 tasks (long job 2000000), 2000 commands
+  --commands C  shell commands per exec job                  (default 5000)
+  --quick       1 run each, 200000 tasks (long job 2000000), 1000 commands
   --exec-only   only the shell commands against GNU parallel
 Table on stdout, progress on stderr. Exit status: 0 when every run completed,
 whether or not it met its target; 1 when a run failed; 2 usage.
 USAGE
 }
 
-runs=3 tasks=3000000 commands=20000 exec_only=false
+runs=3 tasks=3000000 commands=5000 exec_only=false
 while [[ $# -gt 0 ]]; do
   case $1 in
     --runs) runs=${2:?--runs needs a value}; shift 2 ;;
     --tasks) tasks=${2:?--tasks needs a value}; shift 2 ;;
     --commands) commands=${2:?--commands needs a value}; shift 2 ;;
-    --quick) runs=1 tasks=200000 commands=2000; shift ;;
+    --quick) runs=1 tasks=200000 commands=1000; shift ;;
     --exec-only) exec_only=true; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
