@@ -7,35 +7,41 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-usage: scripts/bench.sh [--runs R] [--tasks N] [--quick]
+usage: scripts/bench.sh [--runs R] [--tasks N] [--commands C] [--quick] [--exec-only]
 Builds a Release build in build-bench/, then runs jobs of square tasks (sink
 output to /dev/null) with batch 1, 64 and 1024 and 1 and 2 workers, each beside
 zpipe-raw-relay with frames the size of that batch's task frame, and a job ten
-times as long (batch 1024, 2 workers) to show memory stays flat; then the Python
-numbers (scripts/bench_python.sh).
-  --runs R   runs per configuration; rates are medians   (default 3)
-  --tasks N  tasks per job                                (default 3000000)
-  --quick    1 run each, 200000 tasks (long job 2000000)
+times as long (batch 1024, 2 workers) to show memory stays flat; trivial shell
+commands (`true`) through zpipe (2 workers of 1 thread) beside GNU parallel -j2
+in the same run; then the Python numbers (scripts/bench_python.sh).
+  --runs R      runs per configuration; rates are medians   (default 3)
+  --tasks N     tasks per job                                (default 3000000)
+  --commands C  shell commands per exec job                  (default 5000)
+  --quick       1 run each, 200000 tasks (long job 2000000), 1000 commands
+  --exec-only   only the shell commands against GNU parallel
 Table on stdout, progress on stderr. Exit status: 0 when every run completed,
 whether or not it met its target; 1 when a run failed; 2 usage.
 USAGE
 }
 
-runs=3 tasks=3000000
+runs=3 tasks=3000000 commands=5000 exec_only=false
 while [[ $# -gt 0 ]]; do
   case $1 in
     --runs) runs=${2:?--runs needs a value}; shift 2 ;;
     --tasks) tasks=${2:?--tasks needs a value}; shift 2 ;;
-    --quick) runs=1 tasks=200000; shift ;;
+    --commands) commands=${2:?--commands needs a value}; shift 2 ;;
+    --quick) runs=1 tasks=200000 commands=1000; shift ;;
+    --exec-only) exec_only=true; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 [[ $runs =~ ^[1-9][0-9]?$ ]] || { echo "bench.sh: --runs must be 1 to 99" >&2; exit 2; }
 [[ $tasks =~ ^[1-9][0-9]{3,8}$ ]] || { echo "bench.sh: --tasks must be 1000 to 999999999" >&2; exit 2; }
+[[ $commands =~ ^[1-9][0-9]{2,6}$ ]] || { echo "bench.sh: --commands must be 100 to 9999999" >&2; exit 2; }
 long_tasks=$((tasks * 10))
 raw_min_messages=100000  # enough frames for a steady rate at batch 1024
-job_limit=60 long_limit=300  # seconds any one program may run
+job_limit=60 long_limit=300 exec_limit=300  # seconds any one program may run
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build-bench
@@ -219,6 +225,90 @@ max() { printf '%s\n' "$@" | sort -g | tail -n 1; }
 rate_text() { awk -v r="$1" 'BEGIN { if (r >= 1e6) printf "%.2fM", r / 1e6; else printf "%.0fk", r / 1e3 }'; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k * 1024 / 1e6 }'; }
 
+# now: seconds since the epoch, with nanoseconds.
+now() { date +%s.%N; }
+per_second() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a > 0 ? b - a : 0.001) }'; }
+
+# zpipe_exec COMMANDS_FILE: sets rate, commands/s from the ventilator's start
+# to the sink's exit (wall clock, as parallel's is measured), for a job of
+# --kind exec on 2 workers of 1 thread each (parallel -j2). The sink is
+# listening before the clock starts, idle until the ventilator's job comes.
+zpipe_exec() {
+  local sink vent i started_at sink_endpoint vent_endpoint
+  local -a workers_started=()
+  new_run_dir
+  start sink "$exec_limit" "$build/sink/zpipe-sink" --bind 'tcp://127.0.0.1:*' --output /dev/null --progress never
+  sink=$started
+  sink_endpoint=$(endpoint_of sink "collecting results at " "$sink") || exit 1
+  started_at=$(now)
+  start ventilator "$exec_limit" "$build/ventilator/zpipe-ventilator" --bind 'tcp://127.0.0.1:*' \
+    --sink "$sink_endpoint" --input "$1" --kind exec --min-workers 2
+  vent=$started
+  vent_endpoint=$(endpoint_of ventilator "workers connect to " "$vent") || exit 1
+  for i in 1 2; do
+    start "worker$i" "$exec_limit" "$build/worker/zpipe-worker" --ventilator "$vent_endpoint" \
+      --sink "$sink_endpoint" --once --name "worker-$i" --threads 1 --allow-exec --allow-exec-without-curve
+    workers_started+=("$started")
+  done
+  finish "$sink" sink
+  rate=$(per_second "$(wc -l <"$1")" "$started_at" "$(now)")
+  finish "$vent" ventilator
+  for i in 1 2; do finish "${workers_started[i - 1]}" "worker$i"; done
+}
+
+# gnu_parallel COMMANDS_FILE: sets rate, commands/s of `parallel -j2` from
+# its start to its exit, commands run by /bin/sh as zpipe-worker runs them.
+gnu_parallel() {
+  local started_at
+  new_run_dir
+  started_at=$(now)
+  start parallel "$exec_limit" env PARALLEL_SHELL=/bin/sh PARALLEL_HOME="$run_dir/home" \
+    parallel --will-cite -j2 :::: "$1"
+  finish "$started" parallel
+  rate=$(per_second "$(wc -l <"$1")" "$started_at" "$(now)")
+}
+
+# exec_vs_parallel: sets exec_table, the figure for trivial shell commands.
+exec_vs_parallel() {
+  local zpipe_rates=() parallel_rates=() zpipe parallel_rate version parallel_text
+  awk -v n="$commands" 'BEGIN { for (i = 0; i < n; i++) print "true" }' >"$tmp/true.txt"
+  if ! command -v parallel >/dev/null; then
+    log "GNU parallel is not installed (scripts/bootstrap.sh --for-tests installs it): zpipe alone"
+  fi
+  for run in $(seq "$runs"); do
+    zpipe_exec "$tmp/true.txt"
+    zpipe_rates+=("$rate")
+    parallel_text="(not installed)"
+    if command -v parallel >/dev/null; then
+      gnu_parallel "$tmp/true.txt"
+      parallel_rates+=("$rate") parallel_text="$rate/s"
+    fi
+    log "shell commands, run $run/$runs: zpipe ${zpipe_rates[-1]}/s, GNU parallel $parallel_text"
+  done
+  zpipe=$(median "${zpipe_rates[@]}")
+  exec_table=$(
+    echo "trivial shell commands (\`true\`, /bin/sh), 2 at a time: $commands commands per job, median of $runs run(s),"
+    echo "wall clock from start to exit"
+    printf '%-40s %11s %12s\n' runner commands/s vs_parallel
+    if [[ ${#parallel_rates[@]} -gt 0 ]]; then
+      parallel_rate=$(median "${parallel_rates[@]}")
+      version=$(parallel --version 2>/dev/null | head -n 1 | awk '{ print $3 }')
+      printf '%-40s %11s %12s\n' "GNU parallel $version -j2" "$parallel_rate" 1.00
+      printf '%-40s %11s %12s\n' "zpipe, 2 workers --threads 1" "$zpipe" \
+        "$(awk -v z="$zpipe" -v p="$parallel_rate" 'BEGIN { printf "%.2f", z / p }')"
+    else
+      printf '%-40s %11s %12s\n' "zpipe, 2 workers --threads 1" "$zpipe" "(no parallel)"
+    fi
+  )
+}
+
+if $exec_only; then
+  log "trivial shell commands: zpipe against GNU parallel"
+  exec_vs_parallel
+  echo "$exec_table"
+  exit 0
+fi
+
 row() { printf '%-7s %5s %7s %11s %11s %11s %9s %8s %8s %9s  %s\n' "$@"; }
 rows=()
 for batch in 1 64 1024; do
@@ -292,6 +382,9 @@ for how in kill stop; do
   done
 done
 
+log "trivial shell commands: zpipe against GNU parallel"
+exec_vs_parallel
+
 log "long job: $long_tasks tasks, batch 1024, 2 workers"
 zpipe_job "$long_tasks" 1024 2 "$long_limit"
 flat=$(( vent_kib * 1024 < 50000000 && sink_kib * 1024 < 50000000 ))
@@ -323,6 +416,8 @@ echo "a worker killed (kill -9: its connection closes) or stopped (SIGSTOP: it g
 echo "the ventilator deals its tasks again, and until the job is done"
 printf '%-17s %-16s %12s %12s\n' worker --worker-timeout dealt_again_s done_s
 printf '%s\n' "${death_rows[@]}"
+echo
+echo "$exec_table"
 
 # The Python package (python/): its own script, on this Release build, when
 # pybind11-dev is there to build zpipe._engine.
