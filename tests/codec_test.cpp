@@ -16,9 +16,11 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "zpipe/codec.hpp"
+#include "../shared/src/codec_direct.hpp"
 
 using zpipe::Ack;
 using zpipe::codec_error;
@@ -714,6 +716,60 @@ TEST_CASE("hostile bytes end in a message or a codec_error, never anything else"
     }
     CHECK(accepted + rejected == 50000);
   }
+}
+
+TEST_CASE("decode reads tasks and results frames directly, with the generic decoder's message or error for any frame") {
+  // What a decoder makes of a frame: the message, or its error's text.
+  const auto outcome = [](auto&& decoder, std::string_view frame) -> std::variant<Message, std::string> {
+    try {
+      return decoder(frame);
+    } catch (const codec_error& e) {
+      return std::string(e.what());
+    }
+  };
+  const auto direct = [](std::string_view frame) { return zpipe::decode(frame); };
+  const auto generic = [](std::string_view frame) { return zpipe::decode_generic(frame); };
+  std::size_t read_directly = 0, compared = 0;
+  const auto compare = [&](std::string_view frame) {
+    read_directly += zpipe::detail::decode_direct(frame, {}).has_value() ? 1 : 0;
+    ++compared;
+    REQUIRE(outcome(direct, frame) == outcome(generic, frame));
+  };
+  std::vector<std::string> frames;
+  for (const auto& vector : canonical_vectors()) {
+    const auto type = zpipe::peek_type(bytes(vector.hex));
+    if (type == zpipe::MessageType::tasks || type == zpipe::MessageType::results) frames.push_back(bytes(vector.hex));
+  }
+  REQUIRE(frames.size() >= 8);
+  for (const std::string& vector : frames) {
+    compare(vector);
+    std::string frame = vector;
+    for (std::size_t at = 0; at < frame.size(); ++at) {
+      const char original = frame[at];
+      for (int value = 0; value < 256; ++value) {
+        frame[at] = static_cast<char>(value);
+        compare(frame);
+      }
+      frame[at] = original;
+      compare(std::string_view(vector).substr(0, at));
+    }
+  }
+  // Mixed-width integers, negative payloads, strings as bin, nil and 16-bit arrays.
+  compare(bytes("98 02 03 cf 00 00 00 00 00 00 00 07 d9 01 78 dc 00 03 d0 01 d1 00 02 cc 03 93 e0 c4 01 7a c0 90 93 01 01 02"));
+  compare(bytes("99 02 04 07 c4 02 77 31 92 01 02 92 c3 c2 92 d3 ff ff ff ff ff ff ff ff a1 65 90 92 01 02"));
+  compare(bytes("99 02 04 07 a2 77 31 91 01 91 c3 91 cf 80 00 00 00 00 00 00 00 90 91 01"));  // over 2^63-1
+  // Random flips of the vectors' bytes, one to three at a time.
+  std::mt19937 random(20261207);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (const std::string& vector : frames)
+    for (int i = 0; i < 2000; ++i) {
+      std::string frame = vector;
+      for (int flips = 1 + byte(random) % 3; flips > 0; --flips)
+        frame[static_cast<std::size_t>(byte(random)) % frame.size()] = static_cast<char>(byte(random));
+      compare(frame);
+    }
+  INFO(compared << " frames compared");
+  CHECK(read_directly > frames.size());  // the direct reader took the vectors, and more
 }
 
 TEST_CASE("a failed result must carry its error message") {

@@ -1,6 +1,8 @@
 // msgpack encoding and bounded decoding of every protocol message.
 #include "zpipe/codec.hpp"
 
+#include "codec_direct.hpp"
+
 #include <algorithm>
 #include <limits>
 #include <new>
@@ -664,6 +666,11 @@ std::string encode(const Message& message) {
 }
 
 Message decode(std::string_view frame, const DecodeLimits& limits) {
+  if (auto message = detail::decode_direct(frame, limits)) return std::move(*message);
+  return decode_generic(frame, limits);
+}
+
+Message decode_generic(std::string_view frame, const DecodeLimits& limits) {
   if (frame.empty()) throw codec_error("empty frame");
   if (frame.size() > limits.max_frame_bytes)
     throw codec_error("frame of " + std::to_string(frame.size()) + " bytes exceeds the limit of " +
