@@ -586,3 +586,41 @@ TEST_CASE("workers with shallow windows (slow tasks) are dealt small frames in s
   CHECK(ids_dealt(job.effects, "w2") == std::vector<zpipe::TaskId>{2, 4, 6, 8});
   CHECK(check_leases_follow_runs(job.effects, "w1") == 1);
 }
+
+TEST_CASE("keep-order: the ventilator deals no id more than the sink's reorder buffer past its oldest unacknowledged") {
+  zpipe::VentilatorSettings settings = Job::settings();
+  settings.batch = 2;
+  auto now = std::chrono::steady_clock::time_point{} + 1h;
+  RecordingEffects effects;
+  zpipe::VentilatorCore core(settings, zpipe::count_source("square", 100), effects, now);
+  core.tick(now);
+  core.sink_connected(now);
+  core.sink_frame(zpipe::JobAccepted{7, 100, 0, secret, 4}, now);
+  core.worker_frame("w1", zpipe::Hello{"one", 64}, now);
+  core.tick(now);
+  // Task 1 and the 4 the buffer holds behind it, whatever the credits.
+  CHECK(ids_dealt(effects, "w1") == std::vector<zpipe::TaskId>{1, 2, 3, 4, 5});
+  CHECK(core.read() == 5);
+  // Acks of tasks behind task 1 move nothing: the sink holds them for it.
+  core.sink_frame(zpipe::Ack{7, {{2, 5}}}, now);
+  core.tick(now);
+  CHECK(core.read() == 5);
+  // Task 1's frees the window to 6 + 4.
+  core.sink_frame(zpipe::Ack{7, {{1, 1}}}, now);
+  core.tick(now);
+  CHECK(core.read() == 10);
+  CHECK(ids_dealt(effects, "w1").back() == 10);
+  // A sink restarted with another buffer says so; without one the window is --max-in-flight.
+  core.sink_frame(zpipe::JobAccepted{7, 100, 10, secret, 0}, now);
+  core.sink_frame(zpipe::Ack{7, {{6, 10}}}, now);
+  core.tick(now);
+  CHECK(core.read() == 100);
+}
+
+TEST_CASE("status: retried counts the failed attempts the sink asked for again") {
+  RetryJob job(4, 2, 1);
+  job.hello("w1", 4);
+  CHECK(job.core.status(job.now).retried == 0);
+  job.retry({1}, {1});
+  CHECK(job.core.status(job.now).retried == 1);
+}

@@ -268,6 +268,17 @@ void VentilatorCore::take_acceptance(const JobAccepted& accepted) {
   if (accepted.lease_secret.size() != lease_secret_bytes)
     throw codec_error("job_accepted.lease_secret must have " + std::to_string(lease_secret_bytes) + " bytes");
   lease_secret_ = accepted.lease_secret;
+  // A sink with --keep-order holds each result until every earlier id has
+  // one: dealing no id more than its buffer past the lowest one not
+  // acknowledged bounds what it holds (§6.8). A sink that restarted says
+  // it again, perhaps with another size.
+  if (accepted.reorder_buffer != reorder_buffer_) {
+    reorder_buffer_ = accepted.reorder_buffer;
+    if (reorder_buffer_ > 0 && reorder_buffer_ + 1 < settings_.max_in_flight)
+      effects_.log("the sink keeps order with a buffer of " + std::to_string(reorder_buffer_) +
+                   " result(s): dealing at most " + std::to_string(reorder_buffer_ + 1) +
+                   " task ids ahead of the oldest one unacknowledged");
+  }
   accepted_ = true;
   sink_total_ = accepted.total;
   sink_holds_ = accepted.completed;
@@ -448,7 +459,9 @@ bool VentilatorCore::top_up_batch() {
     if (in_flight_.state(id) == InFlightTable::State::waiting)
       add_to_batch(id, in_flight_.payload(id), in_flight_.attempt(id));
   }
-  while (batch_.tasks.size() < settings_.batch && in_flight_.span() < settings_.max_in_flight) {
+  const std::uint64_t window = reorder_buffer_ > 0 ? std::min(settings_.max_in_flight, reorder_buffer_ + 1)
+                                                  : settings_.max_in_flight;
+  while (batch_.tasks.size() < settings_.batch && in_flight_.span() < window) {
     auto task = source_->next();
     if (!task) {
       waiting_for_input_ = !source_->exhausted();
@@ -755,6 +768,7 @@ Status VentilatorCore::status(TimePoint now) const {
   status.in_flight = in_flight_.unacknowledged();
   status.dealt_again = redealt_;
   status.workers_lost = workers_lost_;
+  status.retried = retried_;
   const auto millis = [](Clock::duration span) {
     return static_cast<std::uint64_t>(std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(span).count()));
   };

@@ -223,6 +223,7 @@ class VentilatorCore {
   std::uint64_t timed_out_ = 0;
   std::uint64_t retried_ = 0;
   std::string lease_secret_;  // from the sink's job_accepted
+  std::uint64_t reorder_buffer_ = 0;  // the sink's, with --keep-order (job_accepted); 0: none
   std::uint64_t dealt_ = 0;
   std::uint64_t failed_ = 0;
   std::uint64_t workers_lost_ = 0;
