@@ -7,7 +7,7 @@ usage() {
   cat <<'USAGE'
 usage: scripts/bootstrap.sh [--for-tests]
 Installs what zpipe needs to build from Debian's archive (g++, cmake,
-libzmq3-dev, libsodium-dev, cppzmq-dev, libmsgpack-cxx-dev, libcxxopts-dev, libspdlog-dev,
+libzmq3-dev, libsodium-dev, cppzmq-dev, libmsgpack-cxx-dev, libcxxopts-dev, libspdlog-dev, libjemalloc-dev,
 help2man for the man pages), and for its Python package (python/)
 python3-zmq and python3-msgpack (the worker speaks the protocol with them),
 pybind11-dev and python3-dev (the engine that zpipe.Job binds), python3-venv
@@ -19,7 +19,7 @@ tshark (the capture test). Does nothing when everything is installed. Needs root
 something is missing.
 USAGE
 }
-packages=(g++ cmake make pkg-config libzmq3-dev libsodium-dev cppzmq-dev libmsgpack-cxx-dev libcxxopts-dev libspdlog-dev help2man catch2
+packages=(g++ cmake make pkg-config libzmq3-dev libsodium-dev cppzmq-dev libmsgpack-cxx-dev libcxxopts-dev libspdlog-dev libjemalloc-dev help2man catch2
           python3-zmq python3-msgpack pybind11-dev python3-dev python3-venv)
 optional=()  # without these, the tests that need them are skipped
 case ${1:-} in
