@@ -5,7 +5,7 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-usage: scripts/bootstrap.sh [--for-tests]
+usage: scripts/bootstrap.sh [--for-tests | --for-bench]
 Installs what zpipe needs to build from Debian's archive (g++, cmake,
 libzmq3-dev, libsodium-dev, cppzmq-dev, libmsgpack-cxx-dev, libcxxopts-dev, libspdlog-dev,
 help2man for the man pages), and for its Python package (python/)
@@ -14,7 +14,8 @@ pybind11-dev and python3-dev (the engine that zpipe.Job binds), python3-venv
 (pip install ./python into a venv). With --for-tests, also what the tests
 use: catch2, clang (fuzzing), iproute2 (the multi-host test), dpkg-dev
 (cpack's dpkg-shlibdeps, the .deb test) and, if it can, tshark (the capture
-test). Does nothing when everything is installed. Needs root or sudo when
+test). With --for-bench, also gnuplot-nox, which scripts/bench.sh --plot
+draws with. Does nothing when everything is installed. Needs root or sudo when
 something is missing.
 USAGE
 }
@@ -24,6 +25,7 @@ optional=()  # without these, the tests that need them are skipped
 case ${1:-} in
   -h|--help) usage; exit 0 ;;
   --for-tests) packages+=(clang libclang-rt-14-dev iproute2 dpkg-dev); optional+=(tshark) ;;
+  --for-bench) packages+=(gnuplot-nox) ;;
   "") ;;
   *) echo "bootstrap.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
 esac
