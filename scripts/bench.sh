@@ -261,7 +261,7 @@ spin_job() {
   local workers=$1 count=$2 sink vent i sink_endpoint vent_endpoint seconds
   local -a workers_started=()
   new_run_dir
-  yes 1000 | head -n "$count" >"$run_dir/tasks.txt"
+  awk -v n="$count" 'BEGIN { for (i = 0; i < n; i++) print 1000 }' >"$run_dir/tasks.txt"
   start sink "$job_limit" "$build/sink/zpipe-sink" --bind 'tcp://127.0.0.1:*' --output /dev/null --progress never
   sink=$started
   sink_endpoint=$(endpoint_of sink "collecting results at " "$sink") || exit 1
