@@ -26,6 +26,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <csignal>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -140,6 +141,8 @@ class Probe {
     // 1 ns of timer slack instead of 50 µs: the schedule and the wake-ups
     // on a result line are what is measured.
     ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+    // A reader that is gone is an error to report, not a silent death.
+    std::signal(SIGPIPE, SIG_IGN);
     send(1);
     if (!wait_for(1, Clock::now() + config_.warmup_limit))
       return fail("no result for the warm-up task in " + std::to_string(config_.warmup_limit.count()) +
