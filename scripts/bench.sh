@@ -570,11 +570,16 @@ if [[ -n $plot_dir ]]; then
     fi
   }
   if [[ -s $tmp/throughput.dat ]]; then
-    cp "$tmp/throughput.dat" "$plot_dir/throughput.dat"
-    plot throughput "set title 'tasks/s against batch size, zpipe and the raw relay ($when)'; set logscale x 2;
+    # One row per batch: batch, then zpipe and relay tasks/s for 1 and 2 workers.
+    awk '{ v[$1] = v[$1] " " $3 " " $4; if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } }
+         END { print "# batch zpipe_1w relay_1w zpipe_2w relay_2w (tasks/s)"; for (i = 1; i <= n; i++) print order[i] v[order[i]] }' \
+      "$tmp/throughput.dat" >"$plot_dir/throughput.dat"
+    plot throughput "set title 'tasks/s against batch size, zpipe and the raw relay ($when)'; set logscale xy;
       set xlabel 'batch (tasks per frame)'; set ylabel 'tasks/s'; set key left top; set grid;
-      plot for [w=1:2] '$plot_dir/throughput.dat' using 1:(\$2==w ? \$3 : 1/0) with linespoints title sprintf('zpipe, %d worker(s)', w),
-           for [w=1:2] '$plot_dir/throughput.dat' using 1:(\$2==w ? \$4 : 1/0) with linespoints dashtype 2 title sprintf('raw relay, %d worker(s)', w)"
+      plot '$plot_dir/throughput.dat' using 1:2 with linespoints title 'zpipe, 1 worker',
+           '' using 1:4 with linespoints title 'zpipe, 2 workers',
+           '' using 1:3 with linespoints dashtype 2 title 'raw relay, 1 worker',
+           '' using 1:5 with linespoints dashtype 2 title 'raw relay, 2 workers'"
   fi
   series=''
   for cdf in "$tmp"/*-1.cdf; do
