@@ -7,17 +7,23 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-usage: scripts/bench.sh [--runs R] [--tasks N] [--quick] [--latency] [--scaling] [--workers-max W] [--plot DIR]
+usage: scripts/bench.sh [--runs R] [--tasks N] [--commands C] [--quick]
+                       [--exec-only | --latency | --scaling] [--workers-max W] [--plot DIR]
 Builds a Release build in build-bench/, then runs jobs of square tasks (sink
 output to /dev/null) with batch 1, 64 and 1024 and 1 and 2 workers, each beside
 zpipe-raw-relay with frames the size of that batch's task frame, and a job ten
 times as long (batch 1024, 2 workers) to show memory stays flat; the CPU time
-of every process per task beside the relay's per message; jobs of 1 ms spin
-tasks on 1 to W workers (the speed-up); then the Python numbers
-(scripts/bench_python.sh).
+of every process per task beside the relay's per message; trivial shell
+commands (`true`) through zpipe (2 workers of 1 thread) beside GNU parallel -j2
+in the same run; jobs of 1 ms spin tasks on 1 to W workers (the speed-up); the
+latency table (see --latency); then the Python numbers (scripts/bench_python.sh).
   --runs R         runs per configuration; rates are medians   (default 3)
   --tasks N        tasks per job                                (default 3000000)
-  --quick          1 run each, 200000 tasks (long job 2000000), shorter latency runs
+  --commands C     shell commands per exec job, 100 to 9999999  (default 5000)
+  --quick          1 run each, 200000 tasks (long job 2000000), 1000 commands,
+                   500 spin tasks per worker (not 1500), 2 s latency runs (not 5 s)
+  --exec-only      only the shell commands against GNU parallel (without parallel
+                   installed, zpipe's figure alone)
   --latency        only the latency table: 1k and 10k tasks/s at batch 1, each task
                    timed from its line written to the ventilator's stdin to its result
                    line read from the sink's stdout (zpipe-latency-probe), beside the
@@ -25,29 +31,38 @@ tasks on 1 to W workers (the speed-up); then the Python numbers
   --scaling        only the spin-task speed-up from 1 to --workers-max workers
   --workers-max W  most workers for the speed-up, 1 to 64      (default: nproc)
   --plot DIR       also write PNGs and their data files into DIR (gnuplot; see
-                   scripts/bootstrap.sh --for-bench); with neither --latency nor
-                   --scaling, runs every part, the latency table included
+                   scripts/bootstrap.sh --for-bench) for the parts that run; with
+                   no "only" option, every part runs, the latency table included
+At most one of --exec-only, --latency and --scaling. scripts/bootstrap.sh
+--for-bench installs gnuplot and GNU parallel.
 Table on stdout, progress on stderr. Exit status: 0 when every run completed,
 whether or not it met its target; 1 when a run failed; 2 usage.
 USAGE
 }
 
-runs=3 tasks=3000000 quick=0 only='' workers_max=$(nproc) plot_dir=''
+runs=3 tasks=3000000 commands=5000 quick=0 only='' workers_max=$(nproc) plot_dir=''
+# needs_value OPTION [VALUE]: a usage error (exit 2) when OPTION came last or with an empty value.
+needs_value() { [[ -n ${2-} ]] || { echo "bench.sh: $1 needs a value (see --help)" >&2; exit 2; }; }
 while [[ $# -gt 0 ]]; do
   case $1 in
-    --runs) runs=${2:?--runs needs a value}; shift 2 ;;
-    --tasks) tasks=${2:?--tasks needs a value}; shift 2 ;;
-    --quick) runs=1 tasks=200000 quick=1; shift ;;
-    --latency) only=latency; shift ;;
-    --scaling) only=scaling; shift ;;
-    --workers-max) workers_max=${2:?--workers-max needs a value}; shift 2 ;;
-    --plot) plot_dir=${2:?--plot needs a directory}; shift 2 ;;
+    --runs) needs_value "$@"; runs=$2; shift 2 ;;
+    --tasks) needs_value "$@"; tasks=$2; shift 2 ;;
+    --commands) needs_value "$@"; commands=$2; shift 2 ;;
+    --quick) runs=1 tasks=200000 commands=1000 quick=1; shift ;;
+    --exec-only|--latency|--scaling)  # each runs only its part: exec, latency or scaling
+      part=${1#--} part=${part%-only}
+      [[ -z $only || $only == "$part" ]] ||
+        { echo "bench.sh: give one of --exec-only, --latency and --scaling, not two (each runs only its part)" >&2; exit 2; }
+      only=$part; shift ;;
+    --workers-max) needs_value "$@"; workers_max=$2; shift 2 ;;
+    --plot) needs_value "$@"; plot_dir=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 [[ $runs =~ ^[1-9][0-9]?$ ]] || { echo "bench.sh: --runs must be 1 to 99" >&2; exit 2; }
 [[ $tasks =~ ^[1-9][0-9]{3,8}$ ]] || { echo "bench.sh: --tasks must be 1000 to 999999999" >&2; exit 2; }
+[[ $commands =~ ^[1-9][0-9]{2,6}$ ]] || { echo "bench.sh: --commands must be 100 to 9999999" >&2; exit 2; }
 [[ $workers_max =~ ^[1-9][0-9]?$ && $workers_max -le 64 ]] || { echo "bench.sh: --workers-max must be 1 to 64" >&2; exit 2; }
 if [[ -n $plot_dir ]]; then
   command -v gnuplot >/dev/null ||
@@ -57,7 +72,7 @@ if [[ -n $plot_dir ]]; then
 fi
 long_tasks=$((tasks * 10))
 raw_min_messages=100000  # enough frames for a steady rate at batch 1024
-job_limit=60 long_limit=300  # seconds any one program may run
+job_limit=60 long_limit=300 exec_limit=300  # seconds any one program may run
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build-bench
@@ -352,6 +367,83 @@ of_field() {
 }
 us() { awk -v u="$1" 'BEGIN { printf "%.0f", u }'; }
 
+# now: seconds since the epoch, with nanoseconds.
+now() { date +%s.%N; }
+per_second() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a > 0 ? b - a : 0.001) }'; }
+
+# zpipe_exec COMMANDS_FILE: sets rate, commands/s from the ventilator's start
+# to the sink's exit (wall clock, as parallel's is measured), for a job of
+# --kind exec on 2 workers of 1 thread each (parallel -j2). The sink is
+# listening before the clock starts, idle until the ventilator's job comes.
+zpipe_exec() {
+  local sink vent i started_at sink_endpoint vent_endpoint
+  local -a workers_started=()
+  new_run_dir
+  start sink "$exec_limit" "$build/sink/zpipe-sink" --bind 'tcp://127.0.0.1:*' --output /dev/null --progress never
+  sink=$started
+  sink_endpoint=$(endpoint_of sink "collecting results at " "$sink") || exit 1
+  started_at=$(now)
+  start ventilator "$exec_limit" "$build/ventilator/zpipe-ventilator" --bind 'tcp://127.0.0.1:*' \
+    --sink "$sink_endpoint" --input "$1" --kind exec --min-workers 2
+  vent=$started
+  vent_endpoint=$(endpoint_of ventilator "workers connect to " "$vent") || exit 1
+  for i in 1 2; do
+    start "worker$i" "$exec_limit" "$build/worker/zpipe-worker" --ventilator "$vent_endpoint" \
+      --sink "$sink_endpoint" --once --name "worker-$i" --threads 1 --allow-exec --allow-exec-without-curve
+    workers_started+=("$started")
+  done
+  finish "$sink" sink
+  rate=$(per_second "$(wc -l <"$1")" "$started_at" "$(now)")
+  finish "$vent" ventilator
+  for i in 1 2; do finish "${workers_started[i - 1]}" "worker$i"; done
+}
+
+# gnu_parallel COMMANDS_FILE: sets rate, commands/s of `parallel -j2` from
+# its start to its exit, commands run by /bin/sh as zpipe-worker runs them.
+gnu_parallel() {
+  local started_at
+  new_run_dir
+  started_at=$(now)
+  start parallel "$exec_limit" env PARALLEL_SHELL=/bin/sh PARALLEL_HOME="$run_dir/home" \
+    parallel --will-cite -j2 :::: "$1"
+  finish "$started" parallel
+  rate=$(per_second "$(wc -l <"$1")" "$started_at" "$(now)")
+}
+
+# exec_vs_parallel: sets exec_table, the figure for trivial shell commands.
+exec_vs_parallel() {
+  local zpipe_rates=() parallel_rates=() zpipe parallel_rate version parallel_text
+  awk -v n="$commands" 'BEGIN { for (i = 0; i < n; i++) print "true" }' >"$tmp/true.txt"
+  if ! command -v parallel >/dev/null; then
+    log "GNU parallel is not installed (scripts/bootstrap.sh --for-bench installs it): zpipe alone"
+  fi
+  for run in $(seq "$runs"); do
+    zpipe_exec "$tmp/true.txt"
+    zpipe_rates+=("$rate")
+    parallel_text="(not installed)"
+    if command -v parallel >/dev/null; then
+      gnu_parallel "$tmp/true.txt"
+      parallel_rates+=("$rate") parallel_text="$rate/s"
+    fi
+    log "shell commands, run $run/$runs: zpipe ${zpipe_rates[-1]}/s, GNU parallel $parallel_text"
+  done
+  zpipe=$(median "${zpipe_rates[@]}")
+  exec_table=$(
+    echo "trivial shell commands (\`true\`, /bin/sh), 2 at a time: $commands commands per job, median of $runs run(s),"
+    echo "wall clock from start to exit"
+    printf '%-40s %11s %12s\n' runner commands/s vs_parallel
+    if [[ ${#parallel_rates[@]} -gt 0 ]]; then
+      parallel_rate=$(median "${parallel_rates[@]}")
+      version=$(parallel --version 2>/dev/null | head -n 1 | awk '{ print $3 }')
+      printf '%-40s %11s %12s\n' "GNU parallel $version -j2" "$parallel_rate" 1.00
+      printf '%-40s %11s %12s\n' "zpipe, 2 workers --threads 1" "$zpipe" \
+        "$(awk -v z="$zpipe" -v p="$parallel_rate" 'BEGIN { printf "%.2f", z / p }')"
+    else
+      printf '%-40s %11s %12s\n' "zpipe, 2 workers --threads 1" "$zpipe" "(no parallel)"
+    fi
+  )
+}
+
 row() { printf '%-7s %5s %7s %11s %11s %11s %9s %8s %8s %9s  %s\n' "$@"; }
 # ns_per SECONDS COUNT: nanoseconds per item, whole.
 ns_per() { awk -v s="$1" -v n="$2" 'BEGIN { printf "%.0f", s * 1e9 / n }'; }
@@ -479,6 +571,14 @@ echo "batch-1024 relay"
 printf '%-7s %5s %9s %13s %12s %13s  %s\n' workers batch tasks zpipe_ns/task raw_ns/msg raw_ns/task target
 printf '%s\n' "${cpu_rows[@]}"
 fi  # the throughput part
+
+# Trivial shell commands, 2 at a time, beside GNU parallel -j2.
+if [[ -z $only || $only == exec ]]; then
+  log "trivial shell commands: zpipe against GNU parallel"
+  exec_vs_parallel
+  echo
+  echo "$exec_table"
+fi
 
 # CPU-bound scaling: 1 ms spin tasks, a one-thread worker per core.
 if [[ -z $only || $only == scaling ]]; then

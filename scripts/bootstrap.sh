@@ -13,10 +13,12 @@ python3-zmq and python3-msgpack (the worker speaks the protocol with them),
 pybind11-dev and python3-dev (the engine that zpipe.Job binds), python3-venv
 (pip install ./python into a venv). With --for-tests, also what the tests
 use: catch2, clang (fuzzing), iproute2 (the multi-host test), dpkg-dev
-(cpack's dpkg-shlibdeps, the .deb test) and, if it can, tshark (the capture
-test). With --for-bench, also gnuplot-nox, which scripts/bench.sh --plot
-draws with. Does nothing when everything is installed. Needs root or sudo when
-something is missing.
+(cpack's dpkg-shlibdeps, the .deb test), parallel (GNU parallel, which
+tests/parallel_compat/ and bench.sh compare zpipe with) and, if it can,
+tshark (the capture test). With --for-bench, also what scripts/bench.sh
+uses: gnuplot-nox (--plot draws with it) and parallel (the figure for shell
+commands against GNU parallel). Does nothing when everything is installed.
+Needs root or sudo when something is missing.
 USAGE
 }
 packages=(g++ cmake make pkg-config libzmq3-dev libsodium-dev cppzmq-dev libmsgpack-cxx-dev libcxxopts-dev libspdlog-dev help2man catch2
@@ -24,8 +26,8 @@ packages=(g++ cmake make pkg-config libzmq3-dev libsodium-dev cppzmq-dev libmsgp
 optional=()  # without these, the tests that need them are skipped
 case ${1:-} in
   -h|--help) usage; exit 0 ;;
-  --for-tests) packages+=(clang libclang-rt-14-dev iproute2 dpkg-dev); optional+=(tshark) ;;
-  --for-bench) packages+=(gnuplot-nox) ;;
+  --for-tests) packages+=(clang libclang-rt-14-dev iproute2 dpkg-dev parallel); optional+=(tshark) ;;
+  --for-bench) packages+=(gnuplot-nox parallel) ;;
   "") ;;
   *) echo "bootstrap.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
 esac

@@ -31,6 +31,9 @@ VentilatorCore::VentilatorCore(VentilatorSettings settings, std::unique_ptr<Task
   manifest_.resume = settings_.resume;
   manifest_.retries = settings_.retries;
   batch_.kind = settings_.kind;
+  // Small frames go to one worker a few in a row, so that one lease covers
+  // about run_tasks of its ids; large frames are a run each already.
+  workers_.deal_in_runs_of(static_cast<std::uint32_t>(std::max<std::uint64_t>(1, run_tasks / std::max<std::uint64_t>(1, settings_.batch))));
   next_send_ = now;
   next_waiting_line_ = now + waiting_line_interval;
   next_expiry_check_ = now + expiry_check_interval;
@@ -265,6 +268,17 @@ void VentilatorCore::take_acceptance(const JobAccepted& accepted) {
   if (accepted.lease_secret.size() != lease_secret_bytes)
     throw codec_error("job_accepted.lease_secret must have " + std::to_string(lease_secret_bytes) + " bytes");
   lease_secret_ = accepted.lease_secret;
+  // A sink with --keep-order holds each result until every earlier id has
+  // one: dealing no id more than its buffer past the lowest one not
+  // acknowledged bounds what it holds (§6.8). A sink that restarted says
+  // it again, perhaps with another size.
+  if (accepted.reorder_buffer != reorder_buffer_) {
+    reorder_buffer_ = accepted.reorder_buffer;
+    if (reorder_buffer_ > 0 && reorder_buffer_ + 1 < settings_.max_in_flight)
+      effects_.log("the sink keeps order with a buffer of " + std::to_string(reorder_buffer_) +
+                   " result(s): dealing at most " + std::to_string(reorder_buffer_ + 1) +
+                   " task ids ahead of the oldest one unacknowledged");
+  }
   accepted_ = true;
   sink_total_ = accepted.total;
   sink_holds_ = accepted.completed;
@@ -445,7 +459,9 @@ bool VentilatorCore::top_up_batch() {
     if (in_flight_.state(id) == InFlightTable::State::waiting)
       add_to_batch(id, in_flight_.payload(id), in_flight_.attempt(id));
   }
-  while (batch_.tasks.size() < settings_.batch && in_flight_.span() < settings_.max_in_flight) {
+  const std::uint64_t window = reorder_buffer_ > 0 ? std::min(settings_.max_in_flight, reorder_buffer_ + 1)
+                                                  : settings_.max_in_flight;
+  while (batch_.tasks.size() < settings_.batch && in_flight_.span() < window) {
     auto task = source_->next();
     if (!task) {
       waiting_for_input_ = !source_->exhausted();
@@ -502,9 +518,19 @@ bool VentilatorCore::send_batch(WorkerState& worker, TimePoint now) {
 
 // Leases for the tasks in batch_, bound to the worker's key; with
 // --task-timeout, the worker also keeps when each run was dealt.
-void VentilatorCore::sign(const WorkerState& worker, TimePoint now) {
+void VentilatorCore::sign(WorkerState& worker, TimePoint now) {
   batch_.leases.clear();
-  sign_leases(lease_secret_, batch_.job, batch_.tasks, worker.key, batch_.leases);
+  // A frame that goes on from the run this worker was dealt last extends it:
+  // every id of the run was dealt to this worker, so the lease is as true.
+  const TaskId first_id = batch_.tasks.front().id;
+  const bool goes_on =
+      worker.run_open && worker.run_job == batch_.job && worker.run_last != ~TaskId{0} && worker.run_last + 1 == first_id;
+  sign_leases(lease_secret_, batch_.job, batch_.tasks, worker.key, batch_.leases,
+              goes_on ? worker.run_first : first_id);
+  worker.run_open = true;
+  worker.run_job = batch_.job;
+  worker.run_first = batch_.leases.back().first;
+  worker.run_last = batch_.leases.back().last;
   if (settings_.task_timeout.count() == 0) return;
   const std::uint32_t slot = workers_.slot_of(worker);
   auto& dealt = workers_.at(slot).dealt;
@@ -516,7 +542,9 @@ void VentilatorCore::sign(const WorkerState& worker, TimePoint now) {
         if (in_flight_.state(id) == InFlightTable::State::held && in_flight_.holder(id) == slot) return false;
       return true;
     });
-  for (const Lease& lease : batch_.leases) dealt.push_back(WorkerState::Dealt{now, lease.first, lease.last});
+  // The runs of this frame's own ids: a lease may reach back into earlier frames.
+  for (const Lease& lease : batch_.leases)
+    dealt.push_back(WorkerState::Dealt{now, std::max(lease.first, first_id), lease.last});
 }
 
 // With --task-timeout: a task a live worker has held too long is dealt
@@ -740,6 +768,7 @@ Status VentilatorCore::status(TimePoint now) const {
   status.in_flight = in_flight_.unacknowledged();
   status.dealt_again = redealt_;
   status.workers_lost = workers_lost_;
+  status.retried = retried_;
   const auto millis = [](Clock::duration span) {
     return static_cast<std::uint64_t>(std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(span).count()));
   };

@@ -91,13 +91,29 @@ std::vector<std::uint32_t> WorkerPool::silent(Clock::time_point now, std::chrono
 WorkerState* WorkerPool::next_to_deal(std::optional<std::uint64_t> remaining, std::uint64_t held_at_most,
                                       std::optional<std::uint32_t> avoid) {
   const bool stalled_too = all_stalled();
+  if (!avoid && dealt_last_ && *dealt_last_ < workers_.size()) {
+    WorkerState& last = workers_[*dealt_last_];
+    // Only a worker whose window is deep (tasks it runs in well under a
+    // millisecond) is dealt in a row: one with slow tasks has few credits,
+    // and the others must not wait while it holds them.
+    if (last.frames_in_a_row < frames_in_a_row_ && last.credits >= 2 * frames_in_a_row_ &&
+        ready(last, remaining, held_at_most, stalled_too)) {
+      ++last.frames_in_a_row;
+      return &last;
+    }
+  }
+  const auto take = [&](std::size_t slot) {
+    dealt_last_ = static_cast<std::uint32_t>(slot);
+    workers_[slot].frames_in_a_row = 1;
+    return &workers_[slot];
+  };
   for (std::size_t looked = 0; looked < workers_.size(); ++looked) {
     const std::size_t slot = turn_ % workers_.size();
     ++turn_;
-    if ((!avoid || slot != *avoid) && ready(workers_[slot], remaining, held_at_most, stalled_too)) return &workers_[slot];
+    if ((!avoid || slot != *avoid) && ready(workers_[slot], remaining, held_at_most, stalled_too)) return take(slot);
   }
   if (avoid && *avoid < workers_.size() && ready(workers_[*avoid], remaining, held_at_most, stalled_too))
-    return &workers_[*avoid];
+    return take(*avoid);
   return nullptr;
 }
 

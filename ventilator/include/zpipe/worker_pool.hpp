@@ -37,6 +37,14 @@ struct WorkerState {
     std::uint64_t last = 0;
   };
   std::deque<Dealt> dealt;
+  // The run of consecutive ids dealt to it last, across frames, in job
+  // run_job: a frame that goes on from it gets one lease for the whole run,
+  // so the worker returns one lease, not one per frame (PROTOCOL.md §6.5).
+  bool run_open = false;
+  std::uint64_t run_job = 0;
+  std::uint64_t run_first = 0;
+  std::uint64_t run_last = 0;
+  std::uint32_t frames_in_a_row = 0;  // frames next_to_deal() gave it since it gave another worker one
   std::vector<std::string> kinds;  // as its hello listed them, capped and printable, for log lines
 };
 
@@ -67,11 +75,17 @@ class WorkerPool {
 
   /// The next live worker, in turn, with a credit, fewer than `held_at_most`
   /// tasks and fewer than its share of `remaining` tasks (no share while
-  /// that is unknown); nullptr when there is none. A worker in slot `avoid`
-  /// (one that failed the task to deal, --retries) is taken only when no
-  /// other is ready.
+  /// that is unknown); nullptr when there is none. The worker dealt last
+  /// stays next, while ready and with credit for twice as many, for up to
+  /// `frames_in_a_row` frames (see deal_in_runs_of). A worker in slot `avoid` (one that failed the task to
+  /// deal, --retries) is taken only when no other is ready.
   WorkerState* next_to_deal(std::optional<std::uint64_t> remaining, std::uint64_t held_at_most = ~std::uint64_t{0},
                             std::optional<std::uint32_t> avoid = std::nullopt);
+  /// How many frames in a row one worker may be dealt (1, the default, is
+  /// strict turns). Small frames dealt in a row carry consecutive ids, which
+  /// one lease covers (PROTOCOL.md §6.5): the worker returns, and the sink
+  /// checks, one lease per run instead of one per frame.
+  void deal_in_runs_of(std::uint32_t frames) { frames_in_a_row_ = std::max(frames, 1u); }
   /// A live worker with a credit that holds nothing, to run a task alone.
   WorkerState* idle_worker();
 
@@ -96,6 +110,8 @@ class WorkerPool {
   std::vector<std::uint32_t> free_slots_;
   std::unordered_map<std::string, std::uint32_t> by_routing_id_;
   std::size_t turn_ = 0;
+  std::optional<std::uint32_t> dealt_last_;  // the slot next_to_deal() returned last
+  std::uint32_t frames_in_a_row_ = 1;
   std::uint64_t total_weight_ = 0;  // of live workers that run the job's kind
   std::size_t running_kind_ = 0;
 };
