@@ -7,7 +7,7 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-usage: scripts/bench.sh [--runs R] [--tasks N] [--quick]
+usage: scripts/bench.sh [--runs R] [--tasks N] [--quick] [--many-workers]
 Builds a Release build in build-bench/, then runs jobs of square tasks (sink
 output to /dev/null) with batch 1, 64 and 1024 and 1 and 2 workers, each beside
 zpipe-raw-relay with frames the size of that batch's task frame, and a job ten
@@ -16,17 +16,22 @@ numbers (scripts/bench_python.sh).
   --runs R   runs per configuration; rates are medians   (default 3)
   --tasks N  tasks per job                                (default 3000000)
   --quick    1 run each, 200000 tasks (long job 2000000)
+  --many-workers  only this part: one ventilator with 100, 1,000 and 10,000
+             simulated workers (tests/bench/many_workers.cpp), 1,000,000 tasks
+             at batch 1 (100,000 with --quick): its RSS per worker, the time
+             to deal, the spread of tasks per worker (a few minutes)
 Table on stdout, progress on stderr. Exit status: 0 when every run completed,
 whether or not it met its target; 1 when a run failed; 2 usage.
 USAGE
 }
 
-runs=3 tasks=3000000
+runs=3 tasks=3000000 many_workers=0 quick=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --runs) runs=${2:?--runs needs a value}; shift 2 ;;
     --tasks) tasks=${2:?--tasks needs a value}; shift 2 ;;
-    --quick) runs=1 tasks=200000; shift ;;
+    --quick) runs=1 tasks=200000 quick=1; shift ;;
+    --many-workers) many_workers=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -82,6 +87,12 @@ WRAPPER
 fi
 
 source "$root/scripts/lib/bound_endpoint.sh"
+source "$root/scripts/lib/many_workers.sh"
+
+if ((many_workers)); then
+  many_workers_part "$( ((quick)) && echo 100000 || echo 1000000)" || exit 1
+  exit 0
+fi
 
 # start NAME LIMIT COMMAND...: runs COMMAND in the background for at most LIMIT
 # seconds, its stdout, stderr and peak RSS in $run_dir/NAME.{out,err,rss}.
