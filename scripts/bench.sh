@@ -8,7 +8,7 @@ set -euo pipefail
 usage() {
   cat <<'USAGE'
 usage: scripts/bench.sh [--runs R] [--tasks N] [--commands C] [--quick]
-                       [--exec-only | --latency | --scaling] [--workers-max W] [--plot DIR]
+                       [--exec-only | --latency | --scaling | --many-workers] [--workers-max W] [--plot DIR]
 Builds a Release build in build-bench/, then runs jobs of square tasks (sink
 output to /dev/null) with batch 1, 64 and 1024 and 1 and 2 workers, each beside
 zpipe-raw-relay with frames the size of that batch's task frame, and a job ten
@@ -33,14 +33,18 @@ latency table (see --latency); then the Python numbers (scripts/bench_python.sh)
   --plot DIR       also write PNGs and their data files into DIR (gnuplot; see
                    scripts/bootstrap.sh --for-bench) for the parts that run; with
                    no "only" option, every part runs, the latency table included
-At most one of --exec-only, --latency and --scaling. scripts/bootstrap.sh
+  --many-workers   only one ventilator with 100, 1,000 and 10,000 simulated workers
+                   (tests/bench/many_workers.cpp), 1,000,000 tasks at batch 1
+                   (100,000 with --quick): its RSS per worker, the time to deal, the
+                   spread of tasks per worker (a few minutes)
+At most one of --exec-only, --latency, --scaling and --many-workers. scripts/bootstrap.sh
 --for-bench installs gnuplot and GNU parallel.
 Table on stdout, progress on stderr. Exit status: 0 when every run completed,
 whether or not it met its target; 1 when a run failed; 2 usage.
 USAGE
 }
 
-runs=3 tasks=3000000 commands=5000 quick=0 only='' workers_max=$(nproc) plot_dir=''
+runs=3 tasks=3000000 commands=5000 many_workers=0 quick=0 only='' workers_max=$(nproc) plot_dir=''
 # needs_value OPTION [VALUE]: a usage error (exit 2) when OPTION came last or with an empty value.
 needs_value() { [[ -n ${2-} ]] || { echo "bench.sh: $1 needs a value (see --help)" >&2; exit 2; }; }
 while [[ $# -gt 0 ]]; do
@@ -49,11 +53,11 @@ while [[ $# -gt 0 ]]; do
     --tasks) needs_value "$@"; tasks=$2; shift 2 ;;
     --commands) needs_value "$@"; commands=$2; shift 2 ;;
     --quick) runs=1 tasks=200000 commands=1000 quick=1; shift ;;
-    --exec-only|--latency|--scaling)  # each runs only its part: exec, latency or scaling
+    --exec-only|--latency|--scaling|--many-workers)  # each runs only its part
       part=${1#--} part=${part%-only}
       [[ -z $only || $only == "$part" ]] ||
-        { echo "bench.sh: give one of --exec-only, --latency and --scaling, not two (each runs only its part)" >&2; exit 2; }
-      only=$part; shift ;;
+        { echo "bench.sh: give one of --exec-only, --latency, --scaling and --many-workers, not two (each runs only its part)" >&2; exit 2; }
+      only=$part; [[ $part == many-workers ]] && many_workers=1; shift ;;
     --workers-max) needs_value "$@"; workers_max=$2; shift 2 ;;
     --plot) needs_value "$@"; plot_dir=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
@@ -125,6 +129,12 @@ WRAPPER
 fi
 
 source "$root/scripts/lib/bound_endpoint.sh"
+source "$root/scripts/lib/many_workers.sh"
+
+if ((many_workers)); then
+  many_workers_part "$( ((quick)) && echo 100000 || echo 1000000)" || exit 1
+  exit 0
+fi
 
 # start NAME LIMIT COMMAND...: runs COMMAND in the background for at most LIMIT
 # seconds, its stdout, stderr and peak RSS in $run_dir/NAME.{out,err,rss}.

@@ -76,7 +76,7 @@ void VentilatorCore::take_hello(const std::string& peer, const PeerIdentity& ide
                      std::to_string(workers_.alive()) + " now)";
   if (!runs_kind) {
     std::string listed;
-    for (const auto& kind : worker.kinds) listed += (listed.empty() ? "" : ", ") + kind;
+    for (const auto& kind : *worker.kinds) listed += (listed.empty() ? "" : ", ") + kind;
     line += " but does not run kind '" + printable(settings_.kind, 256) + "' (it runs: " +
             (listed.empty() ? "no kind" : listed) + "); it is dealt nothing";
   }
@@ -175,6 +175,7 @@ std::uint64_t VentilatorCore::take_back(std::uint32_t slot, std::string_view why
   const bool was_isolating = std::exchange(worker.isolating, false);
   const auto ids = in_flight_.release(slot);
   worker.tasks_held = 0;
+  workers_.may_be_ready(slot);
   if (ids.empty() && !lost) return 0;
   std::uint64_t failed = 0;
   for (const TaskId id : ids) {
@@ -248,6 +249,7 @@ void VentilatorCore::take_retry(const Retry& retry) {
       in_flight_.release_one(id, failed_on);
       WorkerState& worker = workers_.at(failed_on);
       if (--worker.tasks_held == 0) worker.isolating = false;
+      workers_.may_be_ready(failed_on);
     }
     in_flight_.retried(id);
     ++retried_;
@@ -292,10 +294,11 @@ void VentilatorCore::take_ack(const Ack& ack, TimePoint now) {
     if (first <= read)
       in_flight_.acknowledge(first, std::min(last, read), [&](InFlightTable::Holder holder) {
         WorkerState& worker = workers_.at(holder);
-        worker.stalled = false;  // it delivers after all
+        workers_.set_stalled(holder, false);  // it delivers after all
         ++worker.done;
         ++done_by_workers_;
         if (--worker.tasks_held == 0) worker.isolating = false;
+        workers_.may_be_ready(holder);
       });
     if (last > read) not_read_yet_.add(std::max(first, read + 1), last);
   }
@@ -351,9 +354,11 @@ bool VentilatorCore::ready_to_deal() {
     redeal_after_sync_ = false;
     for (const auto& worker : workers_.slots()) {
       if (!worker.alive) continue;
-      WorkerState& state = workers_.at(workers_.slot_of(worker));
+      const std::uint32_t slot = workers_.slot_of(worker);
+      WorkerState& state = workers_.at(slot);
       state.tasks_held = 0;
       state.isolating = false;
+      workers_.may_be_ready(slot);
     }
     const auto ids = in_flight_.release_all();
     for (const TaskId id : ids) queue(id);
@@ -533,7 +538,9 @@ void VentilatorCore::sign(WorkerState& worker, TimePoint now) {
   worker.run_last = batch_.leases.back().last;
   if (settings_.task_timeout.count() == 0) return;
   const std::uint32_t slot = workers_.slot_of(worker);
-  auto& dealt = workers_.at(slot).dealt;
+  auto& maybe_dealt = workers_.at(slot).dealt;
+  if (!maybe_dealt) maybe_dealt.emplace();
+  auto& dealt = *maybe_dealt;
   // Runs whose tasks were all acknowledged are dropped now and then, so the
   // list follows what the worker holds, not what it was dealt.
   if (dealt.size() > 2 * worker.tasks_held + 64)
@@ -557,9 +564,9 @@ void VentilatorCore::expire_held_tasks(TimePoint now) {
     const std::uint32_t slot = workers_.slot_of(listed);
     WorkerState& worker = workers_.at(slot);
     std::uint64_t expired = 0, failed = 0;
-    while (!worker.dealt.empty() && now - worker.dealt.front().at >= settings_.task_timeout) {
-      const auto [at, first, last] = worker.dealt.front();
-      worker.dealt.pop_front();
+    while (worker.dealt && !worker.dealt->empty() && now - worker.dealt->front().at >= settings_.task_timeout) {
+      const auto [at, first, last] = worker.dealt->front();
+      worker.dealt->pop_front();
       for (TaskId id = first; id <= last && first <= last; ++id) {
         if (!in_flight_.release_one(id, slot)) continue;
         ++expired;
@@ -578,7 +585,7 @@ void VentilatorCore::expire_held_tasks(TimePoint now) {
     if (worker.tasks_held == 0) worker.isolating = false;
     // Its tasks go to others: a hoarder, or a worker stuck, gets no more
     // until something it holds is acknowledged.
-    worker.stalled = true;
+    workers_.set_stalled(slot, true);
     timed_out_ += expired;
     redealt_ += expired - failed;
     effects_.log("worker " + worker.name + " held " + std::to_string(expired) + " task(s) past --task-timeout: dealing " +
