@@ -261,7 +261,7 @@ const std::vector<Vector>& decode_only_vectors() {
       // 46: an attempt as a uint16.
       {"98 02 03 07 a1 6b 91 01 91 a1 78 90 91 cd 00 02", TaskBatch{7, "k", {{1, "x"}}, {}, {2}}},
       // 60: every appended field of a job written with its default.
-      {"9c 02 05 07 a1 6b c0 a0 c2 00 00 c0 00 c2", JobManifest{7, "k", std::nullopt, "", false, 0}},
+      {"9c 02 05 07 a1 6b c0 a0 c2 00 cc 00 c0 00 c2", JobManifest{7, "k", std::nullopt, "", false, 0}},
   };
   return vectors;
 }
