@@ -5,25 +5,29 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-usage: scripts/bootstrap.sh [--for-tests]
+usage: scripts/bootstrap.sh [--for-tests | --for-bench]
 Installs what zpipe needs to build from Debian's archive (g++, cmake,
-libzmq3-dev, libsodium-dev, cppzmq-dev, libmsgpack-cxx-dev, libcxxopts-dev, libspdlog-dev,
+libzmq3-dev, libsodium-dev, cppzmq-dev, libmsgpack-cxx-dev, libcxxopts-dev, libspdlog-dev, libjemalloc-dev,
 help2man for the man pages), and for its Python package (python/)
 python3-zmq and python3-msgpack (the worker speaks the protocol with them),
 pybind11-dev and python3-dev (the engine that zpipe.Job binds), python3-venv
 (pip install ./python into a venv). With --for-tests, also what the tests
 use: catch2, clang (fuzzing), iproute2 (the multi-host test), dpkg-dev
-(cpack's dpkg-shlibdeps, the .deb test) and, if it can, tshark (the capture
-test). Does nothing when everything is installed. Needs root or sudo when
-something is missing.
+(cpack's dpkg-shlibdeps, the .deb test), parallel (GNU parallel, which
+tests/parallel_compat/ and bench.sh compare zpipe with) and, if it can,
+tshark (the capture test). With --for-bench, also what scripts/bench.sh
+uses: gnuplot-nox (--plot draws with it) and parallel (the figure for shell
+commands against GNU parallel). Does nothing when everything is installed.
+Needs root or sudo when something is missing.
 USAGE
 }
-packages=(g++ cmake make pkg-config libzmq3-dev libsodium-dev cppzmq-dev libmsgpack-cxx-dev libcxxopts-dev libspdlog-dev help2man catch2
+packages=(g++ cmake make pkg-config libzmq3-dev libsodium-dev cppzmq-dev libmsgpack-cxx-dev libcxxopts-dev libspdlog-dev libjemalloc-dev help2man catch2
           python3-zmq python3-msgpack pybind11-dev python3-dev python3-venv)
 optional=()  # without these, the tests that need them are skipped
 case ${1:-} in
   -h|--help) usage; exit 0 ;;
-  --for-tests) packages+=(clang libclang-rt-14-dev iproute2 dpkg-dev); optional+=(tshark) ;;
+  --for-tests) packages+=(clang libclang-rt-14-dev iproute2 dpkg-dev parallel); optional+=(tshark) ;;
+  --for-bench) packages+=(gnuplot-nox parallel) ;;
   "") ;;
   *) echo "bootstrap.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
 esac

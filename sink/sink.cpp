@@ -74,7 +74,8 @@ class SinkProgram final : private SinkEffects {
     if (output_) output_->truncate();
     if (!config.joblog.empty() || !config.results_dir.empty())
       task_files_.emplace(config.joblog, config.results_dir, journal_.has_value());
-    core_.emplace(SinkSettings{config.format, journal_.has_value(), output_.has_value(), random_lease_secret(), config.tag},
+    core_.emplace(SinkSettings{config.format, journal_.has_value(), output_.has_value(), random_lease_secret(), config.tag,
+                               config.keep_order, config.reorder_buffer},
                   static_cast<SinkEffects&>(*this), Clock::now());
     if (journal_) journal_->replay([&](const Message& record) { core_->replay(record); });
     core_->replay_done(Clock::now());
@@ -165,6 +166,11 @@ class SinkProgram final : private SinkEffects {
     text.family("zpipe_sink_frames_rejected_total", Type::counter, "Frames received and dropped, by reason");
     add_rejection_samples(text, {}, from_peers_.rejected_by_reason());
     text.family("zpipe_sink_output_bytes_total", Type::counter, "Bytes of result lines written").sample(output_bytes_);
+    text.family("zpipe_sink_reorder_held", Type::gauge,
+                "Results held for --keep-order, waiting for an earlier task's result")
+        .sample(core_->reorder_held());
+    text.family("zpipe_sink_reorder_held_peak", Type::gauge, "The most results held for --keep-order at once")
+        .sample(core_->reorder_peak());
     text.family("zpipe_sink_journal_sync_seconds", Type::summary, "Time from asking the journal to sync to its being durable")
         .sample(sync_seconds_, {}, "_sum")
         .sample(syncs_, {}, "_count");

@@ -48,7 +48,9 @@ Ranges subtract(const Ranges& ranges, Ranges holes) {
 
 SinkCore::SinkCore(SinkSettings settings, SinkEffects& effects, TimePoint now)
     : settings_(settings), effects_(effects), writer_(settings.format, settings.tag), started_(now),
-      next_waiting_line_(now + waiting_line_interval) {}
+      next_waiting_line_(now + waiting_line_interval) {
+  if (settings_.keep_order) reorder_.emplace(settings_.reorder_buffer);
+}
 
 void SinkCore::replay(const Message& record) {
   if (const auto* manifest = std::get_if<JobManifest>(&record)) {
@@ -74,6 +76,13 @@ void SinkCore::replay(const Message& record) {
     if (new_run && replayed_end_ && (!replayed_end_->complete || reopened > 0)) replayed_end_.reset();
   } else if (const auto* accepted = std::get_if<JobAccepted>(&record)) {
     lease_secret_ = accepted->lease_secret;
+    // Whether the job prints in order is the job's, kept with it: a sink
+    // restarted with another --keep-order would print held results twice,
+    // or results out of order. Its --reorder-buffer may change.
+    const bool ordered = accepted->reorder_buffer > 0;
+    if (ordered != reorder_.has_value()) order_changed_ = true;
+    if (!ordered) reorder_.reset();
+    else if (!reorder_) reorder_.emplace(accepted->reorder_buffer);
   } else if (const auto* end = std::get_if<JobEnd>(&record)) {
     replayed_end_ = *end;
   } else if (const auto* results = std::get_if<ResultBatch>(&record)) {
@@ -82,7 +91,7 @@ void SinkCore::replay(const Message& record) {
     for (const Result& result : results->results) {
       if (ledger_->record(result.id, result.ok) != JobLedger::Outcome::recorded) continue;
       ++recorded;
-      if (settings_.rewrite_output) writer_.write(result, results->worker);
+      deliver(result, results->worker, false);
     }
     replayed_ += recorded;
     count_worker(results->worker, recorded);
@@ -96,7 +105,14 @@ void SinkCore::replay_done(TimePoint now) {
   if (!ledger_) return;
   effects_.log("journal: taking up job " + std::to_string(job_) + " with " + std::to_string(replayed_) +
                " result(s) " +
-               (settings_.rewrite_output ? "written again to the output" : "already printed by an earlier sink"));
+               (settings_.rewrite_output ? "written again to the output" : "already printed by an earlier sink") +
+               (reorder_ && reorder_->held() > 0
+                    ? ", " + std::to_string(reorder_->held()) + " of them held for --keep-order until task " +
+                          std::to_string(reorder_->next()) + " has a result"
+                    : ""));
+  if (order_changed_)
+    effects_.log(std::string("journal: job ") + std::to_string(job_) + " was started " +
+                 (reorder_ ? "with" : "without") + " --keep-order, and goes on so whatever this command line says");
   check_halt();
   if (!replayed_end_) return;
   // The job ended before this sink started: a ventilator restarted after
@@ -179,7 +195,9 @@ void SinkCore::take_manifest(const std::string& peer, const JobManifest& manifes
     }
     if (ledger_->complete() && !completed_at_) completed_at_ = now;
   }
-  encode(JobAccepted{job_, ledger_->total(), ledger_->completed(), lease_secret_}, frame_);
+  encode(JobAccepted{job_, ledger_->total(), ledger_->completed(), lease_secret_,
+                     reorder_ ? reorder_->limit() : 0},
+         frame_);
   effects_.send(peer, frame_);
   // A halt may have been lost with a link, or be news to a new ventilator:
   // every manifest is answered with it while the condition holds.
@@ -272,7 +290,7 @@ void SinkCore::start_job(const JobManifest& manifest) {
   journal(current_manifest());
   // The lease secret is the job's: a sink restarted from this journal
   // accepts what workers return under leases signed before.
-  journal(JobAccepted{job_, ledger_->total(), 0, lease_secret_});
+  journal(JobAccepted{job_, ledger_->total(), 0, lease_secret_, reorder_ ? reorder_->limit() : 0});
 }
 
 JobManifest SinkCore::current_manifest() const {
@@ -343,8 +361,7 @@ void SinkCore::take_results(const std::string& peer, const PeerIdentity& identit
           ++asked_again;
           break;
         }
-        writer_.write(result, worker);
-        effects_.result_recorded(result, worker);
+        deliver(result, worker, true);
         acks.add(result.id);
         if (settings_.journal && !all_new) journaled_.results.push_back(result);
         ++recorded;
@@ -394,6 +411,35 @@ void SinkCore::ask_again(const Result& result, std::string_view worker) {
   ++retried_;
 }
 
+// A result recorded for the first time goes to the output, or with
+// --keep-order into the reorder buffer until every earlier id has one.
+// Replayed from the journal (`live` false), it is written only when the
+// output is rewritten, and is not told to the joblog: the sink before this
+// one did both as it released the result. What it still held then is held
+// again here, and released (and told) as the gap before it fills.
+void SinkCore::deliver(const Result& result, std::string_view worker, bool live) {
+  const auto release = [&](const Result& released, std::string_view by) {
+    if (live || settings_.rewrite_output) writer_.write(released, by);
+    if (live) effects_.result_recorded(released, by);
+  };
+  if (!reorder_) return release(result, worker);
+  if (reorder_->take(result, worker, release) || ++beyond_reorder_buffer_ > 1) return;
+  effects_.log("holding task " + std::to_string(result.id) + " beyond --reorder-buffer " +
+               std::to_string(reorder_->limit()) + " (waiting for task " + std::to_string(reorder_->next()) +
+               "): the ventilator does not keep to it, so this sink holds what it deals (up to its "
+               "--max-in-flight); run a ventilator as new as this sink");
+}
+
+// Results still held for --keep-order when the job stops: the tasks before
+// them never came, so they are not printed (with --journal they are kept,
+// and a sink restarted on it prints them once the gap fills).
+void SinkCore::say_what_is_held() {
+  if (!reorder_ || reorder_->held() == 0) return;
+  effects_.log(std::to_string(reorder_->held()) + " result(s) held for --keep-order are not printed: task " +
+               std::to_string(reorder_->next()) + " before them has no result" +
+               (settings_.journal ? " (they are in the journal)" : ""));
+}
+
 void SinkCore::count_worker(std::string_view worker, std::uint64_t tasks) {
   if (tasks == 0) return;
   const std::string name = printable(worker, worker_name_bytes);
@@ -437,6 +483,7 @@ void SinkCore::stop(TimePoint now) {
 
 void SinkCore::close(int status, TimePoint now) {
   phase_ = Phase::closing;
+  say_what_is_held();
   closing_status_ = status;
   seal(now);
   finish_when_synced(now);
@@ -620,7 +667,7 @@ double SinkCore::seconds(TimePoint now) const {
 }
 
 std::size_t SinkCore::held_bytes() const {
-  std::size_t bytes = writer_.buffer().size() + unsealed_acks_.size() * 16;
+  std::size_t bytes = writer_.buffer().size() + unsealed_acks_.size() * 16 + (reorder_ ? reorder_->bytes() : 0);
   for (const auto& chunk : unsynced_) bytes += chunk.output.size() + chunk.acks.size() * 16;
   return bytes + pending_acks_.size() * 16 + pending_retry_.ids.size() * 12;
 }

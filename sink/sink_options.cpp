@@ -19,7 +19,11 @@ SinkConfig parse_sink_options(int argc, const char* const* argv) {
       ("joblog", "Write GNU parallel's joblog of the job to FILE (Seq, Host, Starttime, JobRuntime, Send, Receive, "
        "Exitval, Signal, Command)", cxxopts::value<std::string>())
       ("results", "Write each task's stdout, stderr and exitval to DIR/<task id>/", cxxopts::value<std::string>())
-      ("tag", "Start each text line with the task's input (an exec task's command) and a tab");
+      ("tag", "Start each text line with the task's input (an exec task's command) and a tab")
+      ("keep-order", "Print results in task id order (the input's order), as parallel --keep-order does")
+      ("reorder-buffer", "With --keep-order: the most results held waiting for an earlier one; the ventilator deals "
+       "no further ahead (1 to 16777215)",
+       cxxopts::value<std::uint64_t>()->default_value(std::to_string(config.reorder_buffer)));
   add_metrics_option(options);
   add_curve_options(options, CurveRole::sink);
   const auto parsed = parse_command_line(options, argc, argv);
@@ -31,6 +35,14 @@ SinkConfig parse_sink_options(int argc, const char* const* argv) {
   if (config.joblog.empty() != (parsed.count("joblog") == 0)) throw usage_error("--joblog needs a file name");
   if (config.results_dir.empty() != (parsed.count("results") == 0)) throw usage_error("--results needs a directory");
   config.tag = parsed.count("tag") > 0;
+  config.keep_order = parsed.count("keep-order") > 0;
+  config.reorder_buffer = parsed["reorder-buffer"].as<std::uint64_t>();
+  // The ventilator's window is the buffer plus the task waited for, and
+  // must stay below the sink's ledger lead (JobLedger::max_lead, 2^24).
+  if (config.reorder_buffer < 1 || config.reorder_buffer >= (std::uint64_t{1} << 24))
+    throw usage_error("--reorder-buffer must be between 1 and 16777215, not " + std::to_string(config.reorder_buffer));
+  if (parsed.count("reorder-buffer") > 0 && !config.keep_order)
+    throw usage_error("--reorder-buffer needs --keep-order");
   config.curve = curve_options(parsed, CurveRole::sink);
   config.metrics_file = metrics_option(parsed);
   const std::string format = parsed["format"].as<std::string>();

@@ -16,9 +16,11 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "zpipe/codec.hpp"
+#include "../shared/src/codec_direct.hpp"
 
 using zpipe::Ack;
 using zpipe::codec_error;
@@ -159,7 +161,7 @@ Status status_vector() {
                 {{"w1", "10.0.0.1", 64, 300, 120}, {"w2", "", 36, 200, 4000}}};
 }
 
-// PROTOCOL.md, "Test vectors", 1 to 16, 26, 27, 31, 37 to 39, 42 to 45 and 50: the encoder produces exactly these.
+// PROTOCOL.md, "Test vectors", 1 to 16, 26, 27, 31, 37 to 39, 42 to 45, 50, 70 and 72: the encoder produces exactly these.
 const std::vector<Vector>& canonical_vectors() {
   static const std::vector<Vector> vectors = {
       {"94 02 01 a2 77 31 08", Hello{"w1", 8}},
@@ -231,6 +233,18 @@ const std::vector<Vector>& canonical_vectors() {
       {"9c 02 05 07 a6 73 71 75 61 72 65 cd 03 e8 a2 66 70 c3 04 00 c0 2a c3",
        JobManifest{7, "square", 1000, "fp", true, 4, 0, {}, 42, true}},
       {"95 02 0e 07 c2 b2 2d 2d 68 61 6c 74 20 73 6f 6f 6e 2c 66 61 69 6c 3d 31", Halt{7, false, "--halt soon,fail=1"}},
+      // 70 and 72: job_accepted.reorder_buffer (--keep-order, §6.8) and
+      // status.retried, appended, each written only when above 0 (vectors
+      // 10, 11, 38 and 39 stay canonical).
+      {"97 02 06 07 cd 03 e8 00 c4 10 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f 40",
+       JobAccepted{7, 1000, 0, vector_secret, 64}},
+      {"dc 00 11 02 0c 07 a6 73 71 75 61 72 65 a7 64 65 61 6c 69 6e 67 cd 03 e8 cd 02 58 cd 01 f4 01 64 03 01 cd "
+       "30 d4 28 02 92 95 a2 77 31 a8 31 30 2e 30 2e 30 2e 31 40 cd 01 2c 78 95 a2 77 32 a0 24 cc c8 cd 0f a0 05",
+       [] {
+         Status status = status_vector();
+         status.retried = 5;
+         return status;
+       }()},
   };
   return vectors;
 }
@@ -271,7 +285,7 @@ struct Rejection {
   std::string_view reason;  // a fragment of codec_error::what()
 };
 
-// PROTOCOL.md 19 to 25, 29, 30, 33, 34, 40, 41, 47 to 49 and 51.
+// PROTOCOL.md 19 to 25, 29, 30, 33, 34, 40, 41, 47 to 49, 51, 71 and 73.
 const std::vector<Rejection>& spec_rejections() {
   static const std::vector<Rejection> rejections = {
       {"93 01 02 03", "protocol version 1"},
@@ -299,6 +313,10 @@ const std::vector<Rejection>& spec_rejections() {
       {"9a 02 05 07 a1 6b c0 a0 c2 00 00 94 01 01 01 64", "exactly one of count and basis_points"},
       {"9a 02 05 07 a1 6b c0 a0 c2 00 00 94 03 01 01 00", "job.halt.when must be 1 (soon) or 2 (now)"},
       {"94 02 0e 07 c2", "halt needs 3 fields"},
+      // 71 and 73: a reorder_buffer that is a str, a retried below 0.
+      {"97 02 06 07 cd 03 e8 00 c4 10 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f a1 78", "job_accepted.reorder_buffer"},
+      {"dc 00 11 02 0c 07 a6 73 71 75 61 72 65 a7 64 65 61 6c 69 6e 67 cd 03 e8 cd 02 58 cd 01 f4 01 64 03 01 cd "
+       "30 d4 28 02 90 ff", "status.retried"},
   };
   return rejections;
 }
@@ -636,6 +654,11 @@ TEST_CASE("extra trailing fields are ignored in every message") {
     const char* defaults[] = {"00", "c0", "00", "c2"};
     for (auto fields = static_cast<std::size_t>(static_cast<unsigned char>(base[0]) & 0x0f) - 2; fields < 10; ++fields)
       base = with_extra_field(base, bytes(defaults[fields - 6]));
+  } else if (const auto* accepted = std::get_if<JobAccepted>(&vector.message);
+             accepted && accepted->reorder_buffer == 0) {  // --keep-order's, written here as 0
+    base = with_extra_field(base, bytes("00"));
+  } else if (const auto* status = std::get_if<Status>(&vector.message); status && status->retried == 0) {
+    base = with_extra_field(base, bytes("00"));
   }
   const auto extra = GENERATE(as<std::string_view>{}, "c0", "c3", "05", "ff", "a1 7a", "c4 01 7a", "90", "92 02 02",
                               "91 91 01", "ca 3f 80 00 00");
@@ -741,6 +764,60 @@ TEST_CASE("hostile bytes end in a message or a codec_error, never anything else"
     }
     CHECK(accepted + rejected == 50000);
   }
+}
+
+TEST_CASE("decode reads tasks and results frames directly, with the generic decoder's message or error for any frame") {
+  // What a decoder makes of a frame: the message, or its error's text.
+  const auto outcome = [](auto&& decoder, std::string_view frame) -> std::variant<Message, std::string> {
+    try {
+      return decoder(frame);
+    } catch (const codec_error& e) {
+      return std::string(e.what());
+    }
+  };
+  const auto direct = [](std::string_view frame) { return zpipe::decode(frame); };
+  const auto generic = [](std::string_view frame) { return zpipe::decode_generic(frame); };
+  std::size_t read_directly = 0, compared = 0;
+  const auto compare = [&](std::string_view frame) {
+    read_directly += zpipe::detail::decode_direct(frame, {}).has_value() ? 1 : 0;
+    ++compared;
+    REQUIRE(outcome(direct, frame) == outcome(generic, frame));
+  };
+  std::vector<std::string> frames;
+  for (const auto& vector : canonical_vectors()) {
+    const auto type = zpipe::peek_type(bytes(vector.hex));
+    if (type == zpipe::MessageType::tasks || type == zpipe::MessageType::results) frames.push_back(bytes(vector.hex));
+  }
+  REQUIRE(frames.size() >= 8);
+  for (const std::string& vector : frames) {
+    compare(vector);
+    std::string frame = vector;
+    for (std::size_t at = 0; at < frame.size(); ++at) {
+      const char original = frame[at];
+      for (int value = 0; value < 256; ++value) {
+        frame[at] = static_cast<char>(value);
+        compare(frame);
+      }
+      frame[at] = original;
+      compare(std::string_view(vector).substr(0, at));
+    }
+  }
+  // Mixed-width integers, negative payloads, strings as bin, nil and 16-bit arrays.
+  compare(bytes("98 02 03 cf 00 00 00 00 00 00 00 07 d9 01 78 dc 00 03 d0 01 d1 00 02 cc 03 93 e0 c4 01 7a c0 90 93 01 01 02"));
+  compare(bytes("99 02 04 07 c4 02 77 31 92 01 02 92 c3 c2 92 d3 ff ff ff ff ff ff ff ff a1 65 90 92 01 02"));
+  compare(bytes("99 02 04 07 a2 77 31 91 01 91 c3 91 cf 80 00 00 00 00 00 00 00 90 91 01"));  // over 2^63-1
+  // Random flips of the vectors' bytes, one to three at a time.
+  std::mt19937 random(20261207);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (const std::string& vector : frames)
+    for (int i = 0; i < 2000; ++i) {
+      std::string frame = vector;
+      for (int flips = 1 + byte(random) % 3; flips > 0; --flips)
+        frame[static_cast<std::size_t>(byte(random)) % frame.size()] = static_cast<char>(byte(random));
+      compare(frame);
+    }
+  INFO(compared << " frames compared");
+  CHECK(read_directly > frames.size());  // the direct reader took the vectors, and more
 }
 
 TEST_CASE("a failed result must carry its error message") {

@@ -18,7 +18,22 @@ TEST_CASE("replacement strings take the parts of the input that GNU parallel giv
       {"echo {//}", "a.txt", "echo '.'"},
       {"echo {/.}", "dir/a.txt", "echo 'a'"},
       {"echo {.}", "dir.d/a", "echo 'dir.d/a'"},
-      {"echo {.}", ".bashrc", "echo '.bashrc'"},
+      // Edge cases as parallel 20221122 gives them (its definitions are
+      // regexes and Perl's dirname): a leading '.' is an extension too, a
+      // trailing '/' leaves {/} empty, {//} is dirname(1)'s.
+      {"echo {.}", ".bashrc", "echo ''"},
+      {"echo {.}", "dir/.hidden", "echo 'dir/'"},
+      {"echo {.}", "a.", "echo 'a'"},
+      {"echo {/.}", ".bashrc", "echo ''"},
+      {"echo {/}", "x/", "echo ''"},
+      {"echo {/}", "/", "echo ''"},
+      {"echo {//}", "x/", "echo '.'"},
+      {"echo {//}", "x//", "echo '.'"},
+      {"echo {//}", "/", "echo '/'"},
+      {"echo {//}", "/root.txt", "echo '/'"},
+      {"echo {//}", "//x", "echo '/'"},
+      {"echo {//}", "a//b", "echo 'a'"},
+      {"echo {//}", "", "echo '.'"},
       {"echo {#}: {}", "x", "echo 7: 'x'"},
       {"wc -l", "my file.txt", "wc -l 'my file.txt'"},
       {"echo {}", "it's", "echo 'it'\\''s'"},

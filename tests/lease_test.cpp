@@ -81,3 +81,31 @@ TEST_CASE("overlapping leases of one worker (a task dealt to it twice) cover eve
   for (zpipe::TaskId id = 1; id <= 10; ++id) CHECK(ranges.covers(id));
   CHECK_FALSE(ranges.covers(11));
 }
+
+TEST_CASE("a frame that goes on from the run dealt before gets a lease for the whole run") {
+  std::vector<zpipe::Lease> leases;
+  zpipe::sign_leases(secret, 7, {{4, 0}, {5, 0}, {9, 0}}, key, leases, 1);
+  REQUIRE(leases.size() == 2);
+  CHECK((leases[0].first == 1 && leases[0].last == 5));  // reaches back to 1: ids 1-3 came in earlier frames
+  CHECK(leases[0].token == zpipe::lease_token(secret, 7, 1, 5, key));
+  CHECK((leases[1].first == 9 && leases[1].last == 9));  // only the first run goes on from before
+}
+
+TEST_CASE("a worker returns only the widest of the leases of one run") {
+  std::vector<zpipe::Lease> returned;
+  for (zpipe::TaskId last = 1; last <= 3; ++last) {
+    std::vector<zpipe::Lease> frame;
+    zpipe::sign_leases(secret, 7, {{last, 0}}, key, frame, 1);
+    zpipe::append_leases(returned, frame);
+  }
+  REQUIRE(returned.size() == 1);
+  CHECK((returned[0].first == 1 && returned[0].last == 3));
+  std::vector<zpipe::Lease> other_run;
+  zpipe::sign_leases(secret, 7, {{7, 0}}, key, other_run);
+  zpipe::append_leases(returned, other_run);
+  CHECK(returned.size() == 2);
+  const zpipe::LeasedRanges ranges(secret, 7, returned, key);
+  CHECK(ranges.bad() == 0);
+  for (const zpipe::TaskId id : {1, 2, 3, 7}) CHECK(ranges.covers(id));
+  CHECK_FALSE(ranges.covers(4));
+}

@@ -31,6 +31,8 @@ class RecordingEffects final : public zpipe::SinkEffects {
     journaled.emplace_back(frame);
   }
   void attempt_failed(const zpipe::Result& result, std::string_view) override { attempts_failed.push_back(result.id); }
+  void result_recorded(const zpipe::Result& result, std::string_view) override { recorded.push_back(result.id); }
+  void log(std::string_view line) override { logged.emplace_back(line); }
   template <class Type>
   std::vector<Type> sent() const {
     std::vector<Type> found;
@@ -39,13 +41,14 @@ class RecordingEffects final : public zpipe::SinkEffects {
     return found;
   }
   void journal_sync() override { ++syncs_asked; }
-  void log(std::string_view) override {}
   std::vector<zpipe::Message> messages;
   std::vector<zpipe::Ack> acks;
   std::string output;
   std::uint64_t appended = 0;
   std::vector<std::string> journaled;
   std::vector<zpipe::TaskId> attempts_failed;
+  std::vector<zpipe::TaskId> recorded;  // told to the joblog, in this order
+  std::vector<std::string> logged;
   int syncs_asked = 0;
 };
 
@@ -369,4 +372,196 @@ TEST_CASE("resume-failed: the failed results are reopened once per run, and only
   CHECK(restarted.completed() == 6);
   CHECK(restarted.failed() == 1);
   CHECK(std::count(again.output.begin(), again.output.end(), '\n') == 8);  // the output written again: both runs
+}
+
+// ---- --keep-order ---------------------------------------------------------
+
+namespace {
+
+// A sink that took a job of `total` tasks from "vent", with --keep-order
+// and a reorder buffer of `buffer`; its journal, if any, syncs at once.
+struct OrderedSink {
+  OrderedSink(std::uint64_t total, std::uint64_t buffer, bool journal, std::uint32_t retries = 0,
+              std::vector<std::string> journaled = {}, bool rewrite_output = false, bool keep_order = true)
+      : core(zpipe::SinkSettings{zpipe::OutputFormat::text, journal, rewrite_output, secret, false, keep_order, buffer},
+             effects, now) {
+    for (const auto& record : journaled) core.replay(zpipe::decode(record));
+    core.replay_done(now);
+    effects.journaled = std::move(journaled);
+    effects.appended = effects.journaled.size();
+    take("vent", zpipe::JobManifest{7, "square", total, "", !effects.journaled.empty(), 0, retries});
+  }
+  void take(const std::string& peer, const zpipe::Message& message) {
+    core.frame(peer, zpipe::encode(message), message, now);
+    core.tick(now);
+    core.journal_synced(effects.appended, now);
+    now += zpipe::SinkCore::ack_interval;  // acks go out
+    core.tick(now);
+  }
+  // The task ids of the output's lines, in order.
+  [[nodiscard]] std::vector<zpipe::TaskId> printed() const {
+    std::vector<zpipe::TaskId> ids;
+    for (std::size_t at = 0; (at = effects.output.find("task ", at)) != std::string::npos; at += 5)
+      ids.push_back(std::stoull(effects.output.substr(at + 5)));
+    return ids;
+  }
+  std::chrono::steady_clock::time_point now = std::chrono::steady_clock::time_point{} + 1h;
+  RecordingEffects effects;
+  zpipe::SinkCore core;
+};
+
+// Results of these ids, in this order, in one frame.
+zpipe::ResultBatch results_of(std::initializer_list<zpipe::TaskId> ids) {
+  zpipe::ResultBatch batch{7, "w", {}, {}};
+  for (const zpipe::TaskId id : ids) {
+    const zpipe::ResultBatch one = results(id, id);
+    batch.results.push_back(one.results[0]);
+    batch.leases.push_back(one.leases[0]);
+  }
+  return batch;
+}
+
+using Ids = std::vector<zpipe::TaskId>;
+
+}  // namespace
+
+TEST_CASE("keep-order: results that arrive out of order are printed and told to the joblog in id order") {
+  const auto journal = GENERATE(false, true);
+  CAPTURE(journal);
+  OrderedSink sink(6, 8, journal);
+  sink.take("w", results_of({3, 2}));
+  CHECK(sink.printed().empty());
+  CHECK(sink.core.reorder_held() == 2);
+  // Held results are acknowledged at once: only the buffer's size bounds
+  // what the ventilator deals (§6.8), so no worker waits on task 1's.
+  CHECK(acknowledged(sink.effects, 2));
+  CHECK(acknowledged(sink.effects, 3));
+  sink.take("w", results_of({6, 1}));  // 1 frees 2 and 3, not 6
+  CHECK(sink.printed() == Ids{1, 2, 3});
+  CHECK(sink.core.reorder_held() == 1);
+  sink.take("w", results_of({5, 4}));
+  CHECK(sink.printed() == Ids{1, 2, 3, 4, 5, 6});
+  CHECK(sink.effects.recorded == Ids{1, 2, 3, 4, 5, 6});
+  CHECK(sink.core.reorder_held() == 0);
+  CHECK(sink.core.reorder_peak() == 3);  // 2, 3 and 6, before 1 of the same frame freed 2 and 3
+  CHECK_THAT(sink.effects.output, Catch::Contains("task 6: 36"));
+}
+
+TEST_CASE("keep-order: job_accepted tells the ventilator the reorder buffer; without --keep-order it says none") {
+  const auto keep_order = GENERATE(false, true);
+  OrderedSink sink(10, 5, false, 0, {}, false, keep_order);
+  const auto accepted = sink.effects.sent<zpipe::JobAccepted>();
+  REQUIRE(accepted.size() == 1);
+  CHECK(accepted[0].reorder_buffer == (keep_order ? 5u : 0u));
+  // Without it, results are printed as they arrive.
+  sink.take("w", results_of({2, 1}));
+  CHECK(sink.printed() == (keep_order ? Ids{1, 2} : Ids{2, 1}));
+}
+
+TEST_CASE("keep-order: a duplicate of a held result is acknowledged again and printed once") {
+  OrderedSink sink(3, 8, false);
+  sink.take("w", results_of({2}));
+  const auto acks = sink.effects.acks.size();
+  sink.take("w", results_of({2}));
+  CHECK(sink.effects.acks.size() == acks + 1);
+  CHECK(sink.core.duplicates() == 1);
+  CHECK(sink.core.reorder_held() == 1);
+  sink.take("w", results_of({1, 3}));
+  CHECK(sink.printed() == Ids{1, 2, 3});
+}
+
+TEST_CASE("keep-order: a retried task keeps its place; its failed attempt is not printed") {
+  OrderedSink sink(3, 8, false, 1);
+  sink.take("w", results_of({2, 3}));
+  sink.take("w", failures(1, 1, 1));  // not final with --retries 1
+  CHECK(sink.printed().empty());
+  CHECK(sink.effects.attempts_failed == Ids{1});
+  sink.take("w", failures(1, 1, 2));  // final
+  CHECK(sink.printed() == Ids{1, 2, 3});
+  CHECK_THAT(sink.effects.output, Catch::StartsWith("task 1 FAILED: boom\ntask 2: 4\n"));
+}
+
+TEST_CASE("keep-order: a result beyond the buffer (a ventilator that ignores it) is held all the same, and said once") {
+  OrderedSink sink(10, 2, false);
+  const auto beyond = [&] {
+    return std::count_if(sink.effects.logged.begin(), sink.effects.logged.end(), [](const std::string& line) {
+      return line.find("beyond --reorder-buffer 2") != std::string::npos;
+    });
+  };
+  sink.take("w", results_of({2, 3}));
+  CHECK(beyond() == 0);
+  sink.take("w", results_of({4, 5}));  // 4 is 3 past task 1, the buffer 2
+  CHECK(sink.core.reorder_held() == 4);
+  CHECK(beyond() == 1);
+  sink.take("w", results_of({1}));
+  CHECK(sink.printed() == Ids{1, 2, 3, 4, 5});
+}
+
+TEST_CASE("keep-order with a journal: a restarted sink holds again what the last one held, and prints each once") {
+  const auto rewrite_output = GENERATE(false, true);
+  CAPTURE(rewrite_output);
+  std::vector<std::string> journal;
+  {
+    OrderedSink first(5, 8, true);
+    first.take("w", results_of({1, 3, 4}));
+    CHECK(first.printed() == Ids{1});
+    journal = first.effects.journaled;
+  }  // killed: 3 and 4 are in the journal, held, never printed
+  // A new sink, with or without --keep-order on its command line: the job
+  // was started ordered, and stays so.
+  const auto keep_order = GENERATE(false, true);
+  CAPTURE(keep_order);
+  OrderedSink second(5, 8, true, 0, journal, rewrite_output, keep_order);
+  // With an output file it is written again from the journal up to the
+  // gap; with stdout task 1 was printed by the first sink.
+  CHECK(second.printed() == (rewrite_output ? Ids{1} : Ids{}));
+  CHECK(second.core.reorder_held() == 2);
+  // The ventilator learns it holds 1, 3 and 4 and deals 2 and 5 again.
+  CHECK(acknowledged(second.effects, 3));
+  CHECK(acknowledged(second.effects, 4));
+  CHECK_FALSE(acknowledged(second.effects, 2));
+  second.take("w", results_of({5, 2}));
+  CHECK(second.printed() == (rewrite_output ? Ids{1, 2, 3, 4, 5} : Ids{2, 3, 4, 5}));
+  // The joblog gets the lines the first sink never wrote: 3 and 4 were held.
+  CHECK(second.effects.recorded == Ids{2, 3, 4, 5});
+}
+
+TEST_CASE("keep-order: a journal of a job without --keep-order stays unordered for a sink restarted with it") {
+  std::vector<std::string> journal;
+  {
+    OrderedSink first(3, 8, true, 0, {}, false, false);
+    first.take("w", results_of({2}));
+    journal = first.effects.journaled;
+  }
+  OrderedSink second(3, 8, true, 0, journal, false, true);
+  CHECK(second.effects.sent<zpipe::JobAccepted>().back().reorder_buffer == 0);
+  second.take("w", results_of({3, 1}));
+  CHECK(second.printed() == Ids{3, 1});
+  CHECK(std::any_of(second.effects.logged.begin(), second.effects.logged.end(), [](const std::string& line) {
+    return line.find("started without --keep-order") != std::string::npos;
+  }));
+}
+
+TEST_CASE("keep-order: every format's output is that of the same results arriving in order") {
+  const auto format = GENERATE(zpipe::OutputFormat::text, zpipe::OutputFormat::jsonl, zpipe::OutputFormat::csv,
+                               zpipe::OutputFormat::msgpack);
+  CAPTURE(static_cast<int>(format));
+  const auto output_of = [&](bool keep_order, std::initializer_list<zpipe::TaskId> order) {
+    auto now = std::chrono::steady_clock::time_point{} + 1h;
+    RecordingEffects effects;
+    zpipe::SinkCore core(zpipe::SinkSettings{format, false, false, secret, false, keep_order, 8}, effects, now);
+    core.replay_done(now);
+    const zpipe::Message manifest = zpipe::JobManifest{7, "square", 4, "", false, 0};
+    core.frame("vent", zpipe::encode(manifest), manifest, now);
+    for (const zpipe::TaskId id : order) {
+      const zpipe::Message batch = results_of({id});
+      core.frame("w", zpipe::encode(batch), batch, now);
+    }
+    core.tick(now);
+    return effects.output;
+  };
+  const std::string in_order = output_of(false, {1, 2, 3, 4});
+  CHECK_FALSE(in_order.empty());
+  CHECK(output_of(true, {4, 2, 3, 1}) == in_order);
+  CHECK(output_of(false, {4, 2, 3, 1}) != in_order);
 }

@@ -10,6 +10,7 @@
 
 #include "zpipe/codec.hpp"
 #include "zpipe/exit_codes.hpp"
+#include "zpipe/lease.hpp"
 #include "zpipe/task_source.hpp"
 #include "zpipe/ventilator_core.hpp"
 
@@ -641,4 +642,89 @@ TEST_CASE("halt for another job is a bad frame; one that comes after every task 
   job.halt(true);
   CHECK_FALSE(job.core.halted());
   CHECK(job.core.complete());
+}
+
+namespace {
+
+// Checks that each frame dealt to `peer` has one lease, from the start of the
+// run of consecutive ids that peer was dealt up to it, to its last id.
+// Returns the longest run.
+std::uint64_t check_leases_follow_runs(const RecordingEffects& effects, const std::string& peer) {
+  std::uint64_t longest = 0;
+  zpipe::TaskId run_first = 0, previous = 0;
+  for (const auto& batch : effects.to<zpipe::TaskBatch>(peer)) {
+    REQUIRE(batch.tasks.size() == 1);
+    const zpipe::TaskId id = batch.tasks.front().id;
+    if (previous == 0 || id != previous + 1) run_first = id;
+    previous = id;
+    REQUIRE(batch.leases.size() == 1);
+    CHECK(batch.leases[0].first == run_first);
+    CHECK(batch.leases[0].last == id);
+    CHECK(batch.leases[0].token == zpipe::lease_token(secret, 7, run_first, id, ""));
+    longest = std::max(longest, id - run_first + 1);
+  }
+  return longest;
+}
+
+}  // namespace
+
+TEST_CASE("small frames go to a worker with a deep window several in a row, under one growing lease") {
+  UpperJob job(1000, 2);
+  job.core.worker_frame("w1", zpipe::Hello{"one", 1024}, job.now);
+  job.core.worker_frame("w2", zpipe::Hello{"two", 1024}, job.now);
+  job.core.tick(job.now);
+  const auto w1 = ids_dealt(job.effects, "w1"), w2 = ids_dealt(job.effects, "w2");
+  REQUIRE(w1.size() + w2.size() == 1000);
+  CHECK(w1.size() >= 400);  // both workers get a fair part
+  CHECK(w2.size() >= 400);
+  CHECK(check_leases_follow_runs(job.effects, "w1") == zpipe::VentilatorCore::run_tasks);
+  CHECK(check_leases_follow_runs(job.effects, "w2") == zpipe::VentilatorCore::run_tasks);
+}
+
+TEST_CASE("workers with shallow windows (slow tasks) are dealt small frames in strict turns") {
+  UpperJob job(8, 2);
+  job.core.worker_frame("w1", zpipe::Hello{"one", 4}, job.now);
+  job.core.worker_frame("w2", zpipe::Hello{"two", 4}, job.now);
+  job.core.tick(job.now);
+  CHECK(ids_dealt(job.effects, "w1") == std::vector<zpipe::TaskId>{1, 3, 5, 7});
+  CHECK(ids_dealt(job.effects, "w2") == std::vector<zpipe::TaskId>{2, 4, 6, 8});
+  CHECK(check_leases_follow_runs(job.effects, "w1") == 1);
+}
+
+TEST_CASE("keep-order: the ventilator deals no id more than the sink's reorder buffer past its oldest unacknowledged") {
+  zpipe::VentilatorSettings settings = Job::settings();
+  settings.batch = 2;
+  auto now = std::chrono::steady_clock::time_point{} + 1h;
+  RecordingEffects effects;
+  zpipe::VentilatorCore core(settings, zpipe::count_source("square", 100), effects, now);
+  core.tick(now);
+  core.sink_connected(now);
+  core.sink_frame(zpipe::JobAccepted{7, 100, 0, secret, 4}, now);
+  core.worker_frame("w1", zpipe::Hello{"one", 64}, now);
+  core.tick(now);
+  // Task 1 and the 4 the buffer holds behind it, whatever the credits.
+  CHECK(ids_dealt(effects, "w1") == std::vector<zpipe::TaskId>{1, 2, 3, 4, 5});
+  CHECK(core.read() == 5);
+  // Acks of tasks behind task 1 move nothing: the sink holds them for it.
+  core.sink_frame(zpipe::Ack{7, {{2, 5}}}, now);
+  core.tick(now);
+  CHECK(core.read() == 5);
+  // Task 1's frees the window to 6 + 4.
+  core.sink_frame(zpipe::Ack{7, {{1, 1}}}, now);
+  core.tick(now);
+  CHECK(core.read() == 10);
+  CHECK(ids_dealt(effects, "w1").back() == 10);
+  // A sink restarted with another buffer says so; without one the window is --max-in-flight.
+  core.sink_frame(zpipe::JobAccepted{7, 100, 10, secret, 0}, now);
+  core.sink_frame(zpipe::Ack{7, {{6, 10}}}, now);
+  core.tick(now);
+  CHECK(core.read() == 100);
+}
+
+TEST_CASE("status: retried counts the failed attempts the sink asked for again") {
+  RetryJob job(4, 2, 1);
+  job.hello("w1", 4);
+  CHECK(job.core.status(job.now).retried == 0);
+  job.retry({1}, {1});
+  CHECK(job.core.status(job.now).retried == 1);
 }

@@ -292,3 +292,103 @@ TEST_CASE("worker pool: names are capped and made printable", "[worker_pool]") {
   const auto slot = pool.hello("r", given, 1, t0);
   CHECK(pool.at(slot).name == shown);
 }
+
+// The ventilator asks for the next worker after every event; with ten
+// thousand workers that have spent their credits, a scan over all of them
+// would cost ten thousand looks per frame. The ready queue looks only at
+// workers that got a credit since: a handful of looks per deal.
+TEST_CASE("worker pool: choosing a worker costs the same with 10 or 10,000 workers", "[worker_pool]") {
+  const auto workers = GENERATE(10u, 10'000u);
+  CAPTURE(workers);
+  WorkerPool pool;
+  for (std::uint32_t i = 0; i < workers; ++i) pool.hello(std::to_string(i), "w", 1, t0);
+  // Everyone spends its one credit (their first deals).
+  for (std::uint32_t i = 0; i < workers; ++i) {
+    WorkerState* worker = pool.next_to_deal(std::nullopt);
+    REQUIRE(worker != nullptr);
+    --worker->credits;
+    ++worker->tasks_held;
+  }
+  REQUIRE(pool.next_to_deal(std::nullopt) == nullptr);
+  // Then credits come back one at a time, in no particular order, and each
+  // is dealt against; between credits the core asks again and finds nobody.
+  const std::uint64_t before = pool.looked_at();
+  constexpr int deals = 20'000;
+  std::map<std::string, int> dealt;
+  for (int i = 0; i < deals; ++i) {
+    const std::uint32_t slot = static_cast<std::uint32_t>((i * 7919u) % workers);
+    REQUIRE(pool.credit(pool.at(slot).routing_id, 1, t0));
+    WorkerState* worker = pool.next_to_deal(1'000'000);
+    REQUIRE(worker != nullptr);
+    CHECK(pool.slot_of(*worker) == slot);
+    --worker->credits;
+    ++dealt[worker->routing_id];
+    CHECK(pool.next_to_deal(1'000'000) == nullptr);
+  }
+  const double looks_per_deal = static_cast<double>(pool.looked_at() - before) / deals;
+  CAPTURE(looks_per_deal);
+  CHECK(looks_per_deal <= 3.0);
+  CHECK(dealt.size() == std::min<std::size_t>(workers, deals));
+}
+
+TEST_CASE("worker pool: a worker parked at its share is dealt again once it holds less", "[worker_pool]") {
+  WorkerPool pool;
+  pool.hello("a", "a", 4, t0);
+  pool.hello("b", "b", 4, t0);
+  pool.at(0).tasks_held = 6;  // a's share of 10 is 10/2 + 1 = 6
+  WorkerState* worker = pool.next_to_deal(10);
+  REQUIRE(worker != nullptr);
+  CHECK(worker->routing_id == "b");
+  pool.at(1).credits = 0;
+  CHECK(pool.next_to_deal(10) == nullptr);
+  // An acknowledgement: a holds 5, and the core says so.
+  pool.at(0).tasks_held = 5;
+  pool.may_be_ready(0);
+  worker = pool.next_to_deal(10);
+  REQUIRE(worker != nullptr);
+  CHECK(worker->routing_id == "a");
+}
+
+TEST_CASE("worker pool: a stalled worker is dealt to only when every worker is stalled", "[worker_pool]") {
+  WorkerPool pool;
+  pool.hello("a", "a", 4, t0);
+  pool.hello("b", "b", 4, t0);
+  pool.set_stalled(0, true);
+  pool.at(1).credits = 0;
+  CHECK(pool.next_to_deal(std::nullopt) == nullptr);
+  CHECK(pool.idle_worker() == nullptr);
+  pool.set_stalled(1, true);  // now all are: a is dealt to again
+  WorkerState* worker = pool.next_to_deal(std::nullopt);
+  REQUIRE(worker != nullptr);
+  CHECK(worker->routing_id == "a");
+  REQUIRE(pool.idle_worker() != nullptr);
+  pool.set_stalled(1, false);  // b delivers: a is passed over again
+  CHECK(pool.next_to_deal(std::nullopt) == nullptr);
+}
+
+TEST_CASE("worker pool: a retry avoids the worker that failed it while another is ready", "[worker_pool]") {
+  WorkerPool pool;
+  pool.hello("a", "a", 4, t0);
+  pool.hello("b", "b", 4, t0);
+  for (int i = 0; i < 4; ++i) {
+    WorkerState* worker = pool.next_to_deal(std::nullopt, ~std::uint64_t{0}, 0);
+    REQUIRE(worker != nullptr);
+    CHECK(worker->routing_id == "b");
+  }
+  pool.at(1).credits = 0;
+  WorkerState* worker = pool.next_to_deal(std::nullopt, ~std::uint64_t{0}, 0);
+  REQUIRE(worker != nullptr);
+  CHECK(worker->routing_id == "a");  // no other is ready
+}
+
+TEST_CASE("worker pool: workers that list the same kinds share one list", "[worker_pool]") {
+  WorkerPool pool;
+  const std::vector<std::string> kinds{"square", "primes"};
+  const auto a = pool.hello("a", "a", 1, t0, true, kinds);
+  const auto b = pool.hello("b", "b", 1, t0, true, kinds);
+  const auto c = pool.hello("c", "c", 1, t0, false, {"upper"});
+  CHECK(pool.at(a).kinds == pool.at(b).kinds);
+  CHECK(*pool.at(a).kinds == kinds);
+  CHECK(*pool.at(c).kinds == std::vector<std::string>{"upper"});
+  CHECK(pool.kinds_listed() == "primes, square, upper");
+}

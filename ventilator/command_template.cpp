@@ -7,25 +7,37 @@
 namespace zpipe {
 namespace {
 
+// Each does what GNU parallel's own definition does (its %Global::replace),
+// edge cases included: tests/parallel_compat/ runs both on the same inputs.
+
+// {/}: s:.*/:: (what follows the last '/'; empty when the input ends in '/').
 std::string_view last_component(std::string_view path) {
-  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
   const auto slash = path.rfind('/');
-  return slash == std::string_view::npos || path.size() == 1 ? path : path.substr(slash + 1);
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
 }
 
+// Perl's File::Basename::fileparse: the path up to and with its last '/'
+// ("./" when it has none), then its trailing '/'s cut but the first character.
+std::string_view parent_of(std::string_view path) {
+  const auto slash = path.rfind('/');
+  std::string_view parent = slash == std::string_view::npos ? std::string_view("./") : path.substr(0, slash + 1);
+  while (parent.size() > 1 && parent.back() == '/') parent.remove_suffix(1);
+  return parent;
+}
+
+// {//}: File::Basename::dirname, as POSIX dirname(1): "a/b" gives "a",
+// "a" and "a/" give ".", "/a" and "/" give "/".
 std::string_view directory(std::string_view path) {
-  const auto slash = path.rfind('/');
-  if (slash == std::string_view::npos) return ".";
-  return slash == 0 ? std::string_view("/") : path.substr(0, slash);
+  const bool ends_in_slash = !path.empty() && path.back() == '/';
+  const std::string_view parent = parent_of(path);
+  return ends_in_slash ? parent_of(parent) : parent;
 }
 
-// The extension is the last '.' of the last component, not at its start.
+// {.}: s:\.[^/.]*$:: (the last '.' and what follows, unless a '/' follows;
+// so ".bashrc" gives "" and "a.d/b" stays whole).
 std::string_view without_extension(std::string_view path) {
-  const auto slash = path.rfind('/');
   const auto dot = path.rfind('.');
-  if (dot == std::string_view::npos || (slash != std::string_view::npos && dot < slash) ||
-      dot == (slash == std::string_view::npos ? 0 : slash + 1))
-    return path;
+  if (dot == std::string_view::npos || path.find('/', dot) != std::string_view::npos) return path;
   return path.substr(0, dot);
 }
 

@@ -73,7 +73,7 @@ std::string format_status_text(const Status& status) {
     text += percent;
   }
   text += ", " + std::to_string(status.in_flight) + " in flight, " + std::to_string(status.failed) + " failed, " +
-          std::to_string(status.dealt_again) + " dealt again\n";
+          std::to_string(status.retried) + " retried, " + std::to_string(status.dealt_again) + " dealt again\n";
   const auto eta = eta_ms(status);
   text += "rate     " + std::to_string(status.rate) + " tasks/s, ETA " + (eta ? duration_text(*eta) : std::string("unknown")) +
           "\n";
@@ -111,6 +111,7 @@ std::string format_status_json(const Status& status) {
   append_json_field(out, "read", status.read);
   append_json_field(out, "acknowledged", status.acknowledged);
   append_json_field(out, "failed", status.failed);
+  append_json_field(out, "retried", status.retried);
   append_json_field(out, "in_flight", status.in_flight);
   append_json_field(out, "dealt_again", status.dealt_again);
   append_json_field(out, "workers_lost", status.workers_lost);

@@ -36,6 +36,9 @@ VentilatorCore::VentilatorCore(VentilatorSettings settings, std::unique_ptr<Task
     manifest_.resume_failed = settings_.resume_failed;
   }
   batch_.kind = settings_.kind;
+  // Small frames go to one worker a few in a row, so that one lease covers
+  // about run_tasks of its ids; large frames are a run each already.
+  workers_.deal_in_runs_of(static_cast<std::uint32_t>(std::max<std::uint64_t>(1, run_tasks / std::max<std::uint64_t>(1, settings_.batch))));
   next_send_ = now;
   next_waiting_line_ = now + waiting_line_interval;
   next_expiry_check_ = now + expiry_check_interval;
@@ -78,7 +81,7 @@ void VentilatorCore::take_hello(const std::string& peer, const PeerIdentity& ide
                      std::to_string(workers_.alive()) + " now)";
   if (!runs_kind) {
     std::string listed;
-    for (const auto& kind : worker.kinds) listed += (listed.empty() ? "" : ", ") + kind;
+    for (const auto& kind : *worker.kinds) listed += (listed.empty() ? "" : ", ") + kind;
     line += " but does not run kind '" + printable(settings_.kind, 256) + "' (it runs: " +
             (listed.empty() ? "no kind" : listed) + "); it is dealt nothing";
   }
@@ -177,6 +180,7 @@ std::uint64_t VentilatorCore::take_back(std::uint32_t slot, std::string_view why
   const bool was_isolating = std::exchange(worker.isolating, false);
   const auto ids = in_flight_.release(slot);
   worker.tasks_held = 0;
+  workers_.may_be_ready(slot);
   if (ids.empty() && !lost) return 0;
   std::uint64_t failed = 0;
   for (const TaskId id : ids) {
@@ -258,6 +262,7 @@ void VentilatorCore::take_retry(const Retry& retry) {
       in_flight_.release_one(id, failed_on);
       WorkerState& worker = workers_.at(failed_on);
       if (--worker.tasks_held == 0) worker.isolating = false;
+      workers_.may_be_ready(failed_on);
     }
     in_flight_.retried(id);
     ++retried_;
@@ -323,6 +328,17 @@ void VentilatorCore::take_acceptance(const JobAccepted& accepted) {
   if (accepted.lease_secret.size() != lease_secret_bytes)
     throw codec_error("job_accepted.lease_secret must have " + std::to_string(lease_secret_bytes) + " bytes");
   lease_secret_ = accepted.lease_secret;
+  // A sink with --keep-order holds each result until every earlier id has
+  // one: dealing no id more than its buffer past the lowest one not
+  // acknowledged bounds what it holds (§6.8). A sink that restarted says
+  // it again, perhaps with another size.
+  if (accepted.reorder_buffer != reorder_buffer_) {
+    reorder_buffer_ = accepted.reorder_buffer;
+    if (reorder_buffer_ > 0 && reorder_buffer_ + 1 < settings_.max_in_flight)
+      effects_.log("the sink keeps order with a buffer of " + std::to_string(reorder_buffer_) +
+                   " result(s): dealing at most " + std::to_string(reorder_buffer_ + 1) +
+                   " task ids ahead of the oldest one unacknowledged");
+  }
   accepted_ = true;
   sink_total_ = accepted.total;
   sink_holds_ = accepted.completed;
@@ -336,10 +352,11 @@ void VentilatorCore::take_ack(const Ack& ack, TimePoint now) {
     if (first <= read)
       in_flight_.acknowledge(first, std::min(last, read), [&](InFlightTable::Holder holder) {
         WorkerState& worker = workers_.at(holder);
-        worker.stalled = false;  // it delivers after all
+        workers_.set_stalled(holder, false);  // it delivers after all
         ++worker.done;
         ++done_by_workers_;
         if (--worker.tasks_held == 0) worker.isolating = false;
+        workers_.may_be_ready(holder);
       });
     if (last > read) not_read_yet_.add(std::max(first, read + 1), last);
   }
@@ -395,9 +412,11 @@ bool VentilatorCore::ready_to_deal() {
     redeal_after_sync_ = false;
     for (const auto& worker : workers_.slots()) {
       if (!worker.alive) continue;
-      WorkerState& state = workers_.at(workers_.slot_of(worker));
+      const std::uint32_t slot = workers_.slot_of(worker);
+      WorkerState& state = workers_.at(slot);
       state.tasks_held = 0;
       state.isolating = false;
+      workers_.may_be_ready(slot);
     }
     const auto ids = in_flight_.release_all();
     for (const TaskId id : ids) queue(id);
@@ -503,7 +522,9 @@ bool VentilatorCore::top_up_batch() {
     if (in_flight_.state(id) == InFlightTable::State::waiting)
       add_to_batch(id, in_flight_.payload(id), in_flight_.attempt(id));
   }
-  while (batch_.tasks.size() < settings_.batch && in_flight_.span() < settings_.max_in_flight) {
+  const std::uint64_t window = reorder_buffer_ > 0 ? std::min(settings_.max_in_flight, reorder_buffer_ + 1)
+                                                  : settings_.max_in_flight;
+  while (batch_.tasks.size() < settings_.batch && in_flight_.span() < window) {
     auto task = source_->next();
     if (!task) {
       waiting_for_input_ = !source_->exhausted();
@@ -560,12 +581,24 @@ bool VentilatorCore::send_batch(WorkerState& worker, TimePoint now) {
 
 // Leases for the tasks in batch_, bound to the worker's key; with
 // --task-timeout, the worker also keeps when each run was dealt.
-void VentilatorCore::sign(const WorkerState& worker, TimePoint now) {
+void VentilatorCore::sign(WorkerState& worker, TimePoint now) {
   batch_.leases.clear();
-  sign_leases(lease_secret_, batch_.job, batch_.tasks, worker.key, batch_.leases);
+  // A frame that goes on from the run this worker was dealt last extends it:
+  // every id of the run was dealt to this worker, so the lease is as true.
+  const TaskId first_id = batch_.tasks.front().id;
+  const bool goes_on =
+      worker.run_open && worker.run_job == batch_.job && worker.run_last != ~TaskId{0} && worker.run_last + 1 == first_id;
+  sign_leases(lease_secret_, batch_.job, batch_.tasks, worker.key, batch_.leases,
+              goes_on ? worker.run_first : first_id);
+  worker.run_open = true;
+  worker.run_job = batch_.job;
+  worker.run_first = batch_.leases.back().first;
+  worker.run_last = batch_.leases.back().last;
   if (settings_.task_timeout.count() == 0) return;
   const std::uint32_t slot = workers_.slot_of(worker);
-  auto& dealt = workers_.at(slot).dealt;
+  auto& maybe_dealt = workers_.at(slot).dealt;
+  if (!maybe_dealt) maybe_dealt.emplace();
+  auto& dealt = *maybe_dealt;
   // Runs whose tasks were all acknowledged are dropped now and then, so the
   // list follows what the worker holds, not what it was dealt.
   if (dealt.size() > 2 * worker.tasks_held + 64)
@@ -574,7 +607,9 @@ void VentilatorCore::sign(const WorkerState& worker, TimePoint now) {
         if (in_flight_.state(id) == InFlightTable::State::held && in_flight_.holder(id) == slot) return false;
       return true;
     });
-  for (const Lease& lease : batch_.leases) dealt.push_back(WorkerState::Dealt{now, lease.first, lease.last});
+  // The runs of this frame's own ids: a lease may reach back into earlier frames.
+  for (const Lease& lease : batch_.leases)
+    dealt.push_back(WorkerState::Dealt{now, std::max(lease.first, first_id), lease.last});
 }
 
 // With --task-timeout: a task a live worker has held too long is dealt
@@ -587,9 +622,9 @@ void VentilatorCore::expire_held_tasks(TimePoint now) {
     const std::uint32_t slot = workers_.slot_of(listed);
     WorkerState& worker = workers_.at(slot);
     std::uint64_t expired = 0, failed = 0;
-    while (!worker.dealt.empty() && now - worker.dealt.front().at >= settings_.task_timeout) {
-      const auto [at, first, last] = worker.dealt.front();
-      worker.dealt.pop_front();
+    while (worker.dealt && !worker.dealt->empty() && now - worker.dealt->front().at >= settings_.task_timeout) {
+      const auto [at, first, last] = worker.dealt->front();
+      worker.dealt->pop_front();
       for (TaskId id = first; id <= last && first <= last; ++id) {
         if (!in_flight_.release_one(id, slot)) continue;
         ++expired;
@@ -608,7 +643,7 @@ void VentilatorCore::expire_held_tasks(TimePoint now) {
     if (worker.tasks_held == 0) worker.isolating = false;
     // Its tasks go to others: a hoarder, or a worker stuck, gets no more
     // until something it holds is acknowledged.
-    worker.stalled = true;
+    workers_.set_stalled(slot, true);
     timed_out_ += expired;
     redealt_ += expired - failed;
     effects_.log("worker " + worker.name + " held " + std::to_string(expired) + " task(s) past --task-timeout: dealing " +
@@ -800,6 +835,7 @@ Status VentilatorCore::status(TimePoint now) const {
   status.in_flight = in_flight_.unacknowledged();
   status.dealt_again = redealt_;
   status.workers_lost = workers_lost_;
+  status.retried = retried_;
   const auto millis = [](Clock::duration span) {
     return static_cast<std::uint64_t>(std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(span).count()));
   };

@@ -30,7 +30,8 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
       ("max-attempts", "Workers a task may be lost with before it is reported failed",
        cxxopts::value<std::string>()->default_value(std::to_string(config.max_attempts)))
       ("retries", "Run a failed task again, up to N more times, on another worker where one is ready "
-       "(GNU parallel's --retries); the sink's joblog has every attempt, its output only the last",
+       "(GNU parallel's --retries N+1, which counts the first try too); the sink's joblog has every attempt, "
+       "its output only the last",
        cxxopts::value<std::string>()->default_value(std::to_string(config.retries)))
       ("task-timeout", "DURATION (such as 90s, 5m, 1500ms) a live worker may hold a task before it is dealt again "
        "and counts an attempt; default: no limit", cxxopts::value<std::string>())

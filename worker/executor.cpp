@@ -6,6 +6,7 @@
 #include <iterator>
 
 #include "zpipe/codec.hpp"
+#include "zpipe/lease.hpp"
 #include "zpipe/log.hpp"
 #include "zpipe/sockets.hpp"
 #include "zpipe/stop_signal.hpp"
@@ -204,8 +205,9 @@ void Executor::compute_loop(zmq::socket_t wake) {
       if (!results.results.empty() && batch.job != results.job) flush();
       results.job = batch.job;
       const TaskFunction* function = kinds_.find(batch.kind);
-      // The sink takes a result only under the lease its task came with.
-      results.leases.insert(results.leases.end(), batch.leases.begin(), batch.leases.end());
+      // The sink takes a result only under the lease its task came with, or
+      // under a wider lease of the same run.
+      append_leases(results.leases, batch.leases);
       running_epoch = epoch;
       for (std::size_t i = 0; i < batch.tasks.size(); ++i) {
         if (stop_requested()) return;

@@ -231,6 +231,8 @@ def decode(frame):
         _u64(f[4], "job_accepted.completed")
         if type(f[5]) not in (str, bytes):
             raise BadFrame("job_accepted.lease_secret must be bytes")
+        if len(f) > 6:  # reorder_buffer, appended to v2 (absent: no limit, §6.8)
+            _u64(f[6], "job_accepted.reorder_buffer")
     elif kind == JOB_REFUSED:
         _u64(f[2], "job_refused.job")
         f[3] = _string(f[3], "job_refused.reason")
@@ -293,6 +295,8 @@ def _check_status(f):
         row[1] = _string(row[1], "status.rows[].host")
         for value, name in zip(row[2:5], ("held", "done", "idle_ms")):
             _u64(value, "status.rows[]." + name)
+    if len(f) > 16:  # retried, appended to v2 (absent: 0)
+        _u64(f[16], "status.retried")
 
 
 def check_leases(leases, what):

@@ -1,6 +1,8 @@
 // msgpack encoding and bounded decoding of every protocol message.
 #include "zpipe/codec.hpp"
 
+#include "codec_direct.hpp"
+
 #include <algorithm>
 #include <limits>
 #include <new>
@@ -190,11 +192,12 @@ void pack(Packer& p, const JobManifest& m) {
 }
 
 void pack(Packer& p, const JobAccepted& m) {
-  pack_header(p, 6, MessageType::job_accepted);
+  pack_header(p, m.reorder_buffer > 0 ? 7 : 6, MessageType::job_accepted);
   p.pack_uint64(m.job);
   pack_optional(p, m.total);
   p.pack_uint64(m.completed);
   pack_bin(p, m.lease_secret);
+  if (m.reorder_buffer > 0) p.pack_uint64(m.reorder_buffer);
 }
 
 void pack(Packer& p, const JobRefused& m) {
@@ -219,7 +222,7 @@ void pack(Packer& p, const HelloAgain&) { pack_header(p, 2, MessageType::hello_a
 void pack(Packer& p, const StatusRequest&) { pack_header(p, 2, MessageType::status_request); }
 
 void pack(Packer& p, const Status& m) {
-  pack_header(p, 16, MessageType::status);
+  pack_header(p, m.retried > 0 ? 17 : 16, MessageType::status);
   p.pack_uint64(m.job);
   pack_string(p, m.kind);
   pack_string(p, m.phase);
@@ -236,6 +239,7 @@ void pack(Packer& p, const Status& m) {
     p.pack_uint64(row.done);
     p.pack_uint64(row.idle_ms);
   }
+  if (m.retried > 0) p.pack_uint64(m.retried);
 }
 
 void pack(Packer& p, const Retry& m) {
@@ -526,6 +530,8 @@ Status read_status(const Fields& f) {
                                        read_uint(row[2], "status.rows[].held"), read_uint(row[3], "status.rows[].done"),
                                        read_uint(row[4], "status.rows[].idle_ms")});
   }
+  // retried was appended (--retries): absent, none.
+  if (f.size() > 14) status.retried = read_uint(f[14], "status.retried");
   return status;
 }
 
@@ -590,7 +596,9 @@ Message read_message(const msgpack::object& top) {
     case MessageType::job_accepted: {
       const Fields f(all, "job_accepted", 4);
       return JobAccepted{read_uint(f[0], "job_accepted.job"), read_optional_uint(f[1], "job_accepted.total"),
-                         read_uint(f[2], "job_accepted.completed"), read_string(f[3], "job_accepted.lease_secret")};
+                         read_uint(f[2], "job_accepted.completed"), read_string(f[3], "job_accepted.lease_secret"),
+                         // reorder_buffer was appended (--keep-order): absent, no limit.
+                         f.size() > 4 ? read_uint(f[4], "job_accepted.reorder_buffer") : 0};
     }
     case MessageType::job_refused: {
       const Fields f(all, "job_refused", 2);
@@ -714,6 +722,11 @@ std::string encode(const Message& message) {
 }
 
 Message decode(std::string_view frame, const DecodeLimits& limits) {
+  if (auto message = detail::decode_direct(frame, limits)) return std::move(*message);
+  return decode_generic(frame, limits);
+}
+
+Message decode_generic(std::string_view frame, const DecodeLimits& limits) {
   if (frame.empty()) throw codec_error("empty frame");
   if (frame.size() > limits.max_frame_bytes)
     throw codec_error("frame of " + std::to_string(frame.size()) + " bytes exceeds the limit of " +

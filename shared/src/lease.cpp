@@ -48,13 +48,20 @@ std::array<char, lease_token_bytes> lease_token(std::string_view secret, JobId j
 }
 
 void sign_leases(std::string_view secret, JobId job, const std::vector<Task>& tasks, std::string_view worker_key,
-                 std::vector<Lease>& leases) {
+                 std::vector<Lease>& leases, TaskId first_run_from) {
   for (std::size_t at = 0; at < tasks.size();) {
     std::size_t end = at + 1;
     while (end < tasks.size() && tasks[end].id == tasks[end - 1].id + 1) ++end;
-    const TaskId first = tasks[at].id, last = tasks[end - 1].id;
+    const TaskId first = at == 0 ? std::min(tasks[at].id, first_run_from) : tasks[at].id, last = tasks[end - 1].id;
     leases.push_back(Lease{first, last, lease_token(secret, job, first, last, worker_key)});
     at = end;
+  }
+}
+
+void append_leases(std::vector<Lease>& leases, const std::vector<Lease>& more) {
+  for (const Lease& lease : more) {
+    if (!leases.empty() && leases.back().first == lease.first && leases.back().last <= lease.last) leases.back() = lease;
+    else leases.push_back(lease);
   }
 }
 

@@ -11,10 +11,23 @@
 //
 // The clock starts once every worker has connected to the ventilator, so that
 // PUSH deals to all of them, and stops when the sink has the N-th frame.
-// Prints messages/s on stdout. Exit status: 0, 1 when a stage fails or
-// stalls for 10 s, 2 for a bad command line.
+// Prints messages/s on stdout.
+//
+// With --rate R the ventilator sends instead on a fixed schedule (frame i at
+// start + i/R, whatever the sink does), each frame carrying its send time
+// (CLOCK_MONOTONIC ns, one clock as all stages are threads of this process)
+// in its first 8 bytes, and the sink prints the percentiles of send-to-
+// receive time over the frames, in the line latency_stats.hpp writes: the
+// two TCP hops ventilator -> worker -> sink that zpipe's task and result
+// take, with nothing else, for bench.sh --latency.
+//
+// Exit status: 0, 1 when a stage fails or stalls for 10 s, 2 for a bad
+// command line.
+#include <sys/prctl.h>
+
 #include <charconv>
 #include <chrono>
+#include <cstring>
 #include <cstdint>
 #include <iostream>
 #include <optional>
@@ -26,6 +39,8 @@
 #include <vector>
 
 #include <zmq.hpp>
+
+#include "latency_stats.hpp"
 
 namespace {
 
@@ -41,6 +56,8 @@ struct RelayConfig {
   std::uint64_t messages = 1'000'000;
   std::size_t bytes = 32;
   unsigned workers = 1;
+  double rate = 0;  // frames/s on a fixed schedule; 0: as fast as it can
+  std::string samples;  // with --rate: the latency CDF goes here
 };
 
 struct usage_error : std::runtime_error {
@@ -52,7 +69,10 @@ constexpr std::string_view usage_text =
     "  --messages N  frames to send               (default 1000000)\n"
     "  --bytes B     size of each frame in bytes  (default 32)\n"
     "  --workers W   forwarding stages, 1 to 64   (default 1)\n"
-    "Prints the sink's rate in messages/s on stdout.\n";
+    "  --rate R      send R frames/s on a fixed schedule and time each one (B >= 8)\n"
+    "  --samples F   with --rate, also write the latency CDF to F\n"
+    "Prints the sink's rate in messages/s on stdout; with --rate, the latency\n"
+    "percentiles: samples=N p50_us=.. p99_us=.. p999_us=.. max_us=..\n";
 
 template <typename Number>
 Number parse_number(std::string_view option, std::string_view text, Number least, Number most) {
@@ -79,8 +99,12 @@ std::optional<RelayConfig> parse_options(int argc, char** argv) {
     if (option == "--messages") config.messages = parse_number<std::uint64_t>(option, value, 1, 1'000'000'000);
     else if (option == "--bytes") config.bytes = parse_number<std::size_t>(option, value, 0, 16 << 20);
     else if (option == "--workers") config.workers = parse_number<unsigned>(option, value, 1, 64);
+    else if (option == "--rate") config.rate = parse_number<double>(option, value, 1, 1e7);
+    else if (option == "--samples") config.samples = value;
     else throw usage_error("unknown option '" + std::string(option) + "'");
   }
+  if (config.rate > 0 && config.bytes < sizeof(std::int64_t))
+    throw usage_error("--rate needs --bytes of at least 8, for each frame's send time");
   return config;
 }
 
@@ -122,10 +146,23 @@ std::string await_handshakes(zmq::socket_t& socket, unsigned count) {
   return {};
 }
 
+std::int64_t monotonic_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
 void run_ventilator(std::stop_token stop, zmq::socket_t& socket, const RelayConfig& config, std::string& error) {
   try {
-    const std::vector<std::byte> payload(config.bytes, std::byte{0x5a});
+    std::vector<std::byte> payload(config.bytes, std::byte{0x5a});
+    // 1 ns of timer slack instead of 50 µs: with --rate the schedule is measured.
+    ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+    const Clock::time_point start = Clock::now();
+    const std::chrono::duration<double> period(config.rate > 0 ? 1.0 / config.rate : 0.0);
     for (std::uint64_t sent = 0; sent < config.messages; ++sent) {
+      if (config.rate > 0) {
+        std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(period * static_cast<double>(sent)));
+        const std::int64_t now = monotonic_ns();
+        std::memcpy(payload.data(), &now, sizeof now);
+      }
       for (int idle_steps = 0; !socket.send(zmq::buffer(payload), zmq::send_flags::none); ++idle_steps) {
         if (stop.stop_requested()) return;
         if (idle_steps == steps_to_stall) {
@@ -171,7 +208,8 @@ void run_worker(std::stop_token stop, const std::string& ventilator, const std::
 }
 
 /// Returns an error message, or an empty string once all frames are in.
-std::string receive_all(zmq::socket_t& socket, const RelayConfig& config) {
+/// With --rate, adds each frame's send-to-receive time to `latencies`.
+std::string receive_all(zmq::socket_t& socket, const RelayConfig& config, zpipe::bench::LatencySamples& latencies) {
   zmq::message_t frame;
   for (std::uint64_t received = 0; received < config.messages; ++received) {
     int idle_steps = 0;
@@ -182,6 +220,12 @@ std::string receive_all(zmq::socket_t& socket, const RelayConfig& config) {
     }
     if (frame.size() != config.bytes)
       return "sink: a frame of " + std::to_string(frame.size()) + " bytes, not " + std::to_string(config.bytes);
+    if (config.rate > 0) {
+      const std::int64_t now = monotonic_ns();
+      std::int64_t sent = 0;
+      std::memcpy(&sent, frame.data(), sizeof sent);
+      latencies.add(now - sent);
+    }
   }
   return {};
 }
@@ -201,9 +245,14 @@ int run_relay(const RelayConfig& config) {
     stages.emplace_back(run_worker, std::cref(ventilator_endpoint), std::cref(sink_endpoint), std::ref(errors[i]));
   std::string error = await_handshakes(ventilator, config.workers);
   const Clock::time_point start = Clock::now();
+  zpipe::bench::LatencySamples latencies;
+  if (config.rate > 0) {
+    latencies.reserve(config.messages);
+    ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+  }
   if (error.empty()) {
     stages.emplace_back(run_ventilator, std::ref(ventilator), std::cref(config), std::ref(errors.back()));
-    error = receive_all(sink, config);
+    error = receive_all(sink, config, latencies);
   }
   const std::chrono::duration<double> elapsed = Clock::now() - start;
   stages.clear();  // requests stop and joins
@@ -216,6 +265,12 @@ int run_relay(const RelayConfig& config) {
     failed = true;
   }
   if (failed) return 1;
+  if (config.rate > 0) {
+    latencies.finish();
+    latencies.summary(std::cout);
+    if (!config.samples.empty()) latencies.write_cdf(config.samples);
+    return 0;
+  }
   std::cout << static_cast<std::uint64_t>(static_cast<double>(config.messages) / elapsed.count()) << '\n';
   return 0;
 }

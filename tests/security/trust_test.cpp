@@ -298,12 +298,14 @@ TEST_CASE("a worker cannot forge results: not for others' ids or unleased ids an
       ++rounds;
       std::set<zpipe::TaskId> printed;
       for (const auto& line : run.results()) printed.insert(parse_result_line(line).task_id);
-      // A wrong value for every id of the job but those leased to it: under
-      // its own leases, under those leases stretched over the whole job,
-      // under none claiming to be the ventilator; and a false name.
+      // A wrong value for every id of the job but those leased to it (a
+      // lease may also cover ids of its earlier frames, §6.5): under its own
+      // leases, under those leases stretched over the whole job, under none
+      // claiming to be the ventilator; and a false name.
       zpipe::ResultBatch lies{tasks.job, "good", {}, tasks.leases};
       for (zpipe::TaskId id = 1; id <= 300; ++id)
-        if (std::none_of(tasks.tasks.begin(), tasks.tasks.end(), [&](const zpipe::Task& task) { return task.id == id; })) {
+        if (std::none_of(tasks.leases.begin(), tasks.leases.end(),
+                         [&](const zpipe::Lease& lease) { return lease.first <= id && id <= lease.last; })) {
           lies.results.push_back({id, true, zpipe::Value{std::int64_t{-1}}});
           if (printed.count(id) == 0) pending_elsewhere.insert(id);
         }

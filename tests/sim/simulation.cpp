@@ -168,6 +168,9 @@ struct Scenario {
   bool mixed_kinds = false;
   std::optional<Duration> kind_arrives_late;
   bool kind_never = false;
+  // The sink's --keep-order and --reorder-buffer.
+  bool keep_order = false;
+  std::uint64_t reorder_buffer = 0;
   [[nodiscard]] std::string text() const {
     std::string out = std::to_string(tasks) + " tasks, batch " + std::to_string(batch) + ", " +
                       std::to_string(workers) + " workers, max in flight " + std::to_string(max_in_flight) +
@@ -182,6 +185,7 @@ struct Scenario {
     if (mixed_kinds) out += ", mixed kinds";
     if (kind_arrives_late) out += ", kind arrives after " + std::to_string(kind_arrives_late->count() / 1000) + " ms";
     if (kind_never) out += ", no worker runs the kind";
+    if (keep_order) out += ", --keep-order --reorder-buffer " + std::to_string(reorder_buffer);
     return out;
   }
 };
@@ -742,6 +746,11 @@ void World::choose_scenario() {
       if (!s.poison.contains(id)) s.flaky[id] = static_cast<std::uint32_t>(2 + random_.below(4));
     }
   }
+  // Drawn after --retries, for the same reason.
+  if (random_.chance(0.3)) {
+    s.keep_order = true;
+    s.reorder_buffer = 1 + random_.below(random_.chance(0.5) ? 8 : 256);
+  }
 }
 
 void World::start_ventilator(bool resume) {
@@ -766,7 +775,9 @@ void World::start_sink() {
   // Each sink process draws its own lease secret, as random_lease_secret() does.
   std::string secret(16, '\0');
   for (char& byte : secret) byte = static_cast<char>(random_.below(256));
-  sink_.core.emplace(SinkSettings{OutputFormat::jsonl, true, true, secret}, sink_, now_);
+  sink_.core.emplace(
+      SinkSettings{OutputFormat::jsonl, true, true, secret, false, scenario_.keep_order, scenario_.reorder_buffer}, sink_,
+      now_);
   printed_.clear();
   partial_line_.clear();
   for (const auto& record : journal_) sink_.core->replay(decode(record));
@@ -789,7 +800,9 @@ std::size_t World::add_worker(std::optional<bool> runs_kind) {
   processes_.push_back(Process(Kind::worker, "w" + std::to_string(process)));
   auto node = std::make_unique<WorkerNode>(*this, process);
   node->per_task = random_.between(20us, 3ms);
-  node->window = static_cast<std::uint32_t>(2 + random_.below(8));
+  // One worker in five asks for a deep window, as a worker of quick tasks
+  // does, and is dealt small frames in a row under one growing lease.
+  node->window = static_cast<std::uint32_t>(random_.chance(0.2) ? 128 + random_.below(200) : 2 + random_.below(8));
   if (!runs_kind && (scenario_.kind_never || scenario_.kind_arrives_late)) runs_kind = false;
   if (!runs_kind && scenario_.mixed_kinds) {
     switch (random_.below(3)) {
@@ -847,6 +860,11 @@ void World::output(std::string_view bytes) {
       const auto error_at = line.find("\"error\":") + 8;
       outcome = "error:" + std::string(line.substr(error_at, line.find("\",\"worker\"") - error_at));
     }
+    // With --keep-order the output (rewritten from the journal by each
+    // sink) is always tasks 1, 2, 3, ... with no gap.
+    if (scenario_.keep_order && id != printed_.size() + 1)
+      throw Broken("task " + std::to_string(id) + " printed after " + std::to_string(printed_.size()) +
+                   " tasks with --keep-order");
     if (!printed_.emplace(id, outcome).second) throw Broken("task " + std::to_string(id) + " printed twice");
     if (!durable_ids_.contains(id))
       throw Broken("task " + std::to_string(id) + " printed before the journal held it durably");
@@ -892,6 +910,17 @@ void World::check_invariants() {
                  " tasks, more than --max-in-flight " + std::to_string(scenario_.max_in_flight));
   if (up(sink) && sink_.core->ledger_bytes() > ledger_bytes_at_most)
     throw Broken("the sink's ledger holds " + std::to_string(sink_.core->ledger_bytes()) + " bytes");
+  // The sink holds no more than its reorder buffer, because the ventilator
+  // deals no further ahead than it (PROTOCOL.md §6.8).
+  if (scenario_.keep_order) {
+    const std::uint64_t window = std::min(scenario_.max_in_flight, scenario_.reorder_buffer + 1);
+    if (up(ventilator) && ventilator_.core->in_flight_span() > window)
+      throw Broken("the ventilator holds " + std::to_string(ventilator_.core->in_flight_span()) +
+                   " tasks, more than the sink's reorder buffer allows (" + std::to_string(window) + ")");
+    if (up(sink) && sink_.core->reorder_held() > scenario_.reorder_buffer)
+      throw Broken("the sink holds " + std::to_string(sink_.core->reorder_held()) +
+                   " results for order, more than --reorder-buffer " + std::to_string(scenario_.reorder_buffer));
+  }
   const std::size_t held_at_most = 64 * 1024 + scenario_.max_in_flight * 256;
   if (up(sink) && sink_.core->held_bytes() > held_at_most)
     throw Broken("the sink holds " + std::to_string(sink_.core->held_bytes()) + " bytes for output and acks");

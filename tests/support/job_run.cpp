@@ -41,8 +41,9 @@ void JobRun::use_fixed_endpoints() {
 }
 
 // Every sink writes the same results file.
-ChildProcess& JobRun::sink(std::vector<std::string> extra) {
-  std::vector<std::string> argv{ZPIPE_SINK, "--format", "jsonl", "--output", (dir / "results.jsonl").string()};
+ChildProcess& JobRun::sink(std::vector<std::string> extra, bool to_file) {
+  std::vector<std::string> argv{ZPIPE_SINK, "--format", "jsonl"};
+  if (to_file) argv.insert(argv.end(), {"--output", (dir / "results.jsonl").string()});
   argv.insert(argv.end(), extra.begin(), extra.end());
   return start_bound(std::move(argv), "sink", sink_endpoint, sink_bound_marker);
 }

@@ -34,8 +34,10 @@ inline constexpr auto job_limit = 60s;
 // (a restart) binds the endpoint the first one had.
 class JobRun {
  public:
-  /// Starts a sink and returns once it has bound (its endpoint is then in sink_endpoint).
-  ChildProcess& sink(std::vector<std::string> extra = {});
+  /// Starts a sink and returns once it has bound (its endpoint is then in
+  /// sink_endpoint). It writes jsonl to results.jsonl, or with `to_file`
+  /// false to its stdout (sink.out, sink2.out for a restart, ...).
+  ChildProcess& sink(std::vector<std::string> extra = {}, bool to_file = true);
   /// Starts a worker; the sink and the ventilator must be started already.
   ChildProcess& worker(std::vector<std::string> extra = {}, const std::string& program = ZPIPE_WORKER);
   /// Starts a ventilator and returns once it has bound; the sink must be started already.

@@ -26,9 +26,18 @@ inline constexpr std::size_t lease_token_bytes = 16;
 [[nodiscard]] std::array<char, lease_token_bytes> lease_token(std::string_view secret, JobId job, TaskId first, TaskId last,
                                       std::string_view worker_key);
 
-/// Appends to `leases` one lease per run of consecutive ids in `tasks`.
+/// Appends to `leases` one lease per run of consecutive ids in `tasks`. The
+/// first run's lease starts at `first_run_from` instead, when that is lower:
+/// the dealer passes the start of the run it dealt the same worker just
+/// before, so that the new lease covers both (the worker then returns only
+/// the wider one).
 void sign_leases(std::string_view secret, JobId job, const std::vector<Task>& tasks, std::string_view worker_key,
-                 std::vector<Lease>& leases);
+                 std::vector<Lease>& leases, TaskId first_run_from = ~TaskId{0});
+
+/// Appends `more` to `leases`, a lease that widens the last one (same first
+/// id, a later last) replacing it: a worker dealt one run over several
+/// frames gets a wider lease with each, and the widest covers them all.
+void append_leases(std::vector<Lease>& leases, const std::vector<Lease>& more);
 
 /// The ranges of `leases` whose token is right for `worker_key`, sorted by
 /// first id; `bad` counts those whose token is not. Reusable: check() keeps

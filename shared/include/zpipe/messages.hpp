@@ -158,6 +158,11 @@ struct JobAccepted {
   std::optional<std::uint64_t> total;
   std::uint64_t completed = 0;
   std::string lease_secret = {};
+  /// The sink's --reorder-buffer with --keep-order: the ventilator deals no
+  /// task id more than this far past its lowest unacknowledged one, so the
+  /// sink never holds more results than this waiting for an earlier one
+  /// (§6.8). 0: no limit. Appended to v2; sent only when above 0.
+  std::uint64_t reorder_buffer = 0;
   bool operator==(const JobAccepted&) const = default;
 };
 
@@ -222,6 +227,9 @@ struct Status {
   std::uint64_t rate = 0;     // tasks acknowledged per second, over the last 10 s
   std::uint64_t workers = 0;  // connected; may exceed rows.size()
   std::vector<WorkerStatus> rows;
+  /// Failed attempts run again at the sink's request (--retries). Appended
+  /// to v2; sent only when above 0.
+  std::uint64_t retried = 0;
   bool operator==(const Status&) const = default;
 };
 

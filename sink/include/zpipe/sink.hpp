@@ -26,6 +26,8 @@ struct SinkConfig {
   std::string joblog;                          // empty: none; else GNU parallel's joblog (task_files.hpp)
   std::string results_dir;                     // empty: none; else DIR/<task id>/{stdout,stderr,exitval}
   bool tag = false;                            // text: each line starts with the task's input and a tab
+  bool keep_order = false;                     // results in task id order (--keep-order)
+  std::uint64_t reorder_buffer = 4096;         // with keep_order: the most results waiting for an earlier one
   std::string metrics_file;                    // empty: none (see metrics_file.hpp)
   CurveConfig curve;
 

@@ -22,6 +22,7 @@
 #include "zpipe/lease.hpp"
 #include "zpipe/messages.hpp"
 #include "zpipe/peer_identity.hpp"
+#include "zpipe/reorder_buffer.hpp"
 #include "zpipe/result_writer.hpp"
 #include "zpipe/sink.hpp"
 
@@ -36,6 +37,8 @@ class SinkEffects {
   virtual void write_output(std::string_view bytes) = 0;
   /// Told of each result recorded as it arrives (not those replayed from
   /// the journal), for the joblog and --results, which do not wait for it.
+  /// With --keep-order, told as the result leaves the reorder buffer, so the
+  /// joblog is in task id order too (as parallel --keep-order writes it).
   virtual void result_recorded(const Result& /*result*/, std::string_view /*worker*/) {}
   /// Told of each failed attempt that is not final (--retries): the task is
   /// run again, so the failure goes to the joblog only, not to --results.
@@ -60,6 +63,10 @@ struct SinkSettings {
   std::string lease_secret;
   /// text: each line starts with the task's input and a tab (--tag).
   bool tag = false;
+  /// --keep-order: results are written in task id order, each waiting in a
+  /// reorder buffer of at most `reorder_buffer` results (reorder_buffer.hpp).
+  bool keep_order = false;
+  std::uint64_t reorder_buffer = 4096;
 };
 
 class SinkCore {
@@ -120,6 +127,9 @@ class SinkCore {
   /// Results refused because no lease for them named the key that sent them.
   [[nodiscard]] std::uint64_t forged() const { return forged_; }
   [[nodiscard]] std::size_t ledger_bytes() const { return ledger_ ? ledger_->memory_bytes() : 0; }
+  /// --keep-order: results waiting for an earlier one, now and at most so far.
+  [[nodiscard]] std::uint64_t reorder_held() const { return reorder_ ? reorder_->held() : 0; }
+  [[nodiscard]] std::uint64_t reorder_peak() const { return reorder_ ? reorder_->peak() : 0; }
   /// Bytes held for output or acks until the journal syncs.
   [[nodiscard]] std::size_t held_bytes() const;
   /// Seconds from the start until the job completed (until `now` while it has not).
@@ -148,6 +158,8 @@ class SinkCore {
   void send_acks(const std::vector<std::pair<TaskId, TaskId>>& ranges);
   void send_acks_when_due(TimePoint now, bool now_anyway);
   void ask_again(const Result& result, std::string_view worker);
+  void deliver(const Result& result, std::string_view worker, bool live);
+  void say_what_is_held();
   void send_retries_when_due(TimePoint now);
   void write_output_when_due(bool now_anyway);
   void close(int status, TimePoint now);
@@ -173,6 +185,9 @@ class SinkCore {
   bool resume_failed_ = false;
   std::string ventilator_;  // the peer that sent the manifest last
   ResultWriter writer_;
+  std::optional<ReorderBuffer> reorder_;  // with --keep-order
+  std::uint64_t beyond_reorder_buffer_ = 0;
+  bool order_changed_ = false;  // the journal's job has another --keep-order than the settings
   // With a journal: output and acks of records not yet durable, sealed into
   // chunks at each sync request and released when the journal says so.
   struct Unsynced {

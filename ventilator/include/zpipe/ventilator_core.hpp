@@ -100,6 +100,9 @@ class VentilatorCore {
   /// answer only lets the sink exit, so a sink that cannot be reached for
   /// this long does not hold the ventilator.
   static constexpr std::chrono::seconds end_wait{60};
+  /// Frames smaller than this many tasks go to one worker several in a row,
+  /// this many tasks in all: their ids form one run, under one lease.
+  static constexpr std::uint64_t run_tasks = 64;
   /// How often a waiting ventilator says what it waits for.
   static constexpr std::chrono::seconds waiting_line_interval{10};
   /// status()'s rate is over about this long, from samples this far apart.
@@ -179,7 +182,7 @@ class VentilatorCore {
 
   void take_hello(const std::string& peer, const PeerIdentity& identity, const Hello& hello, TimePoint now);
   void expire_held_tasks(TimePoint now);
-  void sign(const WorkerState& worker, TimePoint now);
+  void sign(WorkerState& worker, TimePoint now);
   void watch_kind(TimePoint now);
   void take_credit(const std::string& peer, const Credit& credit, TimePoint now);
   void take_acceptance(const JobAccepted& accepted);
@@ -238,6 +241,7 @@ class VentilatorCore {
   bool halted_ = false;        // the sink said the job's --halt condition is met
   std::string halt_reason_;
   std::string lease_secret_;  // from the sink's job_accepted
+  std::uint64_t reorder_buffer_ = 0;  // the sink's, with --keep-order (job_accepted); 0: none
   std::uint64_t dealt_ = 0;
   std::uint64_t failed_ = 0;
   std::uint64_t workers_lost_ = 0;

@@ -1,0 +1,250 @@
+// See codec_direct.hpp. Every check here mirrors one of the generic
+// decoder's (codec.cpp) or msgpack-c's own; where this reader cannot be sure
+// it returns nullopt rather than decide.
+#include "codec_direct.hpp"
+
+#include <cstdint>
+#include <limits>
+
+namespace zpipe::detail {
+namespace {
+
+// An integer as msgpack-c types it: a signed encoding of a value >= 0 is a
+// positive integer, as an unsigned one is.
+struct Integer {
+  bool negative = false;
+  std::uint64_t magnitude = 0;  // the value when not negative
+  std::int64_t value = 0;       // the value when negative
+};
+
+class Reader {
+ public:
+  Reader(std::string_view bytes, std::uint64_t most_values)
+      : at_(reinterpret_cast<const unsigned char*>(bytes.data())), end_(at_ + bytes.size()), values_left_(most_values) {}
+
+  [[nodiscard]] bool at_end() const { return at_ == end_; }
+  /// Bytes left: a bound on the values left, each at least one byte, so an
+  /// array is never sized by a length the frame cannot hold.
+  [[nodiscard]] std::size_t bytes_left() const { return static_cast<std::size_t>(end_ - at_); }
+
+  bool array(std::size_t& size, std::size_t most) {
+    if (!counted() || at_ == end_) return false;
+    const unsigned char head = *at_++;
+    std::uint64_t length = 0;
+    if (head >= 0x90 && head <= 0x9f) length = head & 0x0f;
+    else if (head == 0xdc) { if (!big_endian(2, length)) return false; }
+    else if (head == 0xdd) { if (!big_endian(4, length)) return false; }
+    else return false;
+    if (length > most || length > bytes_left()) return false;
+    size = static_cast<std::size_t>(length);
+    return true;
+  }
+
+  bool uint(std::uint64_t& number) {
+    Integer read;
+    if (!integer(read) || read.negative) return false;
+    number = read.magnitude;
+    return true;
+  }
+
+  bool boolean(bool& flag) {
+    if (!counted() || at_ == end_ || (*at_ != 0xc2 && *at_ != 0xc3)) return false;
+    flag = *at_++ == 0xc3;
+    return true;
+  }
+
+  // A str or a bin, as read_string takes either.
+  bool bytes(std::string_view& text, std::size_t most, bool bin_only = false) {
+    if (!counted() || at_ == end_) return false;
+    const unsigned char head = *at_++;
+    std::uint64_t length = 0;
+    bool read = true;
+    if (head >= 0xa0 && head <= 0xbf && !bin_only) length = head & 0x1f;
+    else if ((head == 0xd9 && !bin_only) || head == 0xc4) read = big_endian(1, length);
+    else if ((head == 0xda && !bin_only) || head == 0xc5) read = big_endian(2, length);
+    else if ((head == 0xdb && !bin_only) || head == 0xc6) read = big_endian(4, length);
+    else return false;
+    if (!read || length > most || length > static_cast<std::uint64_t>(end_ - at_)) return false;
+    text = {reinterpret_cast<const char*>(at_), static_cast<std::size_t>(length)};
+    at_ += length;
+    return true;
+  }
+
+  // nil, an integer that fits an int64, a string or a bin: the Values
+  // read_value takes other than exec records.
+  bool value(Value& out, std::size_t most_string) {
+    if (at_ == end_) return false;
+    const unsigned char head = *at_;
+    if (head == 0xc0) {
+      if (!counted()) return false;
+      ++at_;
+      out = Value{};
+      return true;
+    }
+    if ((head >= 0xa0 && head <= 0xbf) || head == 0xd9 || head == 0xda || head == 0xdb || head == 0xc4 || head == 0xc5 ||
+        head == 0xc6) {
+      std::string_view text;
+      if (!bytes(text, most_string)) return false;
+      out = Value{std::string(text)};
+      return true;
+    }
+    Integer read;
+    if (!integer(read)) return false;
+    if (read.negative) {
+      out = Value{read.value};
+      return true;
+    }
+    if (read.magnitude > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return false;
+    out = Value{static_cast<std::int64_t>(read.magnitude)};
+    return true;
+  }
+
+ private:
+  bool counted() {
+    if (values_left_ == 0) return false;
+    --values_left_;
+    return true;
+  }
+
+  bool big_endian(std::size_t width, std::uint64_t& number) {
+    if (static_cast<std::size_t>(end_ - at_) < width) return false;
+    number = 0;
+    for (std::size_t i = 0; i < width; ++i) number = number << 8 | at_[i];
+    at_ += width;
+    return true;
+  }
+
+  bool integer(Integer& out) {
+    if (!counted() || at_ == end_) return false;
+    const unsigned char head = *at_++;
+    if (head <= 0x7f) {
+      out = {false, head, 0};
+      return true;
+    }
+    if (head >= 0xe0) {
+      out = {true, 0, static_cast<std::int8_t>(head)};
+      return true;
+    }
+    std::uint64_t raw = 0;
+    switch (head) {
+      case 0xcc: case 0xcd: case 0xce: case 0xcf: {
+        if (!big_endian(std::size_t{1} << (head - 0xcc), raw)) return false;
+        out = {false, raw, 0};
+        return true;
+      }
+      case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
+        const std::size_t width = std::size_t{1} << (head - 0xd0);
+        if (!big_endian(width, raw)) return false;
+        // Sign-extend the width's two's complement.
+        const unsigned shift = static_cast<unsigned>(64 - 8 * width);
+        const auto number = static_cast<std::int64_t>(raw << shift) >> shift;
+        if (number < 0) out = {true, 0, number};
+        else out = {false, static_cast<std::uint64_t>(number), 0};
+        return true;
+      }
+      default: return false;
+    }
+  }
+
+  const unsigned char* at_;
+  const unsigned char* end_;
+  std::uint64_t values_left_;
+};
+
+bool read_leases(Reader& in, std::vector<Lease>& leases, const DecodeLimits& limits) {
+  std::size_t count = 0;
+  if (!in.array(count, limits.max_items)) return false;
+  leases.resize(count);
+  for (Lease& lease : leases) {
+    std::size_t fields = 0;
+    std::string_view token;
+    if (!in.array(fields, limits.max_items) || fields != 3 || !in.uint(lease.first) || !in.uint(lease.last) ||
+        lease.last < lease.first || !in.bytes(token, limits.max_string_bytes, true) || token.size() != lease.token.size())
+      return false;
+    std::copy(token.begin(), token.end(), lease.token.begin());
+  }
+  return true;
+}
+
+// attempts, appended (§3): one per id, each 1 to 2^32-1.
+template <class Store>
+bool read_attempts(Reader& in, std::size_t ids, const DecodeLimits& limits, Store store) {
+  std::size_t count = 0;
+  if (!in.array(count, limits.max_items) || count != ids) return false;
+  for (std::size_t i = 0; i < count; ++i) {
+    std::uint64_t attempt = 0;
+    if (!in.uint(attempt) || attempt == 0 || attempt > std::numeric_limits<std::uint32_t>::max()) return false;
+    store(i, static_cast<std::uint32_t>(attempt));
+  }
+  return true;
+}
+
+std::optional<Message> read_tasks(Reader& in, std::size_t fields, const DecodeLimits& limits) {
+  TaskBatch batch;
+  std::string_view kind;
+  std::size_t ids = 0, payloads = 0;
+  if (!in.uint(batch.job) || !in.bytes(kind, limits.max_string_bytes) || !in.array(ids, limits.max_items))
+    return std::nullopt;
+  batch.kind = kind;
+  batch.tasks.resize(ids);
+  for (Task& task : batch.tasks)
+    if (!in.uint(task.id)) return std::nullopt;
+  if (!in.array(payloads, limits.max_items) || payloads != ids) return std::nullopt;
+  for (Task& task : batch.tasks)
+    if (!in.value(task.payload, limits.max_string_bytes)) return std::nullopt;
+  if (!read_leases(in, batch.leases, limits)) return std::nullopt;
+  if (fields == 8) {
+    batch.attempts.resize(ids);
+    if (!read_attempts(in, ids, limits, [&](std::size_t i, std::uint32_t attempt) { batch.attempts[i] = attempt; }))
+      return std::nullopt;
+  }
+  return Message{std::move(batch)};
+}
+
+std::optional<Message> read_results(Reader& in, std::size_t fields, const DecodeLimits& limits) {
+  ResultBatch batch;
+  std::string_view worker;
+  std::size_t ids = 0, oks = 0, values = 0;
+  if (!in.uint(batch.job) || !in.bytes(worker, limits.max_string_bytes) || !in.array(ids, limits.max_items))
+    return std::nullopt;
+  batch.worker = worker;
+  batch.results.resize(ids);
+  for (Result& result : batch.results)
+    if (!in.uint(result.id)) return std::nullopt;
+  if (!in.array(oks, limits.max_items) || oks != ids) return std::nullopt;
+  for (Result& result : batch.results)
+    if (!in.boolean(result.ok)) return std::nullopt;
+  if (!in.array(values, limits.max_items) || values != ids) return std::nullopt;
+  for (Result& result : batch.results) {
+    if (!in.value(result.value, limits.max_string_bytes)) return std::nullopt;
+    // A failure's value is its message (or an exec record, left to the generic decoder).
+    if (!result.ok && !std::holds_alternative<std::string>(result.value)) return std::nullopt;
+  }
+  if (!read_leases(in, batch.leases, limits)) return std::nullopt;
+  if (fields == 9 &&
+      !read_attempts(in, ids, limits, [&](std::size_t i, std::uint32_t attempt) { batch.results[i].attempt = attempt; }))
+    return std::nullopt;
+  return Message{std::move(batch)};
+}
+
+}  // namespace
+
+std::optional<Message> decode_direct(std::string_view frame, const DecodeLimits& limits) {
+  if (frame.empty() || frame.size() > limits.max_frame_bytes) return std::nullopt;
+  // The generic decoder refuses a frame of more values than this before it
+  // reads anything.
+  Reader in(frame, 4 * static_cast<std::uint64_t>(limits.max_items) + 64);
+  std::size_t fields = 0;
+  std::uint64_t version = 0, type = 0;
+  if (!in.array(fields, limits.max_items) || !in.uint(version) || version != protocol_version || !in.uint(type))
+    return std::nullopt;
+  std::optional<Message> message;
+  if (type == static_cast<std::uint64_t>(MessageType::tasks) && (fields == 7 || fields == 8))
+    message = read_tasks(in, fields, limits);
+  else if (type == static_cast<std::uint64_t>(MessageType::results) && (fields == 8 || fields == 9))
+    message = read_results(in, fields, limits);
+  if (!message || !in.at_end()) return std::nullopt;
+  return message;
+}
+
+}  // namespace zpipe::detail
