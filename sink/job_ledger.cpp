@@ -12,13 +12,58 @@ constexpr std::size_t min_ring_words = 16;
 
 bool JobLedger::has(TaskId id) const {
   if (id == 0) return false;
+  if (!reopened_.empty() && reopened_.contains(id)) return false;
   if (id < lowest_missing_) return true;
   const std::uint64_t offset = id - base_;
   return offset / 64 < count_ && (word(offset / 64) >> (offset % 64) & 1) != 0;
 }
 
+// Reopened ids stay marked in the bitmap (lowest_missing_ never moves
+// back, so max_lead still bounds what a peer can make it hold); the set
+// says which of them lack a result.
+std::uint64_t JobLedger::reopen_failed() {
+  std::uint64_t reopened = 0;
+  for (const TaskId id : failed_ids_)
+    if (reopened_.insert(id).second) ++reopened;
+  failed_ -= reopened;
+  failed_ids_.clear();
+  failed_ids_.shrink_to_fit();
+  return reopened;
+}
+
+void JobLedger::count(TaskId id, bool ok) {
+  if (ok) {
+    ++ok_;
+  } else {
+    ++failed_;
+    failed_ids_.push_back(id);
+  }
+}
+
+bool JobLedger::take_reopened(TaskId id, bool ok) {
+  if (reopened_.empty() || reopened_.erase(id) == 0) return false;
+  count(id, ok);
+  return true;
+}
+
 std::vector<std::pair<TaskId, TaskId>> JobLedger::done_ranges() const {
   std::vector<std::pair<TaskId, TaskId>> ranges;
+  if (!reopened_.empty()) {
+    // Rare (a --resume-failed run): every done id, less the reopened ones.
+    std::vector<TaskId> holes(reopened_.begin(), reopened_.end());
+    std::sort(holes.begin(), holes.end());
+    JobLedger bitmap_only = *this;
+    bitmap_only.reopened_.clear();
+    for (auto [first, last] : bitmap_only.done_ranges()) {
+      auto hole = std::lower_bound(holes.begin(), holes.end(), first);
+      for (; hole != holes.end() && *hole <= last; ++hole) {
+        if (*hole > first) ranges.emplace_back(first, *hole - 1);
+        first = *hole + 1;
+      }
+      if (first <= last) ranges.emplace_back(first, last);
+    }
+    return ranges;
+  }
   if (lowest_missing_ > 1) ranges.emplace_back(1, lowest_missing_ - 1);
   for (std::size_t index = 0; index < count_; ++index) {
     std::uint64_t bits = word(index);
@@ -47,23 +92,26 @@ bool JobLedger::set_total(std::uint64_t total) {
 }
 
 JobLedger::Outcome JobLedger::record(TaskId id, bool ok) {
-  if (id < lowest_missing_) return id == 0 ? Outcome::out_of_range : Outcome::duplicate;
+  if (id < lowest_missing_) {
+    if (id == 0) return Outcome::out_of_range;
+    return take_reopened(id, ok) ? Outcome::recorded : Outcome::duplicate;
+  }
   if (id - lowest_missing_ >= max_lead || (total_ && id > *total_)) return Outcome::out_of_range;
   const std::uint64_t offset = id - base_;
   const std::size_t index = offset / 64;
   if (index >= count_) grow_to(index + 1);
   std::uint64_t& bits = word(index);
   const std::uint64_t mask = std::uint64_t{1} << (offset % 64);
-  if ((bits & mask) != 0) return Outcome::duplicate;
+  if ((bits & mask) != 0) return take_reopened(id, ok) ? Outcome::recorded : Outcome::duplicate;
   bits |= mask;
-  (ok ? ok_ : failed_) += 1;
+  count(id, ok);
   if (id > highest_) highest_ = id;
   if (id == lowest_missing_) advance();
   return Outcome::recorded;
 }
 
 JobLedger::Outcome JobLedger::check(TaskId id) const {
-  if (id < lowest_missing_) return id == 0 ? Outcome::out_of_range : Outcome::duplicate;
+  if (id < lowest_missing_) return id == 0 ? Outcome::out_of_range : has(id) ? Outcome::duplicate : Outcome::recorded;
   if (id - lowest_missing_ >= max_lead || (total_ && id > *total_)) return Outcome::out_of_range;
   return has(id) ? Outcome::duplicate : Outcome::recorded;
 }

@@ -6,6 +6,7 @@
 
 #include "zpipe/codec.hpp"
 #include "zpipe/exit_codes.hpp"
+#include "zpipe/halt_policy.hpp"
 #include "zpipe/lease.hpp"
 #include "zpipe/log.hpp"
 
@@ -58,12 +59,21 @@ void SinkCore::replay(const Message& record) {
       kind_ = manifest->kind;
       fingerprint_ = manifest->fingerprint;
       retries_ = manifest->retries;
+      halt_ = manifest->halt;
+      resume_token_ = manifest->resume_token;
+      resume_failed_ = manifest->resume_failed;
       ledger_.emplace(manifest->total);
       return;
     }
     if (manifest->total && !ledger_->total()) ledger_->set_total(*manifest->total);
     if (fingerprint_.empty()) fingerprint_ = manifest->fingerprint;
     retries_ = manifest->retries;
+    halt_ = manifest->halt;
+    // The job was taken up again here (--resume after it ended unfinished,
+    // or --resume-failed): what followed in the journal belongs to it.
+    const bool new_run = manifest->resume_token != 0 && manifest->resume_token != resume_token_;
+    const std::uint64_t reopened = take_up_again(*manifest);
+    if (new_run && replayed_end_ && (!replayed_end_->complete || reopened > 0)) replayed_end_.reset();
   } else if (const auto* accepted = std::get_if<JobAccepted>(&record)) {
     lease_secret_ = accepted->lease_secret;
     // Whether the job prints in order is the job's, kept with it: a sink
@@ -103,12 +113,15 @@ void SinkCore::replay_done(TimePoint now) {
   if (order_changed_)
     effects_.log(std::string("journal: job ") + std::to_string(job_) + " was started " +
                  (reorder_ ? "with" : "without") + " --keep-order, and goes on so whatever this command line says");
+  check_halt();
   if (!replayed_end_) return;
   // The job ended before this sink started: a ventilator restarted after
   // that learns it here, for a while; then the sink exits.
-  effects_.log(std::string("journal: job ") + (replayed_end_->complete ? "ended complete" : "was cancelled") +
+  effects_.log(std::string("journal: job ") + (replayed_end_->complete ? "ended complete" : "ended unfinished (cancelled or halted)") +
                "; answering a ventilator that asks for " + std::to_string(answer_for.count()) + " s");
-  closing_status_ = !replayed_end_->complete ? exit_cancelled : ledger_->failed() == 0 ? exit_ok : exit_tasks_failed;
+  closing_status_ = !replayed_end_->complete ? (halted_ ? exit_halted : exit_cancelled)
+                    : ledger_->failed() == 0  ? exit_ok
+                                              : exit_tasks_failed;
   end_journaled_ = true;
   phase_ = Phase::answered;
   answered_until_ = now + answer_for;
@@ -145,23 +158,58 @@ void SinkCore::take_manifest(const std::string& peer, const JobManifest& manifes
       fingerprint_ = manifest.fingerprint;
       changed = true;
     }
-    // A ventilator resumed with another --retries: its count holds from now on.
-    if (manifest.retries != retries_) {
+    // A ventilator resumed with another --retries or --halt: its own holds from now on.
+    bool rejudge = false;  // whether the job halts, with another --halt or after failures reopened
+    if (manifest.retries != retries_ || manifest.halt != halt_) {
+      rejudge = manifest.halt != halt_;
       retries_ = manifest.retries;
+      halt_ = manifest.halt;
       changed = true;
     }
+    if (manifest.resume_token != 0 && manifest.resume_token != resume_token_) {
+      // A --resume run new to this sink: a job that ended unfinished
+      // (cancelled or halted) is collected again, and with --resume-failed
+      // its failed tasks are without a result again, so they are dealt.
+      const bool ended = phase_ == Phase::answered;
+      const bool ended_unfinished = ended && !closing_complete();
+      const std::uint64_t reopened = take_up_again(manifest);
+      if (reopened > 0)
+        effects_.log("--resume-failed: " + std::to_string(reopened) + " failed task(s) of job " + std::to_string(job_) +
+                     " will run again");
+      if (ended && (ended_unfinished || reopened > 0)) {
+        effects_.log("job " + std::to_string(job_) + " is taken up again by a resumed ventilator");
+        phase_ = Phase::collecting;
+        end_journaled_ = false;
+        replayed_end_.reset();
+        closing_peer_.clear();
+        completed_at_.reset();
+        next_waiting_line_ = now + waiting_line_interval;
+      }
+      changed = true;
+      rejudge = true;
+    }
     if (changed && settings_.journal) journal(current_manifest());
+    if (rejudge) {
+      halted_ = false;
+      check_halt();
+    }
     if (ledger_->complete() && !completed_at_) completed_at_ = now;
   }
   encode(JobAccepted{job_, ledger_->total(), ledger_->completed(), lease_secret_,
                      reorder_ ? reorder_->limit() : 0},
          frame_);
   effects_.send(peer, frame_);
-  if (peer == ventilator_) return;
+  // A halt may have been lost with a link, or be news to a new ventilator:
+  // every manifest is answered with it while the condition holds.
+  const bool new_ventilator = peer != ventilator_;
+  ventilator_ = peer;
+  if (!new_ventilator) {
+    send_halt();
+    return;
+  }
   // A ventilator new to us (the first, or one that restarted) learns all the
   // sink holds durably, so it deals none of that again; the rest is
   // acknowledged as the journal syncs it.
-  ventilator_ = peer;
   Ranges not_durable;
   for (const auto& chunk : unsynced_)
     for (const auto& range : chunk.acks.ranges()) not_durable.push_back(range);
@@ -169,7 +217,42 @@ void SinkCore::take_manifest(const std::string& peer, const JobManifest& manifes
   if (!settings_.journal) not_durable.clear();
   send_acks(subtract(ledger_->done_ranges(), not_durable));
   last_ack_ = now;
+  send_halt();
 }
+
+// The first manifest of a --resume run (a token this sink has not seen)
+// takes the job up again; with --resume-failed its failed results are
+// reopened. Returns how many were. Called in order for live manifests and
+// replayed ones alike, so a restarted sink reaches the same state.
+std::uint64_t SinkCore::take_up_again(const JobManifest& manifest) {
+  if (manifest.resume_token == 0 || manifest.resume_token == resume_token_) return 0;
+  resume_token_ = manifest.resume_token;
+  resume_failed_ = manifest.resume_failed;
+  return manifest.resume_failed ? ledger_->reopen_failed() : 0;
+}
+
+// The sink alone knows how many tasks failed and succeeded, so it judges
+// --halt, after every result it records; the ventilator acts on it. The
+// counts are the job's, results taken up from the journal included. A job
+// with every result in has nothing left to halt.
+void SinkCore::check_halt() {
+  if (halted_ || !ledger_ || ledger_->complete() || !halt_reached(halt_, ledger_->ok(), ledger_->failed())) return;
+  halted_ = true;
+  halt_reason_ = "--halt " + describe(halt_) + " (" + std::to_string(ledger_->failed()) + " failed, " +
+                 std::to_string(ledger_->ok()) + " ok)";
+  effects_.log("job " + std::to_string(job_) + " halts: " + halt_reason_ +
+               (halt_.when == HaltPolicy::When::now ? "; what workers hold is cancelled"
+                                                    : "; no new task is dealt, what workers hold finishes"));
+  send_halt();
+}
+
+void SinkCore::send_halt() {
+  if (!halted_ || ventilator_.empty() || phase_ != Phase::collecting) return;
+  encode(Halt{job_, halt_.when == HaltPolicy::When::now, halt_reason_}, frame_);
+  effects_.send(ventilator_, frame_);
+}
+
+bool SinkCore::closing_complete() const { return closing_status_ == exit_ok || closing_status_ == exit_tasks_failed; }
 
 // Why a manifest cannot be taken, or nullopt when it can.
 std::optional<std::string> SinkCore::refusal_of(const JobManifest& manifest) const {
@@ -196,6 +279,9 @@ void SinkCore::start_job(const JobManifest& manifest) {
   kind_ = manifest.kind;
   fingerprint_ = manifest.fingerprint;
   retries_ = manifest.retries;
+  halt_ = manifest.halt;
+  resume_token_ = manifest.resume_token;
+  resume_failed_ = manifest.resume_failed;
   ledger_.emplace(manifest.total);
   lease_secret_ = settings_.lease_secret;
   effects_.log("job " + std::to_string(job_) + " (" + printable(manifest.kind, worker_name_bytes) + ", " +
@@ -208,7 +294,7 @@ void SinkCore::start_job(const JobManifest& manifest) {
 }
 
 JobManifest SinkCore::current_manifest() const {
-  return JobManifest{job_, kind_, ledger_->total(), fingerprint_, false, 0, retries_};
+  return JobManifest{job_, kind_, ledger_->total(), fingerprint_, false, 0, retries_, halt_, resume_token_, resume_failed_};
 }
 
 void SinkCore::journal(std::string_view frame) {
@@ -303,6 +389,7 @@ void SinkCore::take_results(const std::string& peer, const PeerIdentity& identit
   if (recorded + asked_again > 0) next_waiting_line_ = now + waiting_line_interval;  // the job moves
   if (recorded == 0) return;
   if (ledger_->complete() && !completed_at_) completed_at_ = now;
+  check_halt();
   count_worker(worker, recorded);
   if (!settings_.journal) {
     write_output_when_due(false);
@@ -373,8 +460,10 @@ void SinkCore::take_job_end(const std::string& peer, const JobEnd& end, TimePoin
     throw codec_error("job_end says the job is complete, but " + std::to_string(ledger_->completed()) + " of " +
                       (ledger_->total() ? std::to_string(*ledger_->total()) : "?") + " results are here");
   closing_peer_ = peer;
-  if (!end.complete) effects_.log("the ventilator cancelled job " + std::to_string(job_));
-  close(end.complete ? (ledger_->failed() == 0 ? exit_ok : exit_tasks_failed) : exit_cancelled, now);
+  if (!end.complete)
+    effects_.log("the ventilator " + std::string(halted_ ? "ended the halted job " : "cancelled job ") + std::to_string(job_));
+  close(end.complete ? (ledger_->failed() == 0 ? exit_ok : exit_tasks_failed) : halted_ ? exit_halted : exit_cancelled,
+        now);
 }
 
 void SinkCore::stop(TimePoint now) {
@@ -411,7 +500,7 @@ void SinkCore::finish_when_synced(TimePoint now) {
     // The end goes into the journal, durably, before it is answered: a sink
     // restarted after the answer must not wait for a ventilator that left.
     end_journaled_ = true;
-    journal(JobEnd{job_, closing_status_ != exit_cancelled});
+    journal(JobEnd{job_, closing_complete()});
     seal(now);
     return;
   }
@@ -421,7 +510,7 @@ void SinkCore::finish_when_synced(TimePoint now) {
 }
 
 void SinkCore::answer_job_end() {
-  encode(JobEnd{job_, closing_status_ != exit_cancelled}, frame_);
+  encode(JobEnd{job_, closing_complete()}, frame_);
   effects_.send(closing_peer_, frame_);
 }
 
@@ -593,12 +682,19 @@ std::vector<std::string> SinkCore::summary(double seconds, std::uint64_t frames_
   std::snprintf(seconds_text, sizeof seconds_text, "%.3f s", seconds);
   const std::string total = ledger_->total() ? std::to_string(*ledger_->total()) : "?";
   const std::string how = exit_status_ == exit_cancelled    ? "job " + std::to_string(job_) + " cancelled: "
+                          : exit_status_ == exit_halted      ? "job " + std::to_string(job_) + " halted by " + halt_reason_ + ": "
                           : exit_status_ == exit_interrupted ? "stopped by signal; job " + std::to_string(job_) + ": "
                                                              : "job " + std::to_string(job_) + " complete: ";
+  // Tasks without a result when a job ends unfinished were never run (or
+  // their run was cancelled): parallel's "not run".
+  const std::string not_run = exit_status_ == exit_cancelled || exit_status_ == exit_halted
+                                  ? (ledger_->total() ? std::to_string(*ledger_->total() - ledger_->completed())
+                                                      : std::string("?")) + " not run, "
+                                  : std::string();
   lines.push_back(how + std::to_string(ledger_->completed()) + " of " + total + " tasks, " +
                   std::to_string(ledger_->ok()) + " ok, " + std::to_string(ledger_->failed()) + " failed, " +
-                  std::to_string(retried_) + " retried, in " +
-                  seconds_text + " (" + rate_text(ledger_->completed() - replayed_, seconds) + ")");
+                  not_run + std::to_string(retried_) + " retried, in " +
+                  seconds_text + " (" + rate_text(ledger_->completed() - std::min(replayed_, ledger_->completed()), seconds) + ")");
   lines.push_back("duplicates dropped: " + std::to_string(duplicates_) +
                   ", frames rejected: " + std::to_string(frames_rejected + rejected_results_) +
                   ", results without a lease rejected: " + std::to_string(forged_));

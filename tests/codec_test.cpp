@@ -26,6 +26,8 @@ using zpipe::Ack;
 using zpipe::codec_error;
 using zpipe::Credit;
 using zpipe::DecodeLimits;
+using zpipe::Halt;
+using zpipe::HaltPolicy;
 using zpipe::Hello;
 using zpipe::HelloAgain;
 using zpipe::JobAccepted;
@@ -222,6 +224,15 @@ const std::vector<Vector>& canonical_vectors() {
        ResultBatch{7, "w1", {{4, false, "boom", 2}, {5, true, 25, 1}}}},
       {"99 02 05 07 a6 73 71 75 61 72 65 cd 03 e8 a0 c2 00 02", JobManifest{7, "square", 1000, "", false, 0, 2}},
       {"95 02 0d 07 92 04 09 92 02 01", Retry{7, {4, 9}, {2, 1}}},
+      // 52 to 55: --halt, --resume's token and --resume-failed, and halt.
+      // A field is written when it or one after it is not its default.
+      {"9a 02 05 07 a6 73 71 75 61 72 65 cd 03 e8 a0 c2 00 00 94 01 01 01 00",
+       JobManifest{7, "square", 1000, "", false, 0, 0, {HaltPolicy::When::soon, HaltPolicy::On::fail, 1, 0}}},
+      {"9a 02 05 07 a6 73 71 75 61 72 65 cd 03 e8 a0 c2 00 02 94 02 02 00 cd 09 c4",
+       JobManifest{7, "square", 1000, "", false, 0, 2, {HaltPolicy::When::now, HaltPolicy::On::success, 0, 2500}}},
+      {"9c 02 05 07 a6 73 71 75 61 72 65 cd 03 e8 a2 66 70 c3 04 00 c0 2a c3",
+       JobManifest{7, "square", 1000, "fp", true, 4, 0, {}, 42, true}},
+      {"95 02 0e 07 c2 b2 2d 2d 68 61 6c 74 20 73 6f 6f 6e 2c 66 61 69 6c 3d 31", Halt{7, false, "--halt soon,fail=1"}},
       // 70 and 72: job_accepted.reorder_buffer (--keep-order, §6.8) and
       // status.retried, appended, each written only when above 0 (vectors
       // 10, 11, 38 and 39 stay canonical).
@@ -263,6 +274,8 @@ const std::vector<Vector>& decode_only_vectors() {
        ResultBatch{7, "w1", {{1, true, exec_value(0, 0, "hi", "", 0, "", 0)}}}},
       // 46: an attempt as a uint16.
       {"98 02 03 07 a1 6b 91 01 91 a1 78 90 91 cd 00 02", TaskBatch{7, "k", {{1, "x"}}, {}, {2}}},
+      // 60: every appended field of a job written with its default.
+      {"9c 02 05 07 a1 6b c0 a0 c2 00 cc 00 c0 00 c2", JobManifest{7, "k", std::nullopt, "", false, 0}},
   };
   return vectors;
 }
@@ -295,6 +308,11 @@ const std::vector<Rejection>& spec_rejections() {
       {"98 02 03 07 a1 6b 92 01 02 92 a1 78 a1 79 90 91 02", "tasks.attempts has 1 entries, expected 2"},
       {"98 02 03 07 a1 6b 91 01 91 a1 78 90 91 00", "tasks.attempts[] is 0"},
       {"95 02 0d 07 92 04 09 91 02", "retry.attempts has 1 entries, expected 2"},
+      // 57 to 59: a halt with both a count and a share, one of an unknown
+      // `when`, a halt message without its reason.
+      {"9a 02 05 07 a1 6b c0 a0 c2 00 00 94 01 01 01 64", "exactly one of count and basis_points"},
+      {"9a 02 05 07 a1 6b c0 a0 c2 00 00 94 03 01 01 00", "job.halt.when must be 1 (soon) or 2 (now)"},
+      {"94 02 0e 07 c2", "halt needs 3 fields"},
       // 71 and 73: a reorder_buffer that is a str, a retried below 0.
       {"97 02 06 07 cd 03 e8 00 c4 10 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f a1 78", "job_accepted.reorder_buffer"},
       {"dc 00 11 02 0c 07 a6 73 71 75 61 72 65 a7 64 65 61 6c 69 6e 67 cd 03 e8 cd 02 58 cd 01 f4 01 64 03 01 cd "
@@ -478,6 +496,11 @@ std::vector<Message> edge_messages() {
       TaskBatch{1, "k", {{1, 0}, {2, 0}}, {}, {1, uint32_max}},
       ResultBatch{1, "w", {{1, false, "x", uint32_max}, {uint64_max, true, 0, 1}}},
       Retry{0, {}, {}},
+      Halt{0, false, ""},
+      Halt{uint64_max, true, std::string(1000, 'r')},
+      JobManifest{1, "k", std::nullopt, "", false, 0, 0, {HaltPolicy::When::now, HaltPolicy::On::fail, uint64_max, 0}},
+      JobManifest{1, "k", 5, "f", true, 1, 0, {HaltPolicy::When::soon, HaltPolicy::On::success, 0, 10000}, uint64_max},
+      JobManifest{1, "k", 5, "f", true, 1, 0, {}, 0, true},
       Retry{uint64_max, {1, uint64_max}, {1, uint32_max}},
       JobAccepted{0, std::nullopt, 0},
       JobAccepted{1, 0, 0},
@@ -560,7 +583,7 @@ TEST_CASE("the test vectors here are those of PROTOCOL.md") {
   for (const auto& vector : canonical_vectors()) ours.emplace(vector.hex);
   for (std::size_t i = 0; i < 2; ++i) ours.emplace(decode_only_vectors()[i].hex);  // 17, 18
   const std::size_t decode_only = decode_only_vectors().size();
-  for (std::size_t i = decode_only - 3; i < decode_only; ++i) ours.emplace(decode_only_vectors()[i].hex);  // 28, 32, 46
+  for (std::size_t i = decode_only - 4; i < decode_only; ++i) ours.emplace(decode_only_vectors()[i].hex);  // 28, 32, 46, 60
   for (const auto& rejected : spec_rejections()) ours.emplace(rejected.hex);
   for (const auto& hex_text : ours) {
     CAPTURE(hex_text);
@@ -626,8 +649,11 @@ TEST_CASE("extra trailing fields are ignored in every message") {
              results && std::all_of(results->results.begin(), results->results.end(),
                                     [](const Result& result) { return result.attempt == 1; })) {
     base = with_extra_field(base, ones(results->results.size()));
-  } else if (const auto* manifest = std::get_if<JobManifest>(&vector.message); manifest && manifest->retries == 0) {
-    base = with_extra_field(base, bytes("00"));
+  } else if (std::holds_alternative<JobManifest>(vector.message)) {
+    // retries, halt, resume_token, resume_failed: those left out, as defaults.
+    const char* defaults[] = {"00", "c0", "00", "c2"};
+    for (auto fields = static_cast<std::size_t>(static_cast<unsigned char>(base[0]) & 0x0f) - 2; fields < 10; ++fields)
+      base = with_extra_field(base, bytes(defaults[fields - 6]));
   } else if (const auto* accepted = std::get_if<JobAccepted>(&vector.message);
              accepted && accepted->reorder_buffer == 0) {  // --keep-order's, written here as 0
     base = with_extra_field(base, bytes("00"));
@@ -658,6 +684,7 @@ TEST_CASE("message names are the protocol's") {
       {StatusRequest{}, "status_request"},
       {Status{}, "status"},
       {Retry{}, "retry"},
+      {Halt{}, "halt"},
   }));
   CHECK(zpipe::message_name(message) == name);
 }
@@ -955,7 +982,8 @@ TEST_CASE("peek_type of the headers it knows") {
       {"92 02 00", std::nullopt},
       {"92 02 0b", MessageType::status_request},
       {"95 02 0d 07 90 90", MessageType::retry},
-      {"92 02 0e", std::nullopt},
+      {"95 02 0e 07 c2 a0", MessageType::halt},
+      {"92 02 0f", std::nullopt},
       {"92 02 cc ff", std::nullopt},
       {"93 cc 01 02 03", std::nullopt},
       {"dd 00 00 00 03 02 02 03", std::nullopt},

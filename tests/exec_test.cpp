@@ -7,7 +7,10 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <set>
+#include <sstream>
 
 #include "support/job_run.hpp"
 
@@ -312,4 +315,223 @@ TEST_CASE("exec: --retries runs a failed task again; the joblog has every attemp
   // Both summaries count the retried attempts.
   CHECK_THAT(run.log("sink"), Catch::Contains(std::to_string(retries) + " retried"));
   CHECK_THAT(run.log("ventilator"), Catch::Contains(std::to_string(retries) + " retried"));
+}
+
+// ---- issue 9: --halt --------------------------------------------------------
+
+namespace {
+
+// `total` commands; command i (1-based) is what `command_of(i)` returns.
+std::string commands(std::uint64_t total, const std::function<std::string(std::uint64_t)>& command_of) {
+  std::string text;
+  for (std::uint64_t i = 1; i <= total; ++i) text += command_of(i) + "\n";
+  return text;
+}
+
+std::set<std::uint64_t> ids_in(const std::vector<std::string>& lines) {
+  std::set<std::uint64_t> ids;
+  for (const auto& line : lines) CHECK(ids.insert(std::stoull(line)).second);  // each once
+  return ids;
+}
+
+// Processes of process group `group` that are not zombies (a killed
+// command's orphans are reaped by init whenever it gets to them).
+std::size_t live_in_group(pid_t group) {
+  std::size_t live = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream stat(entry.path() / "stat");
+    std::string text;
+    if (!stat || !std::getline(stat, text)) continue;
+    const auto close = text.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(text.substr(close + 2));
+    char state = 0;
+    long parent = 0, pgrp = 0;
+    rest >> state >> parent >> pgrp;
+    if (pgrp == group && state != 'Z' && state != 'X') ++live;
+  }
+  return live;
+}
+
+std::set<std::uint64_t> printed_once(const std::vector<std::string>& results) {
+  std::set<std::uint64_t> ids;
+  for (const auto& line : results) CHECK(ids.insert(parse_result_line(line).task_id).second);
+  return ids;
+}
+
+}  // namespace
+
+TEST_CASE("exec: --halt soon,fail=1 deals nothing after the failure and lets what workers hold finish") {
+  JobRun run;
+  constexpr std::uint64_t total = 40;
+  const std::string started = "'" + (run.dir / "started").string() + "'";
+  // Task 1 fails at once; the others take a second, so the halt comes while
+  // the first of them run.
+  write_file(run.dir / "commands.txt", commands(total, [&](std::uint64_t i) {
+               return "echo " + std::to_string(i) + " >> " + started + (i == 1 ? "; exit 3" : "; sleep 1; echo done");
+             }));
+  auto& sink = run.sink();
+  // What workers hold, their queue included, runs to its end after a halt
+  // soon: --max-held-per-worker bounds it.
+  auto& ventilator = run.ventilator({"--input", (run.dir / "commands.txt").string(), "--kind", "exec", "--halt",
+                                     "soon,fail=1", "--max-held-per-worker", "3"});
+  auto& worker = run.worker({"--allow-exec", "--allow-exec-without-curve", "--threads", "2"});
+  REQUIRE(sink.wait_for(job_limit) == 5);
+  REQUIRE(ventilator.wait_for(10s) == 5);
+  REQUIRE(worker.wait_for(10s) == 4);  // told the job ended unfinished
+  // Every task that started ran to its end and was printed, once; the rest never ran.
+  const auto ran = ids_in(read_lines(run.dir / "started"));
+  const auto printed = printed_once(run.results());
+  CHECK(printed == ran);
+  CHECK(ran.count(1) == 1);
+  CHECK(ran.size() <= 5);  // the 3 it may hold, and what a credit won before the halt came
+  for (const auto& line : run.results()) {
+    const auto result = parse_result_line(line);
+    if (result.task_id != 1) CHECK(result.status == "ok");  // finished, not killed
+  }
+  const std::string not_run = std::to_string(total - printed.size()) + " not run";
+  CHECK_THAT(run.log("sink"), Catch::Contains("halted by --halt soon,fail=1") && Catch::Contains(not_run));
+  CHECK_THAT(run.log("ventilator"), Catch::Contains("job halted") && Catch::Contains(not_run));
+}
+
+TEST_CASE("exec: --halt now,fail=1 kills the commands that run, at once") {
+  JobRun run;
+  constexpr std::uint64_t total = 10;
+  const std::string groups = "'" + (run.dir / "groups").string() + "'";
+  // Each command records its process group (its shell's pid: the worker
+  // starts each in a group of its own), then sleeps for a minute; task 2
+  // fails after a moment, while task 1 sleeps on the other thread.
+  write_file(run.dir / "commands.txt", commands(total, [&](std::uint64_t i) {
+               return i == 2 ? std::string("sleep 0.5; exit 3") : "echo $$ >> " + groups + "; sleep 60 & wait";
+             }));
+  auto& sink = run.sink();
+  const auto started = std::chrono::steady_clock::now();
+  auto& ventilator =
+      run.ventilator({"--input", (run.dir / "commands.txt").string(), "--kind", "exec", "--halt", "now,fail=1"});
+  auto& worker = run.worker({"--allow-exec", "--allow-exec-without-curve", "--threads", "2"});
+  REQUIRE(sink.wait_for(job_limit) == 5);
+  REQUIRE(ventilator.wait_for(10s) == 5);
+  REQUIRE(worker.wait_for(10s) == 4);
+  const auto took = std::chrono::steady_clock::now() - started;
+  INFO("the job took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  CHECK(took < 15s);  // not the minute the commands sleep
+  // Only task 2's failure is printed: the sleeping commands were killed,
+  // and their process groups (the sleep included) are gone.
+  CHECK(printed_once(run.results()) == std::set<std::uint64_t>{2});
+  const auto groups_started = read_lines(run.dir / "groups");
+  REQUIRE_FALSE(groups_started.empty());
+  for (const auto& group : groups_started) {
+    CAPTURE(group);
+    CHECK(live_in_group(static_cast<pid_t>(std::stol(group))) == 0);
+  }
+  CHECK_THAT(run.log("sink"), Catch::Contains("halted by --halt now,fail=1") &&
+                                  Catch::Contains(std::to_string(total - 1) + " not run"));
+}
+
+TEST_CASE("exec: --halt on a share of failures, on successes, and with --retries only on final failures") {
+  // One thread: tasks run one after the other, in order.
+  struct Case {
+    std::string halt;
+    std::vector<std::string> first;  // the first commands; the rest are `true`
+    std::vector<std::string> extra;  // more ventilator options
+    int status;                      // the sink's and the ventilator's
+    std::uint64_t at_least;          // results printed, at least
+  };
+  const auto which = GENERATE(range(0, 4));
+  JobRun run;
+  const std::vector<Case> cases = {
+      {"soon,fail=50%", {"true", "exit 1"}, {}, 5, 2},
+      {"soon,success=2", {"exit 1", "true", "exit 1", "true"}, {}, 5, 4},
+      // Task 1 fails once, then succeeds on its retry: not a final failure.
+      {"now,fail=1", {fails_twice(run.dir / "runs") + " || test $n -ge 1"}, {"--retries", "1"}, 0, 12},
+      // Task 1 fails twice: its retry's failure is final.
+      {"now,fail=1", {fails_twice(run.dir / "runs")}, {"--retries", "1"}, 5, 1},
+  };
+  const Case& c = cases[static_cast<std::size_t>(which)];
+  CAPTURE(c.halt, which);
+  // Enough tasks that a job that does not halt runs well past what the
+  // worker holds when the condition is met; they are quick when it halts.
+  const std::uint64_t total = c.status == 5 ? 60 : 12;
+  write_file(run.dir / "commands.txt", commands(total, [&](std::uint64_t i) {
+               return i <= c.first.size() ? c.first[i - 1] : std::string("sleep 0.1; true");
+             }));
+  auto& sink = run.sink();
+  std::vector<std::string> options{"--input", (run.dir / "commands.txt").string(), "--kind", "exec", "--halt", c.halt,
+                                   "--max-held-per-worker", "2"};
+  options.insert(options.end(), c.extra.begin(), c.extra.end());
+  auto& ventilator = run.ventilator(options);
+  run.worker({"--allow-exec", "--allow-exec-without-curve", "--threads", "1"});
+  const auto sink_status = sink.wait_for(job_limit);
+  INFO("sink:\n" << run.log("sink"));
+  REQUIRE(sink_status == c.status);
+  REQUIRE(ventilator.wait_for(10s) == (c.status == 5 ? 5 : 0));
+  const auto printed = printed_once(run.results());
+  CHECK(printed.size() >= c.at_least);
+  if (c.status == 5) {
+    CHECK(printed.size() < total);
+    CHECK_THAT(run.log("sink"), Catch::Contains("halted by --halt " + c.halt));
+  } else {
+    CHECK(printed.size() == total);
+    CHECK_THAT(run.log("sink"), Catch::Contains("complete") && !Catch::Contains("halts"));
+  }
+}
+
+TEST_CASE("exec: a bad --halt is refused at start with what to give, exit 2") {
+  const auto bad = GENERATE(as<std::string>{}, "sometimes,fail=1", "soon,fail=0", "soon,fail=x", "soon,fail=101%",
+                            "soon", "now,done=1", "soon,fail=", "now,success=-1", "");
+  CAPTURE(bad);
+  ScratchDir dir;
+  ChildProcess ventilator({ZPIPE_VENTILATOR, "--count", "1", "--halt", bad}, dir / "out", dir / "err");
+  REQUIRE(ventilator.wait_for(10s) == 2);
+  CHECK_THAT(read_file(dir / "err"), Catch::Contains("--halt") && Catch::Contains("soon,fail=N"));
+}
+
+// ---- issue 9: --resume-failed -----------------------------------------------
+
+TEST_CASE("exec: --resume-failed runs again exactly the tasks that failed, and none that succeeded") {
+  JobRun run;
+  constexpr std::uint64_t total = 8;
+  const std::string runs = "'" + (run.dir / "runs").string() + "'";
+  const std::string fixed = "'" + (run.dir / "fixed").string() + "'";
+  // Tasks 3 and 6 fail until the file `fixed` exists; every run is counted.
+  write_file(run.dir / "commands.txt", commands(total, [&](std::uint64_t i) {
+               return "echo " + std::to_string(i) + " >> " + runs + (i == 3 || i == 6 ? " && test -e " + fixed : "") +
+                      " && echo " + std::to_string(i);
+             }));
+  const std::vector<std::string> job{"--input", (run.dir / "commands.txt").string(), "--kind", "exec"};
+  const std::vector<std::string> sink_options{"--journal", (run.dir / "journal").string()};
+  auto* sink = &run.sink(sink_options);
+  run.ventilator(job);
+  run.worker({"--allow-exec", "--allow-exec-without-curve", "--threads", "2"});
+  const auto first_status = sink->wait_for(job_limit);
+  INFO("sink:\n" << run.log("sink") << "ventilator:\n" << run.log("ventilator"));
+  REQUIRE(first_status == 1);
+  REQUIRE(read_lines(run.dir / "runs").size() == total);
+
+  write_file(run.dir / "fixed", "");
+  sink = &run.sink(sink_options);  // the same journal and output
+  auto resumed = job;
+  resumed.push_back("--resume-failed");
+  auto& ventilator = run.ventilator(resumed);
+  run.worker({"--allow-exec", "--allow-exec-without-curve", "--threads", "2"});
+  REQUIRE(sink->wait_for(job_limit) == 0);  // every task ok now
+  REQUIRE(ventilator.wait_for(10s) == 0);
+
+  // Tasks 3 and 6 ran twice, every other task once.
+  std::map<std::uint64_t, int> times;
+  for (const auto& line : read_lines(run.dir / "runs")) ++times[std::stoull(line)];
+  for (std::uint64_t i = 1; i <= total; ++i) CHECK(times[i] == (i == 3 || i == 6 ? 2 : 1));
+  // The output holds the first run's lines, the failed ones included, and
+  // the new results of 3 and 6, each once.
+  std::map<std::uint64_t, std::vector<std::string>> statuses;
+  for (const auto& line : run.results()) {
+    const auto result = parse_result_line(line);
+    statuses[result.task_id].push_back(result.status);
+  }
+  for (std::uint64_t i = 1; i <= total; ++i) {
+    CAPTURE(i);
+    if (i == 3 || i == 6) CHECK(statuses[i] == std::vector<std::string>{"error", "ok"});
+    else CHECK(statuses[i] == std::vector<std::string>{"ok"});
+  }
+  CHECK_THAT(run.log("sink2"), Catch::Contains("--resume-failed: 2 failed task(s)"));
 }

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "executor.hpp"
@@ -29,6 +30,11 @@ constexpr auto patience = 20s;  // far longer than any step needs
 // Tasks of kind "block" wait here until the test opens the gate.
 class Gate {
  public:
+  void enter() {
+    std::lock_guard lock(mutex_);
+    ++entered_;
+    changed_.notify_all();
+  }
   void pass() {
     std::unique_lock lock(mutex_);
     ++entered_;
@@ -56,6 +62,13 @@ class Gate {
 zpipe::KindRegistry test_kinds(Gate& gate) {
   zpipe::KindRegistry kinds;
   kinds.add("echo", [](const zpipe::Value& payload) { return payload; });
+  // Runs until its job is cancelled (bounded by patience), as exec does.
+  kinds.add("until_cancelled", [&gate](const zpipe::Value& payload) {
+    gate.enter();
+    const auto deadline = Clock::now() + patience;
+    while (!zpipe::task_cancelled() && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
+    return payload;
+  });
   kinds.add("block", [&gate](const zpipe::Value& payload) {
     gate.pass();
     return payload;
@@ -82,6 +95,15 @@ struct Rig {
   ~Rig() {
     gate.open();  // a failed check must not leave a thread at the gate
     executor.reset();
+  }
+
+  /// Runs one fast frame (of epoch 0), so the executor knows its frames
+  /// are fast and lets a thread take several queued frames at once.
+  void prime_fast() {
+    std::vector<zmq::message_t> frames;
+    frames.push_back(task_frame(1, "echo", {999}));
+    submit(0, std::move(frames));
+    finish_frames(1);
   }
 
   void submit(std::uint64_t epoch, std::vector<zmq::message_t> frames) {
@@ -288,7 +310,9 @@ TEST_CASE("executor: drop_queued drops the frames not started, and they never ru
 // were counted as credits of the new epoch.
 TEST_CASE("executor: frames a thread took before drop_queued finish under their own epoch", "[executor]") {
   Rig rig(1);
-  // One submit: the only thread takes both frames at once, then blocks on the first.
+  rig.prime_fast();
+  // One submit: the only thread takes both frames at once (they are fast),
+  // then blocks on the first.
   std::vector<zmq::message_t> frames;
   frames.push_back(task_frame(1, "block", {1}));
   frames.push_back(task_frame(1, "echo", {2}));
@@ -300,7 +324,7 @@ TEST_CASE("executor: frames a thread took before drop_queued finish under their 
   next.push_back(task_frame(1, "echo", {3}));
   rig.submit(2, std::move(next));
   rig.gate.open();
-  rig.finish_frames(3);
+  rig.finish_frames(4);
 
   CHECK(rig.task_frames(1) == 2);
   CHECK(rig.task_frames(2) == 1);
@@ -332,4 +356,41 @@ TEST_CASE("executor: frames of two epochs are never merged into one FinishedWork
   CHECK(rig.ids(1) == std::set<TaskId>{1, 2, 3});
   CHECK(rig.ids(2) == std::set<TaskId>{4, 5, 6});
   CHECK(rig.ids(3) == std::set<TaskId>{7});
+}
+
+// Frames whose time is not known yet (or that are slow) are taken one at a
+// time: the second thread runs the echo while the first is blocked. Before,
+// one thread took both and the echo waited behind the block.
+TEST_CASE("executor: a slow frame does not hold the next one on its thread", "[executor]") {
+  Rig rig(2);
+  std::vector<zmq::message_t> frames;
+  frames.push_back(task_frame(1, "block", {1}));
+  frames.push_back(task_frame(1, "echo", {2}));
+  rig.submit(1, std::move(frames));
+  REQUIRE(rig.gate.wait_entered(1));
+  rig.finish_frames(1);  // the echo, while the block still waits
+  CHECK(rig.ids(1) == std::set<TaskId>{2});
+  rig.gate.open();
+  rig.finish_frames(2);
+}
+
+// --halt now / a cancel: job_end (not complete) cancels frames of older
+// epochs. A running task sees task_cancelled() and its result is dropped;
+// frames not started are not run; frames of the new epoch run as usual.
+TEST_CASE("executor: cancel_below stops running tasks and drops their results", "[executor]") {
+  Rig rig(1);
+  std::vector<zmq::message_t> frames;
+  frames.push_back(task_frame(1, "until_cancelled", {1, 2}));
+  rig.submit(1, std::move(frames));
+  REQUIRE(rig.gate.wait_entered(1));
+  const auto cancelled_at = Clock::now();
+  rig.executor->cancel_below(2);
+  rig.finish_frames(1);
+  CHECK(Clock::now() - cancelled_at < 5s);  // not the task's patience
+  CHECK(rig.results().empty());             // task 1 cancelled, task 2 never run
+  std::vector<zmq::message_t> next;
+  next.push_back(task_frame(2, "echo", {3}));
+  rig.submit(2, std::move(next));
+  rig.finish_frames(2);
+  CHECK(rig.ids(2) == std::set<TaskId>{3});
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "zpipe/codec.hpp"
+#include "zpipe/exit_codes.hpp"
 #include "zpipe/lease.hpp"
 #include "zpipe/sink_core.hpp"
 
@@ -20,7 +21,7 @@ const std::string secret(16, 's');
 class RecordingEffects final : public zpipe::SinkEffects {
  public:
   bool send(std::string_view peer, std::string_view frame) override {
-    if (const auto ack = std::get_if<zpipe::Ack>(&(messages.emplace_back(zpipe::decode(frame)))); ack && peer == "vent")
+    if (const auto ack = std::get_if<zpipe::Ack>(&(messages.emplace_back(zpipe::decode(frame)))); ack && peer.starts_with("vent"))
       acks.push_back(*ack);
     return true;
   }
@@ -114,9 +115,11 @@ namespace {
 // A sink that took a job of `total` tasks with `retries` from "vent".
 struct RetrySink {
   RetrySink(std::uint64_t total, std::uint32_t retries, bool journal)
+      : RetrySink(zpipe::JobManifest{7, "square", total, "", false, 0, retries}, journal) {}
+  RetrySink(const zpipe::JobManifest& manifest, bool journal)
       : core(zpipe::SinkSettings{zpipe::OutputFormat::text, journal, false, secret, false}, effects, now) {
     core.replay_done(now);
-    take("vent", zpipe::JobManifest{7, "square", total, "", false, 0, retries});
+    take("vent", manifest);
     core.journal_synced(effects.appended, now);
   }
   void take(const std::string& peer, const zpipe::Message& message) {
@@ -219,6 +222,156 @@ TEST_CASE("retries: many failures go back in bounded frames, at once when a fram
   for (const auto& frame : frames) CHECK(frame.ids.size() <= zpipe::SinkCore::retry_ids_at_most);
   CHECK(sink.retried().size() == 5000);
   CHECK(sink.core.completed() == 0);
+}
+
+// ---- --halt and --resume-failed ---------------------------------------------
+
+namespace {
+
+zpipe::HaltPolicy halt_on(zpipe::HaltPolicy::When when, zpipe::HaltPolicy::On on, std::uint64_t count,
+                          std::uint32_t basis_points = 0) {
+  return zpipe::HaltPolicy{when, on, count, basis_points};
+}
+
+// A sink that took a job of `total` tasks with `halt` from "vent".
+struct HaltSink : RetrySink {
+  HaltSink(std::uint64_t total, zpipe::HaltPolicy halt, std::uint32_t retries = 0, bool journal = false)
+      : RetrySink(zpipe::JobManifest{7, "square", total, "", false, 0, retries, halt}, journal) {}
+  [[nodiscard]] std::vector<zpipe::Halt> halts() const { return effects.sent<zpipe::Halt>(); }
+};
+
+}  // namespace
+
+TEST_CASE("halt: fail=N tells the ventilator once the Nth final failure is recorded, not before") {
+  const auto when = GENERATE(zpipe::HaltPolicy::When::soon, zpipe::HaltPolicy::When::now);
+  HaltSink sink(10, halt_on(when, zpipe::HaltPolicy::On::fail, 2));
+  sink.take("w", results(1, 3));
+  sink.take("w", failures(4, 4, 1));
+  CHECK(sink.halts().empty());
+  CHECK_FALSE(sink.core.halted());
+  sink.take("w", failures(5, 5, 1));
+  REQUIRE(sink.halts().size() == 1);
+  CHECK(sink.halts()[0].job == 7);
+  CHECK(sink.halts()[0].now == (when == zpipe::HaltPolicy::When::now));
+  CHECK_THAT(sink.halts()[0].reason, Catch::Contains("fail=2") && Catch::Contains("2 failed"));
+  // Results that arrive meanwhile are still taken, and printed once.
+  sink.take("w", results(6, 6));
+  CHECK_THAT(sink.effects.output, Catch::Contains("task 6: 36"));
+  // Every manifest is answered with the halt again (one may be lost).
+  sink.take("vent", zpipe::JobManifest{7, "square", 10, "", false, 6, 0, halt_on(when, zpipe::HaltPolicy::On::fail, 2)});
+  CHECK(sink.halts().size() == 2);
+  // The ventilator ends the job unfinished: the sink exits 5, and says why and what never ran.
+  sink.take("vent", zpipe::JobEnd{7, false});
+  sink.core.peer_gone("vent", sink.now);  // the ventilator leaves on the answer
+  REQUIRE(sink.core.exit_status());
+  CHECK(*sink.core.exit_status() == zpipe::exit_halted);
+  REQUIRE_FALSE(sink.effects.sent<zpipe::JobEnd>().empty());
+  CHECK_FALSE(sink.effects.sent<zpipe::JobEnd>().back().complete);
+  const auto line = sink.core.summary(1.0, 0).front();
+  CHECK_THAT(line, Catch::Contains("halted by --halt") && Catch::Contains("6 of 10 tasks") &&
+                       Catch::Contains("4 not run"));
+}
+
+TEST_CASE("halt: fail=P% counts failures against the tasks completed") {
+  // 50%: after 1 ok and 1 failed, half failed.
+  HaltSink sink(10, halt_on(zpipe::HaltPolicy::When::soon, zpipe::HaltPolicy::On::fail, 0, 5000));
+  sink.take("w", results(1, 2));
+  sink.take("w", failures(3, 3, 1));  // 1 of 3: 33%
+  CHECK(sink.halts().empty());
+  sink.take("w", failures(4, 4, 1));  // 2 of 4: 50%
+  CHECK(sink.halts().size() == 1);
+}
+
+TEST_CASE("halt: success=N counts successes") {
+  HaltSink sink(10, halt_on(zpipe::HaltPolicy::When::now, zpipe::HaltPolicy::On::success, 3));
+  sink.take("w", failures(1, 5, 1));
+  sink.take("w", results(6, 7));
+  CHECK(sink.halts().empty());
+  sink.take("w", results(8, 8));
+  REQUIRE(sink.halts().size() == 1);
+  CHECK(sink.halts()[0].now);
+}
+
+TEST_CASE("halt with --retries: only final failures count") {
+  HaltSink sink(10, halt_on(zpipe::HaltPolicy::When::soon, zpipe::HaltPolicy::On::fail, 1), 2);
+  sink.take("w", failures(1, 1, 1));
+  sink.take("w", failures(1, 1, 2));
+  CHECK(sink.halts().empty());        // attempts 1 and 2 of 3 are not final
+  sink.take("w", failures(1, 1, 3));
+  CHECK(sink.halts().size() == 1);    // the third is
+}
+
+TEST_CASE("halt: a job with every result in has nothing to halt, and ends complete") {
+  HaltSink sink(2, halt_on(zpipe::HaltPolicy::When::soon, zpipe::HaltPolicy::On::fail, 1));
+  sink.take("w", results(1, 1));
+  sink.take("w", failures(2, 2, 1));
+  CHECK(sink.halts().empty());
+  sink.take("vent", zpipe::JobEnd{7, true});
+  sink.core.peer_gone("vent", sink.now);
+  REQUIRE(sink.core.exit_status());
+  CHECK(*sink.core.exit_status() == zpipe::exit_tasks_failed);
+}
+
+TEST_CASE("halt: a sink restarted on the journal of a halted job says so again and exits 5") {
+  HaltSink sink(10, halt_on(zpipe::HaltPolicy::When::soon, zpipe::HaltPolicy::On::fail, 1), 0, true);
+  sink.take("w", failures(1, 1, 1));
+  sink.take("vent", zpipe::JobEnd{7, false});
+  REQUIRE(sink.core.exit_status() == std::optional<int>{});  // answered; it waits for the ventilator to go
+  RecordingEffects again;
+  auto now = sink.now;
+  zpipe::SinkCore restarted(zpipe::SinkSettings{zpipe::OutputFormat::text, true, false, secret, false}, again, now);
+  for (const auto& record : sink.effects.journaled) restarted.replay(zpipe::decode(record));
+  restarted.replay_done(now);
+  CHECK(restarted.halted());
+  restarted.tick(now + zpipe::SinkCore::answer_for);
+  REQUIRE(restarted.exit_status());
+  CHECK(*restarted.exit_status() == zpipe::exit_halted);
+}
+
+TEST_CASE("resume-failed: the failed results are reopened once per run, and only they are dealt again") {
+  const auto journal = GENERATE(false, true);
+  CAPTURE(journal);
+  RetrySink sink(zpipe::JobManifest{7, "square", 6, "fp", false, 0}, journal);
+  sink.take("w", results(1, 2));
+  sink.take("w", failures(3, 4, 1));
+  sink.take("w", results(5, 6));
+  sink.take("vent", zpipe::JobEnd{7, true});
+  sink.wait();
+  REQUIRE(sink.core.completed() == 6);
+  // A ventilator started with --resume-failed (its run's token 42).
+  zpipe::JobManifest resumed{99, "square", 6, "fp", true, 0, 0, {}, 42, true};
+  sink.effects.acks.clear();
+  sink.take("vent2", resumed);
+  const auto accepted = sink.effects.sent<zpipe::JobAccepted>().back();
+  CHECK(accepted.completed == 4);
+  CHECK(sink.core.completed() == 4);
+  CHECK(acknowledged(sink.effects, 1));
+  CHECK(acknowledged(sink.effects, 6));
+  CHECK_FALSE(acknowledged(sink.effects, 3));
+  CHECK_FALSE(acknowledged(sink.effects, 4));
+  // The same run's manifest again (resent, or after a reconnect) reopens nothing more.
+  sink.take("w", results(3, 3));
+  sink.take("vent2", zpipe::JobManifest{7, "square", 6, "fp", true, 4, 0, {}, 42, true});
+  CHECK(sink.core.completed() == 5);
+  sink.take("w", failures(4, 4, 1));
+  sink.take("w", results(3, 3));  // a duplicate now
+  CHECK(sink.core.duplicates() >= 1);
+  CHECK(sink.core.completed() == 6);
+  sink.take("vent2", zpipe::JobEnd{7, true});
+  REQUIRE(sink.core.exit_status() == std::optional<int>{});
+  // Task 3's new result printed once; the earlier failed lines stay.
+  const auto& out = sink.effects.output;
+  CHECK(std::count(out.begin(), out.end(), '\n') == 8);
+  CHECK_THAT(out, Catch::Contains("task 3: 9"));
+  if (!journal) return;
+  // A sink restarted on this journal reaches the same state: nothing to do.
+  RecordingEffects again;
+  zpipe::SinkCore restarted(zpipe::SinkSettings{zpipe::OutputFormat::text, true, true, secret, false}, again, sink.now);
+  for (const auto& record : sink.effects.journaled) restarted.replay(zpipe::decode(record));
+  restarted.replay_done(sink.now);
+  CHECK(restarted.completed() == 6);
+  CHECK(restarted.failed() == 1);
+  CHECK(std::count(again.output.begin(), again.output.end(), '\n') == 8);  // the output written again: both runs
 }
 
 // ---- --keep-order ---------------------------------------------------------

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "zpipe/codec.hpp"
+#include "zpipe/exit_codes.hpp"
 #include "zpipe/lease.hpp"
 #include "zpipe/task_source.hpp"
 #include "zpipe/ventilator_core.hpp"
@@ -538,6 +539,109 @@ TEST_CASE("retries 0: the manifest and the task frames are those of a job withou
   CHECK(static_cast<unsigned char>(manifest[0]) == 0x98);  // 8 elements: no retries field
   job.acknowledge_all(3);
   CHECK_THAT(job.core.summary(1.0), !Catch::Contains("retried"));
+}
+
+// ---- --halt -----------------------------------------------------------------
+
+namespace {
+
+// A job of 10 square tasks, a task a frame, with --halt as the sink sees
+// it; workers w1 and w2 hold two tasks each.
+struct HaltJob : RetryJob {
+  HaltJob() : RetryJob(10, 0, 2) {
+    hello("w1", 2);
+    hello("w2", 2);
+  }
+  void halt(bool now_too) {
+    core.sink_frame(zpipe::Halt{7, now_too, "--halt soon,fail=1 (1 failed, 0 ok)"}, now);
+    core.tick(now);
+  }
+  void ack(zpipe::TaskId first, zpipe::TaskId last) {
+    core.sink_frame(zpipe::Ack{7, {{first, last}}}, now);
+    core.tick(now);
+  }
+  [[nodiscard]] std::size_t dealt_in_all() const { return dealt("w1").size() + dealt("w2").size(); }
+};
+
+}  // namespace
+
+TEST_CASE("halt soon: nothing more is dealt, what workers hold finishes, then the job ends unfinished (exit 5)") {
+  HaltJob job;
+  REQUIRE(job.dealt_in_all() == 4);
+  job.halt(false);
+  CHECK(job.core.halted());
+  CHECK(job.effects.to<zpipe::JobEnd>("w1").empty());  // nothing cancelled yet
+  // Credits come back, acks come: still nothing is dealt.
+  job.core.worker_frame("w1", zpipe::Credit{2}, job.now);
+  job.ack(1, 2);
+  CHECK(job.dealt_in_all() == 4);
+  CHECK(job.effects.to<zpipe::JobEnd>("").empty());
+  job.ack(3, 4);  // the last held task is done: the job ends, not complete
+  REQUIRE(job.effects.to<zpipe::JobEnd>("").size() == 1);
+  CHECK_FALSE(job.effects.to<zpipe::JobEnd>("").front().complete);
+  CHECK_FALSE(job.effects.to<zpipe::JobEnd>("w1").empty());
+  job.core.sink_frame(zpipe::JobEnd{7, false}, job.now);
+  REQUIRE(job.core.exit_status());
+  CHECK(*job.core.exit_status() == zpipe::exit_halted);
+  CHECK_THAT(job.core.summary(1.0), Catch::Contains("job halted") && Catch::Contains("6 not run"));
+}
+
+TEST_CASE("halt soon: tasks a lost worker held are not dealt again") {
+  HaltJob job;
+  job.halt(false);
+  job.core.worker_gone("w1", job.now);
+  job.core.tick(job.now);
+  CHECK(job.dealt_in_all() == 4);  // w1's tasks wait, undealt
+  CHECK(job.effects.to<zpipe::JobEnd>("").empty());
+  // Once w2's tasks are done, no worker holds anything: the job ends.
+  for (const auto& task : job.dealt("w2")) {
+    const zpipe::TaskId id = std::stoull(task.substr(0, task.find(':')));
+    job.ack(id, id);
+  }
+  CHECK(job.dealt_in_all() == 4);
+  CHECK(job.effects.to<zpipe::JobEnd>("").size() == 1);
+}
+
+TEST_CASE("halt now: the job is cancelled at once; the sink's answer ends it with exit 5") {
+  HaltJob job;
+  job.halt(true);
+  REQUIRE_FALSE(job.effects.to<zpipe::JobEnd>("w1").empty());
+  CHECK_FALSE(job.effects.to<zpipe::JobEnd>("w1").front().complete);
+  CHECK_FALSE(job.effects.to<zpipe::JobEnd>("").empty());
+  job.halt(true);  // a repeated halt changes nothing
+  job.core.sink_frame(zpipe::JobEnd{7, false}, job.now);
+  REQUIRE(job.core.exit_status());
+  CHECK(*job.core.exit_status() == zpipe::exit_halted);
+}
+
+TEST_CASE("halt: the manifest carries --halt and, with --resume, the run's token and --resume-failed") {
+  zpipe::VentilatorSettings settings = RetryJob::settings(0, 1);
+  settings.halt = zpipe::HaltPolicy{zpipe::HaltPolicy::When::now, zpipe::HaltPolicy::On::fail, 0, 250};
+  settings.resume = true;
+  settings.resume_token = 42;
+  settings.resume_failed = true;
+  RecordingEffects effects;
+  const auto now = std::chrono::steady_clock::time_point{} + 1h;
+  zpipe::VentilatorCore core(settings, zpipe::count_source("square", 3), effects, now);
+  core.sink_connected(now);
+  core.tick(now);
+  const auto manifests = effects.to<zpipe::JobManifest>("");
+  REQUIRE_FALSE(manifests.empty());
+  CHECK(manifests.front().halt == settings.halt);
+  CHECK(manifests.front().resume_token == 42);
+  CHECK(manifests.front().resume_failed);
+}
+
+TEST_CASE("halt for another job is a bad frame; one that comes after every task was acknowledged is ignored") {
+  HaltJob job;
+  CHECK_THROWS_AS(job.core.sink_frame(zpipe::Halt{8, false, "x"}, job.now), zpipe::codec_error);
+  job.ack(1, 4);
+  for (const auto& worker : {"w1", "w2"}) job.core.worker_frame(worker, zpipe::Credit{2}, job.now);
+  job.core.tick(job.now);
+  job.ack(1, 10);
+  job.halt(true);
+  CHECK_FALSE(job.core.halted());
+  CHECK(job.core.complete());
 }
 
 namespace {

@@ -51,6 +51,10 @@ VentilatorSettings settings_of(const VentilatorConfig& config) {
   settings.task_timeout = config.task_timeout;
   settings.max_held_per_worker = config.max_held_per_worker.value_or(config.max_in_flight);
   settings.resume = config.resume;
+  settings.resume_failed = config.resume_failed;
+  settings.halt = config.halt;
+  // Non-zero and new for each run: the sink takes a job up again once per run.
+  if (config.resume) settings.resume_token = random_job_id() | 1;
   settings.kind_timeout = config.kind_timeout;
   settings.sink_name = config.sink;
   return settings;

@@ -30,6 +30,11 @@ VentilatorCore::VentilatorCore(VentilatorSettings settings, std::unique_ptr<Task
   manifest_.fingerprint = source_->fingerprint().value_or("");
   manifest_.resume = settings_.resume;
   manifest_.retries = settings_.retries;
+  manifest_.halt = settings_.halt;
+  if (settings_.resume) {
+    manifest_.resume_token = settings_.resume_token;
+    manifest_.resume_failed = settings_.resume_failed;
+  }
   batch_.kind = settings_.kind;
   // Small frames go to one worker a few in a row, so that one lease covers
   // about run_tasks of its ids; large frames are a run each already.
@@ -210,7 +215,14 @@ void VentilatorCore::queue(TaskId id, InFlightTable::Holder failed_on) {
 
 void VentilatorCore::sink_connected(TimePoint now) {
   next_send_ = now;
-  if (++sink_handshakes_ == 1 || phase_ != Phase::dealing) return;
+  if (++sink_handshakes_ > 1 && phase_ == Phase::halting) {
+    // Results on their way to the sink may be lost with the link, so what
+    // workers hold may never be acknowledged: the halt ends the job now.
+    effects_.log("link to the sink is back while halting; ending the job now");
+    begin_end(false, now);
+    return;
+  }
+  if (sink_handshakes_ == 1 || phase_ != Phase::dealing) return;
   // A new handshake means the sink restarted or the link came back: what
   // was on its way may be lost, so the sink must accept the job again and
   // say what it holds before dealing goes on.
@@ -226,6 +238,7 @@ void VentilatorCore::sink_frame(const Message& message, TimePoint now) {
   else if (const auto* ack = std::get_if<Ack>(&message)) take_ack(*ack, now);
   else if (const auto* end = std::get_if<JobEnd>(&message)) take_job_end(*end);
   else if (const auto* retry = std::get_if<Retry>(&message)) take_retry(*retry);
+  else if (const auto* halt = std::get_if<Halt>(&message)) take_halt(*halt, now);
   else throw codec_error("unexpected " + std::string(message_name(message)) + " message from the sink");
 }
 
@@ -255,6 +268,51 @@ void VentilatorCore::take_retry(const Retry& retry) {
     ++retried_;
     queue(id, failed_on);  // a task waiting already is queued already
   }
+}
+
+// The sink judges --halt (it alone knows what failed) and says so; it says
+// it again with every manifest it answers while the condition holds, so a
+// repeated halt changes nothing. A job with every task acknowledged is
+// complete, whatever the sink said.
+void VentilatorCore::take_halt(const Halt& halt, TimePoint now) {
+  if (halt.job != manifest_.job) throw codec_error("halt for another job");
+  const bool going = phase_ == Phase::waiting_for_sink || phase_ == Phase::dealing || phase_ == Phase::halting;
+  if (!going || all_acknowledged()) return;
+  if (!halted_)
+    effects_.log("the sink halts the job: " + printable(halt.reason, 512) +
+                 (halt.now ? "; cancelling what workers hold"
+                           : "; dealing nothing more, waiting for the " + std::to_string(held_by_workers()) +
+                                 " task(s) workers hold"));
+  halted_ = true;
+  halt_reason_ = printable(halt.reason, 512);
+  cancelled_status_ = exit_halted;
+  if (halt.now) {
+    begin_end(false, now);
+    return;
+  }
+  phase_ = Phase::halting;
+  end_halt_when_done(now);
+}
+
+// --halt soon: the job ends once no worker holds a task of it; tasks that a
+// worker lost meanwhile are not dealt again.
+void VentilatorCore::end_halt_when_done(TimePoint now) {
+  if (phase_ != Phase::halting) return;
+  if (all_acknowledged()) {
+    begin_end(true, now);
+    return;
+  }
+  if (held_by_workers() > 0) return;
+  effects_.log("halted: workers hold no task of the job; ending it with " +
+               (remaining_tasks() ? std::to_string(*remaining_tasks()) : std::string("?")) + " task(s) not run");
+  begin_end(false, now);
+}
+
+std::uint64_t VentilatorCore::held_by_workers() const {
+  std::uint64_t held = 0;
+  for (const auto& worker : workers_.slots())
+    if (worker.alive) held += worker.tasks_held;
+  return held;
 }
 
 void VentilatorCore::take_acceptance(const JobAccepted& accepted) {
@@ -678,7 +736,8 @@ void VentilatorCore::tick(TimePoint now) {
       }
       return;
     case Phase::waiting_for_sink:
-    case Phase::dealing: break;
+    case Phase::dealing:
+    case Phase::halting: break;
   }
   if (now >= next_expiry_check_) {
     next_expiry_check_ = now + expiry_check_interval;
@@ -693,6 +752,7 @@ void VentilatorCore::tick(TimePoint now) {
   }
   send_manifest_when_due(now);
   watch_kind(now);
+  end_halt_when_done(now);
   if (phase_ != Phase::waiting_for_sink && phase_ != Phase::dealing) return;
   if (ready_to_deal()) deal(now);
   say_what_dealing_waits_for(now);
@@ -735,7 +795,7 @@ VentilatorCore::TimePoint VentilatorCore::next_deadline() const {
   if (phase_ == Phase::done) return TimePoint::max();
   TimePoint deadline = next_send_;
   if (phase_ == Phase::cancelling || phase_ == Phase::ending) deadline = std::min(deadline, give_up_at_);
-  if (phase_ == Phase::waiting_for_sink || phase_ == Phase::dealing) {
+  if (phase_ == Phase::waiting_for_sink || phase_ == Phase::dealing || phase_ == Phase::halting) {
     const bool manifest_due = !accepted_ || (manifest_.total && sink_total_ != manifest_.total) ||
                               (source_->exhausted() && !manifest_.total);
     if (!manifest_due) deadline = TimePoint::max();
@@ -760,7 +820,7 @@ void VentilatorCore::finish(int status) {
 }
 
 namespace {
-constexpr const char* phase_names[] = {"waiting for the sink", "dealing", "ending", "cancelling", "done"};
+constexpr const char* phase_names[] = {"waiting for the sink", "dealing", "ending", "cancelling", "done", "halting"};
 }  // namespace
 
 Status VentilatorCore::status(TimePoint now) const {
@@ -827,8 +887,14 @@ std::string VentilatorCore::describe() const {
 
 std::string VentilatorCore::summary(double seconds) const {
   const bool complete = exit_status_ == exit_ok;
-  return std::string(complete ? "job complete: " : "job cancelled: ") + std::to_string(in_flight_.read()) +
-         " tasks read, " + std::to_string(acknowledged()) + " acknowledged, " + std::to_string(redealt_) +
+  const auto left = remaining_tasks();
+  const std::string head = complete  ? "job complete: "
+                           : halted_ ? "job halted (" + halt_reason_ + "): "
+                                     : "job cancelled: ";
+  return head + std::to_string(in_flight_.read()) + " tasks read, " + std::to_string(acknowledged()) +
+         " acknowledged, " +
+         (halted_ && !complete ? (left ? std::to_string(*left) : std::string("?")) + " not run, " : std::string()) +
+         std::to_string(redealt_) +
          " dealt again, " + (settings_.retries > 0 ? std::to_string(retried_) + " retried, " : std::string()) +
          std::to_string(workers_.alive()) + " worker(s) (" + std::to_string(workers_lost_) +
          " lost), " + std::to_string(seconds) + " s";

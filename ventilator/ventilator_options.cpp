@@ -1,6 +1,7 @@
 // The ventilator's command line.
 #include "zpipe/codec.hpp"
 #include "zpipe/command_line.hpp"
+#include "zpipe/halt_policy.hpp"
 #include "zpipe/sockets.hpp"
 #include "zpipe/ventilator.hpp"
 
@@ -39,7 +40,13 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
       ("kind-timeout", "Seconds the job may wait while workers are connected and none runs --kind; then it is "
        "cancelled and the ventilator exits 3 (0: wait for ever)",
        cxxopts::value<std::string>()->default_value(std::to_string(config.kind_timeout.count())))
-      ("resume", "Continue the sink's job of this same input, dealing only what it has no result for");
+      ("halt", "When to end the job early, as GNU parallel's --halt: soon,fail=N (deal nothing more after N tasks "
+       "failed, let what workers hold finish), now,fail=N (cancel what workers hold too), fail=P% (P% of the "
+       "tasks done failed), success=N or success=P%; the sink judges it, and both exit 5",
+       cxxopts::value<std::string>()->default_value("never"))
+      ("resume", "Continue the sink's job of this same input, dealing only what it has no result for")
+      ("resume-failed", "As --resume, and run again the tasks whose result failed (the sink's --journal keeps "
+       "which); implies --resume");
   add_metrics_option(options);
   add_curve_options(options, CurveRole::ventilator);
   options.add_options("security")("sink-key", "The sink's CURVE public key FILE", cxxopts::value<std::string>());
@@ -70,7 +77,9 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
   config.kind_timeout = std::chrono::seconds(number_option<std::uint32_t>(parsed, "kind-timeout"));
   // Whether the --input can be resumed (a regular file, stdin included) is
   // known only once it is opened: line_source() refuses a pipe then.
-  config.resume = parsed.count("resume") > 0;
+  config.resume_failed = parsed.count("resume-failed") > 0;
+  config.resume = parsed.count("resume") > 0 || config.resume_failed;
+  config.halt = parse_halt_policy(parsed["halt"].as<std::string>());
   config.metrics_file = metrics_option(parsed);
   config.curve = curve_options(parsed, CurveRole::ventilator);
   config.sink_key = server_key_option(parsed, "sink-key", config.curve);

@@ -48,11 +48,12 @@ Value square(const Value& payload) {
   return result;
 }
 
-// Sleeps in slices so a stop signal is honoured within a tenth of a second.
+// Sleeps in slices so a stop signal, or the job's cancellation, is honoured
+// within a tenth of a second.
 Value sleep_ms(const Value& payload) {
   const auto total = std::chrono::milliseconds(bounded_payload(payload, "sleep", 86'400'000, "ms"));
   const auto until = std::chrono::steady_clock::now() + total;
-  while (!stop_requested()) {
+  while (!task_cancelled()) {
     const auto left = until - std::chrono::steady_clock::now();
     if (left <= std::chrono::steady_clock::duration::zero()) break;
     std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds(100)));

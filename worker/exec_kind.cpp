@@ -139,13 +139,18 @@ ExecRecord run_command(const std::string& command, const ExecLimits& limits) {
   const ExitWatch exit_watch(pid);
 
   const auto deadline = started + limits.timeout;
-  bool out_open = true, err_open = true, timed_out = false;
+  bool out_open = true, err_open = true, timed_out = false, cancelled = false;
   int status = 0;
   bool exited = false;
   while (!exited) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       timed_out = true;
+      break;
+    }
+    // The job ended unfinished (--halt now, a cancel) or the worker stops.
+    if (task_cancelled()) {
+      cancelled = true;
       break;
     }
     // Without a pidfd, look at the shell every 10 ms.
@@ -158,7 +163,7 @@ ExecRecord run_command(const std::string& command, const ExecLimits& limits) {
     if (err_open && fds[1].revents != 0) err_open = drain(err.read_end(), record.err, limits.max_output_bytes, record.err_truncated);
     exited = ::waitpid(pid, &status, WNOHANG) == pid;
   }
-  if (timed_out) {
+  if (timed_out || cancelled) {
     ::kill(-pid, SIGKILL);
     ::waitpid(pid, &status, 0);
   } else if (!exited) {
@@ -171,7 +176,9 @@ ExecRecord run_command(const std::string& command, const ExecLimits& limits) {
   if (err_open) drain(err.read_end(), record.err, limits.max_output_bytes, record.err_truncated);
   if (WIFSIGNALED(status)) record.signal = WTERMSIG(status);
   else if (WIFEXITED(status)) record.exit_code = WEXITSTATUS(status);
-  if (timed_out) {
+  if (cancelled) {
+    record.error = "cancelled (the job ended unfinished, or the worker was stopped); its process group was killed";
+  } else if (timed_out) {
     record.error = "timed out after " + std::to_string(limits.timeout.count()) + " ms; its process group was killed";
   } else if (record.signal != 0) {
     record.error = "killed by signal " + signal_text(static_cast<int>(record.signal));

@@ -14,6 +14,11 @@
 namespace zpipe {
 namespace {
 
+// A pass over queued frames sends what it has computed at least this often.
+constexpr auto flush_after = std::chrono::milliseconds(20);
+// A frame that takes longer than this on average is slow (see compute_loop).
+constexpr std::uint64_t slow_frame_ns = 1'000'000;
+
 // A result frame is sent once it holds this many results or bytes, well
 // inside the protocol's limits (PROTOCOL.md, "Limits").
 constexpr std::size_t results_per_frame = 8192;
@@ -61,6 +66,15 @@ Result run_task(const TaskFunction* function, const std::string& kind, const Tas
 }
 
 }  // namespace
+
+// What task_cancelled() looks at: the epoch of the frame this compute
+// thread runs, and its executor's cancellation mark.
+thread_local const std::atomic<std::uint64_t>* cancel_mark = nullptr;
+thread_local std::uint64_t running_epoch = 0;
+
+bool task_cancelled() {
+  return stop_requested() || (cancel_mark != nullptr && running_epoch < cancel_mark->load(std::memory_order_relaxed));
+}
 
 Executor::Executor(zmq::context_t& context, const KindRegistry& kinds, std::string worker_name, unsigned threads,
                    const std::string& wake_endpoint)
@@ -130,6 +144,7 @@ void Executor::compute_loop(zmq::socket_t wake) {
   results.worker = worker_name_;
   std::size_t result_bytes = 0;
   FinishedWork pending;
+  cancel_mark = &cancel_below_;
 
   // Sends what has been computed; `pending.task_frames` counts only frames
   // whose every task is done, so credits never return early.
@@ -151,7 +166,12 @@ void Executor::compute_loop(zmq::socket_t wake) {
       // Take this thread's share of what is queued: one pass over many tiny
       // frames yields one result frame, which keeps batch-1 jobs fast, and
       // the other threads get the rest.
-      const std::size_t share = (inbox_.size() + thread_count_ - 1) / thread_count_;
+      // Frames that take long (shell commands), or whose time is not known
+      // yet, are taken one at a time: the next waits for whichever thread
+      // is free first, not behind a slow one on this thread.
+      const std::uint64_t per_frame = nanoseconds_per_frame_.load();
+      const bool slow = per_frame == 0 || per_frame > slow_frame_ns;
+      const std::size_t share = slow ? std::min<std::size_t>(1, inbox_.size()) : (inbox_.size() + thread_count_ - 1) / thread_count_;
       if (share == inbox_.size()) {
         work.swap(inbox_);
       } else {
@@ -161,6 +181,7 @@ void Executor::compute_loop(zmq::socket_t wake) {
     }
     if (work.empty()) continue;
     const auto started = std::chrono::steady_clock::now();
+    auto last_flush = started;
     const auto frames = static_cast<std::uint32_t>(work.size());
     for (auto& [frame, epoch] : work) {
       if (epoch != pending.epoch) {
@@ -187,9 +208,15 @@ void Executor::compute_loop(zmq::socket_t wake) {
       // The sink takes a result only under the lease its task came with, or
       // under a wider lease of the same run.
       append_leases(results.leases, batch.leases);
+      running_epoch = epoch;
       for (std::size_t i = 0; i < batch.tasks.size(); ++i) {
         if (stop_requested()) return;
+        if (task_cancelled()) break;  // the job ended unfinished: its tasks are not run
         results.results.push_back(run_task(function, batch.kind, batch.tasks[i], kinds_));
+        if (task_cancelled()) {  // cancelled while it ran: nobody waits for its result
+          results.results.pop_back();
+          break;
+        }
         // The sink tells a final failure from one to retry by its attempt.
         results.results.back().attempt = batch.attempt(i);
         result_bytes += frame_bytes(results.results.back().value) + 12;
@@ -199,6 +226,13 @@ void Executor::compute_loop(zmq::socket_t wake) {
         }
       }
       ++pending.task_frames;
+      // Slow tasks (shell commands) go to the sink as each frame finishes,
+      // not when the whole pass does: a failure that --halt waits for must
+      // not wait behind the next command. Tiny tasks still share a frame.
+      if (const auto now = std::chrono::steady_clock::now(); now - last_flush >= flush_after) {
+        flush();
+        last_flush = now;
+      }
     }
     work.clear();
     flush();

@@ -44,6 +44,10 @@ class Executor {
   /// Drops frames not yet started; returns how many. Frames a thread has
   /// taken already finish, under their own epoch.
   std::size_t drop_queued();
+  /// Frames of an epoch below `epoch` are cancelled (their job ended
+  /// unfinished): tasks not started are not run, a running one sees
+  /// task_cancelled(), and their results are dropped.
+  void cancel_below(std::uint64_t epoch) { cancel_below_.store(epoch, std::memory_order_relaxed); }
   /// Moves out what has finished since the last call.
   [[nodiscard]] std::vector<FinishedWork> take_finished();
 
@@ -74,6 +78,7 @@ class Executor {
   std::mutex outbox_mutex_;
   std::vector<FinishedWork> outbox_;
 
+  std::atomic<std::uint64_t> cancel_below_{0};
   std::atomic<std::uint64_t> nanoseconds_per_frame_{0};
   std::atomic<std::uint32_t> largest_frame_{0};
   std::atomic<std::uint64_t> rejected_{0};

@@ -210,6 +210,8 @@ class WorkerProgram final : private WorkerEffects {
 
   // WorkerEffects
   bool send_to_ventilator(std::string_view frame) override { return send_frame(to_ventilator_, frame, false); }
+  void cancel_running(std::uint64_t epoch) override { executor_.cancel_below(epoch); }
+
   std::size_t drop_queued() override {
     incoming_.clear();
     return executor_.drop_queued();

@@ -36,6 +36,8 @@ void WorkerCore::ventilator_frame(const Message& message, TimePoint now) {
     ++jobs_ended_;
     ++epoch_;
     const std::size_t dropped = effects_.drop_queued();
+    // Cancelled or halted (--halt now): what runs is stopped too.
+    if (!end->complete) effects_.cancel_running(epoch_);
     std::string what = "job " + std::to_string(end->job) + (end->complete ? " is complete" : " was cancelled");
     if (dropped > 0) what += "; dropped " + std::to_string(dropped) + " task frame(s) not started";
     if (settings_.once) {

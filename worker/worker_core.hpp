@@ -28,6 +28,9 @@ class WorkerEffects {
   virtual bool send_to_ventilator(std::string_view frame) = 0;
   /// Drops task frames not yet started; returns how many.
   virtual std::size_t drop_queued() = 0;
+  /// The job ended unfinished: tasks of frames of an epoch below `epoch`
+  /// that are running are cancelled, and their results dropped.
+  virtual void cancel_running(std::uint64_t /*epoch*/) {}
   virtual void log(std::string_view line) = 0;
 };
 

@@ -16,12 +16,13 @@ except ImportError as e:
 VERSION = 2
 
 (HELLO, CREDIT, TASKS, RESULTS, JOB, JOB_ACCEPTED, JOB_REFUSED, ACK, JOB_END, HELLO_AGAIN, STATUS_REQUEST,
- STATUS, RETRY) = range(1, 14)
+ STATUS, RETRY, HALT) = range(1, 15)
 NAMES = {HELLO: "hello", CREDIT: "credit", TASKS: "tasks", RESULTS: "results", JOB: "job",
          JOB_ACCEPTED: "job_accepted", JOB_REFUSED: "job_refused", ACK: "ack", JOB_END: "job_end",
-         HELLO_AGAIN: "hello_again", STATUS_REQUEST: "status_request", STATUS: "status", RETRY: "retry"}
+         HELLO_AGAIN: "hello_again", STATUS_REQUEST: "status_request", STATUS: "status", RETRY: "retry",
+         HALT: "halt"}
 FIELDS = {HELLO: 2, CREDIT: 1, TASKS: 5, RESULTS: 6, JOB: 6, JOB_ACCEPTED: 4, JOB_REFUSED: 2, ACK: 2,
-          JOB_END: 2, HELLO_AGAIN: 0, STATUS_REQUEST: 0, STATUS: 14, RETRY: 3}
+          JOB_END: 2, HELLO_AGAIN: 0, STATUS_REQUEST: 0, STATUS: 14, RETRY: 3, HALT: 3}
 # §6.6: at most this many worker rows in a status.
 MAX_STATUS_ROWS = 4096
 
@@ -217,6 +218,12 @@ def decode(frame):
         if len(f) > 8:  # retries, appended to v2 (absent: 0)
             if type(f[8]) is not int or not 0 <= f[8] <= U32_MAX:
                 raise BadFrame("job.retries must be an unsigned 32-bit integer")
+        if len(f) > 9:  # halt, appended (§6.8; absent or nil: never)
+            _check_halt(f[9])
+        if len(f) > 10:  # resume_token, appended (absent: 0)
+            _u64(f[10], "job.resume_token")
+        if len(f) > 11:  # resume_failed, appended (absent: false)
+            _bool(f[11], "job.resume_failed")
     elif kind == JOB_ACCEPTED:
         _u64(f[2], "job_accepted.job")
         if f[3] is not None:
@@ -231,6 +238,10 @@ def decode(frame):
         f[3] = _string(f[3], "job_refused.reason")
     elif kind == STATUS:
         _check_status(f)
+    elif kind == HALT:
+        _u64(f[2], "halt.job")
+        _bool(f[3], "halt.now")
+        f[4] = _string(f[4], "halt.reason")
     elif kind == RETRY:
         _u64(f[2], "retry.job")
         if type(f[3]) is not list:
@@ -239,6 +250,25 @@ def decode(frame):
             _u64(i, "retry.ids[]")
         _attempts(f[4], len(f[3]), "retry.attempts")
     return message
+
+
+def _check_halt(halt):
+    """Checks job.halt (§3, §6.8): nil, or [when, on, count, basis_points]. Raises BadFrame."""
+    if halt is None:
+        return
+    if type(halt) is not list or len(halt) < 4:
+        raise BadFrame("job.halt must be nil or [when, on, count, basis_points]")
+    when, on, count, share = halt[:4]
+    for value, name in ((when, "when"), (on, "on"), (share, "basis_points")):
+        if type(value) is not int or not 0 <= value <= U32_MAX:
+            raise BadFrame(f"job.halt.{name} must be an unsigned 32-bit integer")
+    _u64(count, "job.halt.count")
+    if when not in (1, 2):
+        raise BadFrame("job.halt.when must be 1 (soon) or 2 (now)")
+    if on not in (1, 2):
+        raise BadFrame("job.halt.on must be 1 (fail) or 2 (success)")
+    if (count == 0) == (share == 0) or share > 10000:
+        raise BadFrame("job.halt needs exactly one of count and basis_points (1 ... 10000) above 0")
 
 
 def _check_status(f):
@@ -334,7 +364,7 @@ def peek_type(frame):
         at = 3
     else:
         return None
-    if len(frame) < at + 2 or frame[at] != VERSION or not HELLO <= frame[at + 1] <= RETRY:
+    if len(frame) < at + 2 or frame[at] != VERSION or not HELLO <= frame[at + 1] <= HALT:
         return None
     return frame[at + 1]
 

@@ -159,8 +159,15 @@ void pack(Packer& p, const ResultBatch& m) {
   for (const auto& result : m.results) p.pack_uint32(result.attempt);
 }
 
+// Appended fields are positional: one is written when it, or a field after
+// it, is not its default.
 void pack(Packer& p, const JobManifest& m) {
-  pack_header(p, m.retries > 0 ? 9 : 8, MessageType::job);
+  const std::uint32_t appended = m.resume_failed        ? 4
+                                 : m.resume_token != 0 ? 3
+                                 : m.halt.enabled()    ? 2
+                                 : m.retries > 0       ? 1
+                                                       : 0;
+  pack_header(p, 8 + appended, MessageType::job);
   p.pack_uint64(m.job);
   pack_string(p, m.kind);
   pack_optional(p, m.total);
@@ -168,7 +175,20 @@ void pack(Packer& p, const JobManifest& m) {
   if (m.resume) p.pack_true();
   else p.pack_false();
   p.pack_uint64(m.acknowledged);
-  if (m.retries > 0) p.pack_uint32(m.retries);
+  if (appended >= 1) p.pack_uint32(m.retries);
+  if (appended >= 2) {
+    if (!m.halt.enabled()) {
+      p.pack_nil();
+    } else {
+      p.pack_array(4);
+      p.pack_uint32(static_cast<std::uint32_t>(m.halt.when));
+      p.pack_uint32(static_cast<std::uint32_t>(m.halt.on));
+      p.pack_uint64(m.halt.count);
+      p.pack_uint32(m.halt.basis_points);
+    }
+  }
+  if (appended >= 3) p.pack_uint64(m.resume_token);
+  if (appended >= 4) pack_bool(p, m.resume_failed);
 }
 
 void pack(Packer& p, const JobAccepted& m) {
@@ -229,6 +249,13 @@ void pack(Packer& p, const Retry& m) {
   for (const TaskId id : m.ids) p.pack_uint64(id);
   p.pack_array(static_cast<std::uint32_t>(m.attempts.size()));
   for (const std::uint32_t attempt : m.attempts) p.pack_uint32(attempt);
+}
+
+void pack(Packer& p, const Halt& m) {
+  pack_header(p, 5, MessageType::halt);
+  p.pack_uint64(m.job);
+  pack_bool(p, m.now);
+  pack_string(p, m.reason);
 }
 
 void pack(Packer& p, const JobEnd& m) {
@@ -508,6 +535,21 @@ Status read_status(const Fields& f) {
   return status;
 }
 
+HaltPolicy read_halt(const msgpack::object& o) {
+  if (o.type == msgpack::type::NIL) return {};
+  const auto f = read_array(o, "job.halt");
+  if (f.size() < 4) throw codec_error("job.halt needs 4 elements [when, on, count, basis_points], got " + std::to_string(f.size()));
+  const std::uint32_t when = read_uint32(f[0], "job.halt.when");
+  const std::uint32_t on = read_uint32(f[1], "job.halt.on");
+  HaltPolicy halt{static_cast<HaltPolicy::When>(when), static_cast<HaltPolicy::On>(on), read_uint(f[2], "job.halt.count"),
+                  read_uint32(f[3], "job.halt.basis_points")};
+  if (when != 1 && when != 2) throw codec_error("job.halt.when must be 1 (soon) or 2 (now), got " + std::to_string(when));
+  if (on != 1 && on != 2) throw codec_error("job.halt.on must be 1 (fail) or 2 (success), got " + std::to_string(on));
+  if ((halt.count == 0) == (halt.basis_points == 0) || halt.basis_points > 10000)
+    throw codec_error("job.halt needs exactly one of count and basis_points (1 ... 10000) above 0");
+  return halt;
+}
+
 Message read_message(const msgpack::object& top) {
   if (top.type != msgpack::type::ARRAY) wrong_type("a frame", "an array", top);
   const std::span<const msgpack::object> all{top.via.array.ptr, top.via.array.size};
@@ -519,7 +561,7 @@ Message read_message(const msgpack::object& top) {
                                                               ? ", which adds task leases): upgrade the peer"
                                                               : "): upgrade this program"));
   const std::uint64_t type = read_uint(all[1], "message type");
-  if (type < static_cast<std::uint64_t>(MessageType::hello) || type > static_cast<std::uint64_t>(MessageType::retry))
+  if (type < static_cast<std::uint64_t>(MessageType::hello) || type > static_cast<std::uint64_t>(MessageType::halt))
     throw codec_error("unknown message type " + std::to_string(type));
   switch (static_cast<MessageType>(type)) {
     case MessageType::hello: {
@@ -541,11 +583,15 @@ Message read_message(const msgpack::object& top) {
     case MessageType::results: return read_results(Fields(all, "results", 6));
     case MessageType::job: {
       const Fields f(all, "job", 6);
-      // retries was appended (--retries): a manifest without it retries nothing.
+      // retries, halt, resume_token and resume_failed were appended: a
+      // manifest without them retries nothing, never halts, reopens nothing.
       return JobManifest{read_uint(f[0], "job.job"),         read_string(f[1], "job.kind"),
                          read_optional_uint(f[2], "job.total"), read_string(f[3], "job.fingerprint"),
                          read_bool(f[4], "job.resume"),       read_uint(f[5], "job.acknowledged"),
-                         f.size() > 6 ? read_uint32(f[6], "job.retries") : 0};
+                         f.size() > 6 ? read_uint32(f[6], "job.retries") : 0,
+                         f.size() > 7 ? read_halt(f[7]) : HaltPolicy{},
+                         f.size() > 8 ? read_uint(f[8], "job.resume_token") : 0,
+                         f.size() > 9 && read_bool(f[9], "job.resume_failed")};
     }
     case MessageType::job_accepted: {
       const Fields f(all, "job_accepted", 4);
@@ -567,6 +613,10 @@ Message read_message(const msgpack::object& top) {
     case MessageType::status_request: return StatusRequest{};
     case MessageType::status: return read_status(Fields(all, "status", 14));
     case MessageType::retry: return read_retry(Fields(all, "retry", 3));
+    case MessageType::halt: {
+      const Fields f(all, "halt", 3);
+      return Halt{read_uint(f[0], "halt.job"), read_bool(f[1], "halt.now"), read_string(f[2], "halt.reason")};
+    }
   }
   throw codec_error("unknown message type " + std::to_string(type));
 }
@@ -742,7 +792,7 @@ std::optional<MessageType> peek_type(std::string_view frame) {
   if (frame.size() < at + 2) return std::nullopt;
   if (static_cast<unsigned char>(frame[at]) != protocol_version) return std::nullopt;
   const auto type = static_cast<unsigned char>(frame[at + 1]);
-  if (type < static_cast<unsigned char>(MessageType::hello) || type > static_cast<unsigned char>(MessageType::retry))
+  if (type < static_cast<unsigned char>(MessageType::hello) || type > static_cast<unsigned char>(MessageType::halt))
     return std::nullopt;
   return static_cast<MessageType>(type);
 }
@@ -750,7 +800,7 @@ std::optional<MessageType> peek_type(std::string_view frame) {
 std::string_view message_name(const Message& message) {
   static constexpr std::string_view names[] = {"hello", "credit", "tasks", "results", "job",
                                                "job_accepted", "job_refused", "ack", "job_end", "hello_again",
-                                               "status_request", "status", "retry"};
+                                               "status_request", "status", "retry", "halt"};
   return names[message.index()];
 }
 

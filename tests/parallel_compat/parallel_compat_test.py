@@ -67,6 +67,8 @@ class Case:
     parallel_options: tuple = ()     # more options for parallel (both of its runs)
     ventilator_options: tuple = ()   # ... for zpipe-ventilator
     sink_options: tuple = ()         # ... for zpipe-sink
+    ventilator_status: int = 0       # zpipe-ventilator's exit status (5 after a --halt)
+    worker_status: int = 0           # each zpipe-worker --once's (4 when the job ends unfinished)
 
 
 @dataclasses.dataclass
@@ -257,9 +259,9 @@ class Sides(unittest.TestCase):
                    for n in (1, 2)]
         status = self.wait(sink, case.seconds)
         seconds = time.monotonic() - started
-        self.assertEqual(self.wait(ventilator, 10), 0, self.logs())
+        self.assertEqual(self.wait(ventilator, 10), case.ventilator_status, self.logs())
         for worker in workers:
-            self.assertEqual(self.wait(worker, 10), 0, self.logs())
+            self.assertEqual(self.wait(worker, 10), case.worker_status, self.logs())
 
         streams, order, stream = {}, [], b""
         with open(os.path.join(here, "sink.out"), "rb") as f:
@@ -420,6 +422,24 @@ class Compat(Sides):
         ], template="if [ {} = 'always fails' ]; then echo nope {} >&2; exit 4; fi; "
                     "if [ -e tried-{#} ]; then echo ok {}; else : > tried-{#}; echo failed {} >&2; exit 3; fi",
            retries=1))
+
+    def test_halt_now_on_the_first_failure(self):
+        """--halt now,fail=1: the failure is kept as it was, the commands
+        that run are killed (neither side waits for their 20 s) and neither
+        prints them; parallel exits with the failed command's status, the
+        sink with 5 (halted)."""
+        case = Case(["exit 3"] + [f"sleep 20; echo late {n}" for n in range(2, 9)],
+                    parallel_options=("--halt", "now,fail=1"), ventilator_options=("--halt", "now,fail=1"),
+                    ventilator_status=5, worker_status=4, seconds=15)
+        par, zp = self.run_both(case)
+        context = f"\nzpipe's logs:\n{self.logs()}"
+        self.assertLess(par.seconds, 15)
+        self.assertLess(zp.seconds, 15, context)
+        self.assertEqual(par.status, 3, "parallel exits with the failed command's status")
+        self.assertEqual(zp.status, 5, "the sink: halted" + context)
+        self.assertEqual(zp.joblog[1][-1]["Exitval"], par.joblog[1][-1]["Exitval"])
+        self.assertEqual(sorted(zp.streams), [1], "zpipe printed the failure alone" + context)
+        self.assertNotIn(b"late", par.stream + b"".join(out for out, _ in par.streams.values()))
 
 
 def main():

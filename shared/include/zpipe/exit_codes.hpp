@@ -11,6 +11,7 @@ enum ExitCode : int {
   exit_usage = 2,         // bad command line or input the user must fix
   exit_runtime = 3,       // could not run: endpoint in use, file unreadable, peer refused
   exit_cancelled = 4,     // the ventilator cancelled the job (sink, workers with --once)
+  exit_halted = 5,        // --halt ended the job before every task ran (sink, ventilator)
   exit_interrupted = 130  // stopped by SIGINT or SIGTERM before the job completed
 };
 

@@ -33,6 +33,7 @@ enum class MessageType : std::uint8_t {
   status_request = 11,  // observer or worker -> ventilator
   status = 12,          // ventilator -> observer or worker
   retry = 13,           // sink -> ventilator
+  halt = 14,            // sink -> ventilator
 };
 
 /// The most task frames one worker may hold or be owed (hello.window plus
@@ -105,6 +106,22 @@ struct ResultBatch {
   bool operator==(const ResultBatch&) const = default;
 };
 
+/// --halt (GNU parallel's): when the sink ends the job early, and how. On
+/// the wire nil while `when` is never, else [when, on, count, basis_points].
+struct HaltPolicy {
+  enum class When : std::uint32_t { never = 0, soon = 1, now = 2 };
+  enum class On : std::uint32_t { fail = 1, success = 2 };
+  When when = When::never;
+  On on = On::fail;
+  /// After this many final failures (or successes); 0 when a percentage.
+  std::uint64_t count = 0;
+  /// After this share of the tasks completed, in hundredths of a percent
+  /// (1 ... 10000); 0 when a count.
+  std::uint32_t basis_points = 0;
+  [[nodiscard]] bool enabled() const { return when != When::never; }
+  bool operator==(const HaltPolicy&) const = default;
+};
+
 /// The job manifest. `total` is unknown while the ventilator still reads its
 /// input; it sends the manifest again once the total is known. `fingerprint`
 /// identifies the job's input (empty when it cannot, as for stdin); with
@@ -121,6 +138,15 @@ struct JobManifest {
   /// --retries: a failed result of attempt `retries` or below is not final
   /// (the sink asks for the task again). On the wire only when above 0.
   std::uint32_t retries = 0;
+  /// --halt; on the wire only when enabled (or when a later field is sent).
+  HaltPolicy halt = {};
+  /// With --resume, non-zero: a token drawn by this ventilator run. A sink
+  /// whose job ended unfinished (cancelled, halted) takes it up again, once
+  /// per token. On the wire only when non-zero (or resume_failed is sent).
+  std::uint64_t resume_token = 0;
+  /// --resume-failed: the sink takes the failed results it holds for
+  /// unfinished, once per resume_token, so they are dealt and run again.
+  bool resume_failed = false;
   bool operator==(const JobManifest&) const = default;
 };
 
@@ -217,7 +243,17 @@ struct Retry {
   bool operator==(const Retry&) const = default;
 };
 
+/// The sink tells the ventilator that the job's --halt condition is met:
+/// deal nothing more, and with `now` cancel what workers hold at once;
+/// without it (soon), end the job once what workers hold is done.
+struct Halt {
+  JobId job = 0;
+  bool now = false;
+  std::string reason;  // for people: which condition, and the counts
+  bool operator==(const Halt&) const = default;
+};
+
 using Message = std::variant<Hello, Credit, TaskBatch, ResultBatch, JobManifest, JobAccepted,
-                             JobRefused, Ack, JobEnd, HelloAgain, StatusRequest, Status, Retry>;
+                             JobRefused, Ack, JobEnd, HelloAgain, StatusRequest, Status, Retry, Halt>;
 
 }  // namespace zpipe

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -47,10 +48,19 @@ class JobLedger {
   [[nodiscard]] std::uint64_t failed() const { return failed_; }
   [[nodiscard]] bool complete() const { return total_ && completed() == *total_; }
   [[nodiscard]] bool has(TaskId id) const;
+  /// --resume-failed: every id whose result failed is without a result
+  /// again (its next result is recorded, and counted, as new). Returns how
+  /// many. The ledger keeps each failed id (8 bytes) for this, and each
+  /// reopened id until its new result comes.
+  std::uint64_t reopen_failed();
+  /// Ids reopened and still without a new result.
+  [[nodiscard]] std::size_t reopened() const { return reopened_.size(); }
   /// Every id with a result, as inclusive ranges in increasing order.
   [[nodiscard]] std::vector<std::pair<TaskId, TaskId>> done_ranges() const;
   /// The bytes this ledger holds, itself included.
-  [[nodiscard]] std::size_t memory_bytes() const { return sizeof *this + words_.capacity() * sizeof(std::uint64_t); }
+  [[nodiscard]] std::size_t memory_bytes() const {
+    return sizeof *this + (words_.capacity() + failed_ids_.capacity()) * sizeof(std::uint64_t) + reopened_.size() * 32;
+  }
 
  private:
   // The most bitmap words ids within max_lead of lowest_missing_ can need
@@ -66,6 +76,9 @@ class JobLedger {
   void grow_to(std::size_t count);
   void resize_ring(std::size_t capacity);
   void advance();
+  void count(TaskId id, bool ok);
+  // An id the bitmap marks done that was reopened: recorded now.
+  bool take_reopened(TaskId id, bool ok);
 
   std::optional<std::uint64_t> total_;
   std::uint64_t lowest_missing_ = 1;  // every id below it is done
@@ -78,6 +91,8 @@ class JobLedger {
   std::uint64_t highest_ = 0;
   std::uint64_t ok_ = 0;
   std::uint64_t failed_ = 0;
+  std::vector<TaskId> failed_ids_;        // every failed id recorded, for reopen_failed()
+  std::unordered_set<TaskId> reopened_;   // marked done in the bitmap, but without a result again
 };
 
 /// Task ids gathered as inclusive ranges, for the next ack message.

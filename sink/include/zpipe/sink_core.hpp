@@ -119,6 +119,8 @@ class SinkCore {
   [[nodiscard]] std::uint64_t completed() const { return ledger_ ? ledger_->completed() : 0; }
   [[nodiscard]] std::optional<std::uint64_t> total() const { return ledger_ ? ledger_->total() : std::nullopt; }
   [[nodiscard]] std::uint64_t failed() const { return ledger_ ? ledger_->failed() : 0; }
+  /// Whether the job's --halt condition was met (the ventilator was told).
+  [[nodiscard]] bool halted() const { return halted_; }
   /// Failed attempts that were not final: the ventilator was asked to run them again (--retries).
   [[nodiscard]] std::uint64_t retried() const { return retried_; }
   [[nodiscard]] std::uint64_t duplicates() const { return duplicates_; }
@@ -142,6 +144,10 @@ class SinkCore {
                     std::string_view raw, TimePoint now);
   void take_manifest(const std::string& peer, const JobManifest& manifest, TimePoint now);
   void take_job_end(const std::string& peer, const JobEnd& end, TimePoint now);
+  std::uint64_t take_up_again(const JobManifest& manifest);
+  void check_halt();
+  void send_halt();
+  [[nodiscard]] bool closing_complete() const;
   [[nodiscard]] std::optional<std::string> refusal_of(const JobManifest& manifest) const;
   void start_job(const JobManifest& manifest);
   void journal(std::string_view frame);
@@ -170,6 +176,13 @@ class SinkCore {
   std::string kind_;
   std::string fingerprint_;
   std::uint32_t retries_ = 0;  // the manifest's: failures of attempts up to this one are not final
+  HaltPolicy halt_;            // the manifest's --halt
+  bool halted_ = false;        // its condition is met: the ventilator is told with every manifest
+  std::string halt_reason_;
+  // The last --resume run that took the job up again, and whether it
+  // reopened the failed results (--resume-failed); journaled with the manifest.
+  std::uint64_t resume_token_ = 0;
+  bool resume_failed_ = false;
   std::string ventilator_;  // the peer that sent the manifest last
   ResultWriter writer_;
   std::optional<ReorderBuffer> reorder_;  // with --keep-order

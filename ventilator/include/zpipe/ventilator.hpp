@@ -10,6 +10,7 @@
 #include <string>
 
 #include "zpipe/curve.hpp"
+#include "zpipe/messages.hpp"
 #include "zpipe/task_source.hpp"
 
 namespace zpipe {
@@ -33,6 +34,8 @@ struct VentilatorConfig {
   // included; nullopt: --max-in-flight.
   std::optional<std::uint64_t> max_held_per_worker;
   bool resume = false;                        // continue the sink's job of the same input
+  bool resume_failed = false;                 // --resume-failed: and run again the tasks that failed
+  HaltPolicy halt;                            // --halt: when the sink ends the job early
   std::chrono::seconds kind_timeout{60};      // workers connected, none runs the kind: cancel (exit 3); 0: never
   CurveConfig curve;                          // server to workers, client of the sink
   std::string sink_key;                       // the sink's public key, with curve

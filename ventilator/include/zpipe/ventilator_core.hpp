@@ -13,6 +13,9 @@
 //                         workers and, until it answers, to the sink
 //   cancelling            stop() asked: job_end (cancelled) goes out the same
 //                         way, for a bounded time
+//   halting               the sink said --halt soon is met: nothing more is
+//                         dealt; once workers hold nothing, the job ends as
+//                         cancelled (--halt now goes to cancelling at once)
 // Every task stays in the in-flight table until the sink acknowledges it: a
 // worker that is gone loses its tasks to others, and a sink that comes back
 // gets every unacknowledged task again (it drops what it already has).
@@ -73,6 +76,14 @@ struct VentilatorSettings {
   /// one is ready. Sent to the sink in the manifest: the sink decides which
   /// failures are final and asks for the others again (retry).
   std::uint32_t retries = 0;
+  /// --halt, sent to the sink in the manifest: the sink judges it and tells
+  /// the ventilator (halt) to deal nothing more, or to cancel at once.
+  HaltPolicy halt = {};
+  /// With resume: a token of this run, non-zero, so the sink takes up again
+  /// a job that ended unfinished once per run (VentilatorProgram draws it).
+  std::uint64_t resume_token = 0;
+  /// --resume-failed: the sink's failed tasks are run again too.
+  bool resume_failed = false;
 };
 
 class VentilatorCore {
@@ -153,6 +164,8 @@ class VentilatorCore {
   [[nodiscard]] std::uint64_t failed() const { return failed_; }
   /// Failed attempts run again at the sink's request (--retries).
   [[nodiscard]] std::uint64_t retried() const { return retried_; }
+  /// Whether the sink halted the job (--halt).
+  [[nodiscard]] bool halted() const { return halted_; }
   [[nodiscard]] std::uint64_t workers_lost() const { return workers_lost_; }
   [[nodiscard]] const TaskSource& source() const { return *source_; }
   /// Where the job stands, for zpipe-status: progress, the rate over the
@@ -165,7 +178,7 @@ class VentilatorCore {
   [[nodiscard]] std::string summary(double seconds) const;
 
  private:
-  enum class Phase { waiting_for_sink, dealing, ending, cancelling, done };
+  enum class Phase { waiting_for_sink, dealing, ending, cancelling, done, halting };
 
   void take_hello(const std::string& peer, const PeerIdentity& identity, const Hello& hello, TimePoint now);
   void expire_held_tasks(TimePoint now);
@@ -176,6 +189,9 @@ class VentilatorCore {
   void take_ack(const Ack& ack, TimePoint now);
   void take_job_end(const JobEnd& end);
   void take_retry(const Retry& retry);
+  void take_halt(const Halt& halt, TimePoint now);
+  void end_halt_when_done(TimePoint now);
+  [[nodiscard]] std::uint64_t held_by_workers() const;
   std::uint64_t take_back(std::uint32_t slot, std::string_view why, bool lost, bool logged = true);
   void drop_worker(std::uint32_t slot, std::string_view why, bool lost);
   void queue(TaskId id, InFlightTable::Holder failed_on = InFlightTable::no_holder);
@@ -222,6 +238,8 @@ class VentilatorCore {
   std::uint64_t redealt_ = 0;
   std::uint64_t timed_out_ = 0;
   std::uint64_t retried_ = 0;
+  bool halted_ = false;        // the sink said the job's --halt condition is met
+  std::string halt_reason_;
   std::string lease_secret_;  // from the sink's job_accepted
   std::uint64_t reorder_buffer_ = 0;  // the sink's, with --keep-order (job_accepted); 0: none
   std::uint64_t dealt_ = 0;

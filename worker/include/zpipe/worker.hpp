@@ -29,6 +29,13 @@ namespace zpipe {
 /// same function at once (see --threads).
 using TaskFunction = std::function<Value(const Value& payload)>;
 
+/// For a task function to poll while it runs long: true once the job of the
+/// task this thread runs was cancelled or halted (--halt now; the
+/// ventilator's job_end), or the worker was asked to stop. Its result would
+/// be dropped, so the function may give up at once (the exec kind kills its
+/// command's process group; sleep returns).
+[[nodiscard]] bool task_cancelled();
+
 class KindRegistry {
  public:
   /// Adds a kind, replacing one of the same name.
