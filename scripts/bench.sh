@@ -171,6 +171,19 @@ kib() { tail -n 1 "$run_dir/$1.rss" | awk '{ print $1 }'; }
 # cpu_s NAME...: user + system seconds of the programs started as NAME...
 cpu_s() { local name; for name in "$@"; do tail -n 1 "$run_dir/$name.rss"; done | awk '{ s += $2 + $3 } END { printf "%.3f", s }'; }
 
+# finish_job TASKS DECIMALS: waits for the job's ventilator ($vent), sink
+# ($sink) and workers ($workers of them, in workers_started) and sets seconds
+# and rate (TASKS/s, with DECIMALS decimals) from the sink's summary.
+finish_job() {
+  local i
+  finish "$vent" ventilator
+  finish "$sink" sink
+  for i in $(seq "$workers"); do finish "${workers_started[i - 1]}" "worker$i"; done
+  seconds=$(sed -n 's/.* complete: .* in \([0-9.]*\) s (.*/\1/p' "$run_dir/sink.err")
+  [[ -n $seconds ]] || { log "no summary from the sink:"; cat "$run_dir/sink.err" >&2; exit 1; }
+  rate=$(awk -v n="$1" -v s="$seconds" -v f="%.$2f" 'BEGIN { printf f, n / (s > 0 ? s : 0.001) }')
+}
+
 # zpipe_job TASKS BATCH WORKERS LIMIT: sets rate (tasks/s, the sink's own
 # timing), vent_kib, sink_kib, worker_kib (the largest worker) and cpu_total
 # (user + system seconds of every process of the job, start-up included). The sink's
@@ -195,12 +208,7 @@ zpipe_job() {
       --sink "$sink_endpoint" --once --name "worker-$i" "${worker_extra[@]}"
     workers_started+=("$started")
   done
-  finish "$vent" ventilator
-  finish "$sink" sink
-  for i in $(seq "$workers"); do finish "${workers_started[i - 1]}" "worker$i"; done
-  seconds=$(sed -n 's/.* complete: .* in \([0-9.]*\) s (.*/\1/p' "$run_dir/sink.err")
-  [[ -n $seconds ]] || { log "no summary from the sink:"; cat "$run_dir/sink.err" >&2; exit 1; }
-  rate=$(awk -v n="$tasks" -v s="$seconds" 'BEGIN { printf "%.0f", n / (s > 0 ? s : 0.001) }')
+  finish_job "$tasks" 0
   vent_kib=$(kib ventilator) sink_kib=$(kib sink) worker_kib=0
   local -a names=(ventilator sink)
   for i in $(seq "$workers"); do names+=("worker$i"); done
@@ -299,12 +307,7 @@ spin_job() {
       --sink "$sink_endpoint" --once --name "spin-$i"
     workers_started+=("$started")
   done
-  finish "$vent" ventilator
-  finish "$sink" sink
-  for i in $(seq "$workers"); do finish "${workers_started[i - 1]}" "worker$i"; done
-  seconds=$(sed -n 's/.* complete: .* in \([0-9.]*\) s (.*/\1/p' "$run_dir/sink.err")
-  [[ -n $seconds ]] || { log "no summary from the sink:"; cat "$run_dir/sink.err" >&2; exit 1; }
-  rate=$(awk -v n="$count" -v s="$seconds" 'BEGIN { printf "%.1f", n / (s > 0 ? s : 0.001) }')
+  finish_job "$count" 1
 }
 
 # latency_job RATE COUNT NAME: COUNT square tasks at RATE tasks/s through a

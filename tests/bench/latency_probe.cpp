@@ -38,9 +38,13 @@
 #include <string_view>
 #include <vector>
 
+#include "bench_options.hpp"
 #include "latency_stats.hpp"
 
 namespace {
+
+using zpipe::bench::parse_number;
+using zpipe::bench::usage_error;
 
 using Clock = std::chrono::steady_clock;  // CLOCK_MONOTONIC on Linux
 
@@ -55,10 +59,6 @@ struct ProbeConfig {
   std::chrono::seconds drain_limit{10};  // for the last results, after the last line
 };
 
-struct usage_error : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
 constexpr std::string_view usage_text =
     "usage: zpipe-latency-probe --to PATH --from PATH [--rate R] [--count N] [--samples FILE]\n"
     "  --to PATH       where to write task lines (the ventilator's --input, a fifo)\n"
@@ -68,16 +68,6 @@ constexpr std::string_view usage_text =
     "  --samples FILE  also write the latency CDF: \"microseconds fraction\" per line\n"
     "  --trace FILE    also write \"task sent_us latency_us\" per task, in task order\n"
     "Prints one line on stdout: samples=N p50_us=.. p99_us=.. p999_us=.. max_us=..\n";
-
-template <typename Number>
-Number parse_number(std::string_view option, std::string_view text, Number least, Number most) {
-  Number value{};
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc{} || end != text.data() + text.size() || value < least || value > most)
-    throw usage_error(std::string(option) + " must be a number from " + std::to_string(least) + " to " +
-                      std::to_string(most) + ", not '" + std::string(text) + "'");
-  return value;
-}
 
 std::optional<ProbeConfig> parse_options(int argc, char** argv) {
   ProbeConfig config;

@@ -40,9 +40,13 @@
 
 #include <zmq.hpp>
 
+#include "bench_options.hpp"
 #include "latency_stats.hpp"
 
 namespace {
+
+using zpipe::bench::parse_number;
+using zpipe::bench::usage_error;
 
 using Clock = std::chrono::steady_clock;
 
@@ -60,10 +64,6 @@ struct RelayConfig {
   std::string samples;  // with --rate: the latency CDF goes here
 };
 
-struct usage_error : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
 constexpr std::string_view usage_text =
     "usage: zpipe-raw-relay [--messages N] [--bytes B] [--workers W]\n"
     "  --messages N  frames to send               (default 1000000)\n"
@@ -73,16 +73,6 @@ constexpr std::string_view usage_text =
     "  --samples F   with --rate, also write the latency CDF to F\n"
     "Prints the sink's rate in messages/s on stdout; with --rate, the latency\n"
     "percentiles: samples=N p50_us=.. p99_us=.. p999_us=.. max_us=..\n";
-
-template <typename Number>
-Number parse_number(std::string_view option, std::string_view text, Number least, Number most) {
-  Number value{};
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc{} || end != text.data() + text.size() || value < least || value > most)
-    throw usage_error(std::string(option) + " must be a number from " + std::to_string(least) + " to " +
-                      std::to_string(most) + ", not '" + std::string(text) + "'");
-  return value;
-}
 
 /// Returns the config, or nullopt after printing the usage for --help.
 /// Throws usage_error for anything else it does not understand.
