@@ -728,3 +728,34 @@ TEST_CASE("status: retried counts the failed attempts the sink asked for again")
   job.retry({1}, {1});
   CHECK(job.core.status(job.now).retried == 1);
 }
+
+TEST_CASE("--task-timeout covers every run of a frame, also runs below its first id (a retry dealt with tasks dealt again)") {
+  zpipe::VentilatorSettings settings;
+  settings.job = 7;
+  settings.batch = 4;
+  settings.min_workers = 2;
+  settings.retries = 1;
+  settings.worker_timeout = 60s;
+  settings.task_timeout = 1000ms;
+  auto now = std::chrono::steady_clock::time_point{} + 1h;
+  RecordingEffects effects;
+  zpipe::VentilatorCore core(settings, zpipe::count_source("square", 8), effects, now);
+  core.tick(now);
+  core.sink_connected(now);
+  core.sink_frame(zpipe::JobAccepted{7, 8, 0, secret}, now);
+  core.worker_frame("w1", zpipe::Hello{"w1", 1}, now);
+  core.worker_frame("w2", zpipe::Hello{"w2", 1}, now);
+  core.tick(now);
+  REQUIRE(ids_dealt(effects, "w1") == std::vector<zpipe::TaskId>{1, 2, 3, 4});
+  REQUIRE(ids_dealt(effects, "w2") == std::vector<zpipe::TaskId>{5, 6, 7, 8});
+  core.sink_frame(zpipe::Retry{7, {8}, {1}}, now);  // w2's attempt at 8 failed: run it again elsewhere
+  core.worker_gone("w1", now);                        // 1-4 to deal again
+  core.worker_frame("w3", zpipe::Hello{"w3", 1}, now);
+  core.tick(now);
+  REQUIRE(ids_dealt(effects, "w3") == std::vector<zpipe::TaskId>{8, 1, 2, 3});  // one frame, two runs
+  now += 1100ms;
+  core.worker_frame("w2", zpipe::Credit{0}, now);
+  core.worker_frame("w3", zpipe::Credit{0}, now);
+  core.tick(now);
+  CHECK(count_containing(effects.logged, "worker w3 held 4 task(s) past --task-timeout") == 1);
+}

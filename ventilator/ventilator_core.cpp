@@ -607,9 +607,11 @@ void VentilatorCore::sign(WorkerState& worker, TimePoint now) {
         if (in_flight_.state(id) == InFlightTable::State::held && in_flight_.holder(id) == slot) return false;
       return true;
     });
-  // The runs of this frame's own ids: a lease may reach back into earlier frames.
-  for (const Lease& lease : batch_.leases)
-    dealt.push_back(WorkerState::Dealt{now, std::max(lease.first, first_id), lease.last});
+  // The runs of this frame's own ids: its first lease may reach back into
+  // earlier frames (the others start where their run does; ids dealt again
+  // or retried can come before the frame's first id).
+  for (std::size_t i = 0; i < batch_.leases.size(); ++i)
+    dealt.push_back(WorkerState::Dealt{now, i == 0 ? first_id : batch_.leases[i].first, batch_.leases[i].last});
 }
 
 // With --task-timeout: a task a live worker has held too long is dealt
