@@ -729,7 +729,7 @@ TEST_CASE("status: retried counts the failed attempts the sink asked for again")
   CHECK(job.core.status(job.now).retried == 1);
 }
 
-TEST_CASE("--task-timeout covers every run of a frame, also runs below its first id (a retry dealt with tasks dealt again)") {
+TEST_CASE("a task timeout covers every run of a frame, also runs below its first id (a retry dealt with tasks dealt again)") {
   zpipe::VentilatorSettings settings;
   settings.job = 7;
   settings.batch = 4;
