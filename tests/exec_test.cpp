@@ -174,15 +174,6 @@ namespace {
 // killed by a signal.
 constexpr const char* parallel_commands = "echo hi\necho err >&2; exit 3\nkill -9 $$\n";
 
-std::vector<std::string> split_tabs(const std::string& line) {
-  std::vector<std::string> columns;
-  std::size_t from = 0;
-  for (std::size_t tab; (tab = line.find('\t', from)) != std::string::npos; from = tab + 1)
-    columns.push_back(line.substr(from, tab - from));
-  columns.push_back(line.substr(from));
-  return columns;
-}
-
 }  // namespace
 
 TEST_CASE("exec: --joblog writes GNU parallel's joblog, one line per task in its nine columns") {

@@ -33,15 +33,6 @@ std::vector<std::uint64_t> ids_in_order(const std::vector<std::string>& lines, c
   return ids;
 }
 
-std::vector<std::string> split_tabs(const std::string& line) {
-  std::vector<std::string> columns;
-  std::size_t from = 0;
-  for (std::size_t tab; (tab = line.find('\t', from)) != std::string::npos; from = tab + 1)
-    columns.push_back(line.substr(from, tab - from));
-  columns.push_back(line.substr(from));
-  return columns;
-}
-
 std::vector<std::uint64_t> one_to(std::uint64_t last) {
   std::vector<std::uint64_t> ids;
   for (std::uint64_t id = 1; id <= last; ++id) ids.push_back(id);

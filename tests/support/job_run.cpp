@@ -93,6 +93,15 @@ ChildProcess& JobRun::start(std::vector<std::string> argv, const std::string& ro
   return processes_.back();
 }
 
+std::vector<std::string> split_tabs(const std::string& line) {
+  std::vector<std::string> columns;
+  std::size_t from = 0;
+  for (std::size_t tab; (tab = line.find('\t', from)) != std::string::npos; from = tab + 1)
+    columns.push_back(line.substr(from, tab - from));
+  columns.push_back(line.substr(from));
+  return columns;
+}
+
 ResultLine parse_result_line(const std::string& line) {
   static const std::regex shape(
       R"re(^\{"task_id":(\d+),"status":"(ok|error)","result":(null|-?\d+|"(?:[^"\\]|\\.)*"),"error":(null|"(?:[^"\\]|\\.)*"),"worker":"([^"]*)"(,.*)?\}$)re");

@@ -77,6 +77,9 @@ struct ResultLine {
 
 ResultLine parse_result_line(const std::string& line);
 
+/// The tab-separated columns of a line (a joblog's), empty ones included.
+std::vector<std::string> split_tabs(const std::string& line);
+
 /// Parses every line; fails unless each id in 1..total appears exactly once.
 std::map<std::uint64_t, ResultLine> every_task_once(const std::vector<std::string>& lines, std::uint64_t total);
 
