@@ -161,7 +161,7 @@ Status status_vector() {
                 {{"w1", "10.0.0.1", 64, 300, 120}, {"w2", "", 36, 200, 4000}}};
 }
 
-// PROTOCOL.md, "Test vectors", 1 to 16, 26, 27, 31, 37 to 39, 42 to 45, 50, 70 and 72: the encoder produces exactly these.
+// PROTOCOL.md, "Test vectors", 1 to 16, 26, 27, 31, 37 to 39, 42 to 45, 50, 70, 72 and 74 to 76: the encoder produces exactly these.
 const std::vector<Vector>& canonical_vectors() {
   static const std::vector<Vector> vectors = {
       {"94 02 01 a2 77 31 08", Hello{"w1", 8}},
@@ -245,6 +245,15 @@ const std::vector<Vector>& canonical_vectors() {
          status.retried = 5;
          return status;
        }()},
+      // 74 to 76: hello.bundle and tasks.frames (bundles, §6.2.10), each
+      // written only when above 1; a bundle writes its attempts, retried or not.
+      {"96 02 01 a2 77 31 08 91 a6 73 71 75 61 72 65 40", Hello{"w1", 8, std::vector<std::string>{"square"}, 64}},
+      {"99 02 03 07 a6 73 71 75 61 72 65 93 01 02 03 93 01 02 03 91 93 01 03 c4 10 7a f7 73 97 71 fa 36 84 51 a3 42 "
+       "be 8b 98 64 b1 93 01 01 01 03",
+       TaskBatch{7, "square", {{1, 1}, {2, 2}, {3, 3}}, {vector_leases.front()}, {}, 3}},
+      {"99 02 03 07 a6 73 71 75 61 72 65 93 01 02 03 93 01 02 03 91 93 01 03 c4 10 7a f7 73 97 71 fa 36 84 51 a3 42 "
+       "be 8b 98 64 b1 93 01 02 01 03",
+       TaskBatch{7, "square", {{1, 1}, {2, 2}, {3, 3}}, {vector_leases.front()}, {1, 2, 1}, 3}},
   };
   return vectors;
 }
@@ -267,8 +276,8 @@ const std::vector<Vector>& decode_only_vectors() {
       {"97 02 03 07 a1 6b 91 01 91 d0 05 90", TaskBatch{7, "k", {{1, 5}}}},
       {"94 02 08 07 92 92 05 05 92 01 03", Ack{7, {{5, 5}, {1, 3}}}},
       {"94 02 08 07 92 92 01 05 92 02 03", Ack{7, {{1, 5}, {2, 3}}}},
-      // 28: kinds as bin, and a field after kinds (a later revision's).
-      {"96 02 01 a2 77 31 08 91 c4 01 78 c0", Hello{"w1", 8, std::vector<std::string>{"x"}}},
+      // 28: kinds as bin, bundle as a uint16, and a field after it (a later revision's).
+      {"97 02 01 a2 77 31 08 91 c4 01 78 cd 00 01 c0", Hello{"w1", 8, std::vector<std::string>{"x"}}},
       // 32: an exec record with str for bin, and an element after its last.
       {"98 02 04 07 a2 77 31 91 01 91 c3 91 9c a4 65 78 65 63 00 c0 a2 68 69 a0 c2 c2 00 00 a1 68 a0 c0 90",
        ResultBatch{7, "w1", {{1, true, exec_value(0, 0, "hi", "", 0, "", 0)}}}},
@@ -285,7 +294,7 @@ struct Rejection {
   std::string_view reason;  // a fragment of codec_error::what()
 };
 
-// PROTOCOL.md 19 to 25, 29, 30, 33, 34, 40, 41, 47 to 49, 51, 71 and 73.
+// PROTOCOL.md 19 to 25, 29, 30, 33, 34, 40, 41, 47 to 49, 51, 71, 73 and 77 to 79.
 const std::vector<Rejection>& spec_rejections() {
   static const std::vector<Rejection> rejections = {
       {"93 01 02 03", "protocol version 1"},
@@ -317,6 +326,12 @@ const std::vector<Rejection>& spec_rejections() {
       {"97 02 06 07 cd 03 e8 00 c4 10 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f a1 78", "job_accepted.reorder_buffer"},
       {"dc 00 11 02 0c 07 a6 73 71 75 61 72 65 a7 64 65 61 6c 69 6e 67 cd 03 e8 cd 02 58 cd 01 f4 01 64 03 01 cd "
        "30 d4 28 02 90 ff", "status.retried"},
+      // 77 to 79: a bundle of 0 frames, of more frames than tasks; a bundle of 0.
+      {"99 02 03 07 a6 73 71 75 61 72 65 93 01 02 03 93 01 02 03 91 93 01 03 c4 10 7a f7 73 97 71 fa 36 84 51 a3 42 "
+       "be 8b 98 64 b1 93 01 01 01 00", "tasks.frames is 0"},
+      {"99 02 03 07 a6 73 71 75 61 72 65 93 01 02 03 93 01 02 03 91 93 01 03 c4 10 7a f7 73 97 71 fa 36 84 51 a3 42 "
+       "be 8b 98 64 b1 93 01 01 01 04", "tasks.frames is 4 for 3"},
+      {"96 02 01 a2 77 31 08 91 a6 73 71 75 61 72 65 00", "hello.bundle is 0"},
   };
   return rejections;
 }
@@ -628,23 +643,27 @@ TEST_CASE("the batch encoders write what the message encoder writes, into a reus
 
 TEST_CASE("extra trailing fields are ignored in every message") {
   auto vector = GENERATE(from_range(canonical_vectors()));
-  // A hello's fifth field is kinds: extras come after it.
+  // A hello's fifth field is kinds, its sixth bundle: extras come after
+  // them, bundle written as 1.
   std::string hex_text(vector.hex);
   if (const auto* hello = std::get_if<Hello>(&vector.message); hello && !hello->kinds) {
     vector.message = Hello{hello->worker, hello->window, std::vector<std::string>{}};
     hex_text = hex(zpipe::encode(vector.message));
     vector.hex = hex_text;
   }
-  // So are the attempts of tasks and results and a job's retries (--retries):
-  // written here as 1s and 0, as the encoder never writes them.
+  // So are the attempts and frames of tasks, the attempts of results and a
+  // job's retries (--retries): written here as 1s and 0, as the encoder
+  // never writes them.
   std::string base = bytes(vector.hex);
   const auto ones = [](std::size_t count) {
     REQUIRE(count < 16);
     return std::string(1, static_cast<char>(0x90 + count)) + std::string(count, '\x01');
   };
-  if (auto* tasks = std::get_if<TaskBatch>(&vector.message); tasks && tasks->attempts.empty()) {
-    base = with_extra_field(base, ones(tasks->tasks.size()));
-    tasks->attempts.assign(tasks->tasks.size(), 1);
+  if (const auto* hello = std::get_if<Hello>(&vector.message); hello && hello->bundle == 1) {
+    base = with_extra_field(base, bytes("01"));
+  } else if (const auto* tasks = std::get_if<TaskBatch>(&vector.message); tasks && tasks->frames == 1) {
+    if (tasks->attempts.empty()) base = with_extra_field(base, ones(tasks->tasks.size()));
+    base = with_extra_field(base, bytes("01"));
   } else if (const auto* results = std::get_if<ResultBatch>(&vector.message);
              results && std::all_of(results->results.begin(), results->results.end(),
                                     [](const Result& result) { return result.attempt == 1; })) {

@@ -76,8 +76,11 @@ zpipe::KindRegistry test_kinds(Gate& gate) {
   return kinds;
 }
 
-zmq::message_t task_frame(zpipe::JobId job, const std::string& kind, std::vector<TaskId> ids) {
+// `frames` above 1: a bundle (PROTOCOL.md §6.2.10) standing for that many.
+zmq::message_t task_frame(zpipe::JobId job, const std::string& kind, std::vector<TaskId> ids,
+                          std::uint32_t frames = 1) {
   zpipe::TaskBatch batch{job, kind, {}};
+  batch.frames = frames;
   for (TaskId id : ids) batch.tasks.push_back({id, zpipe::Value{"payload " + std::to_string(id)}});
   const std::string frame = zpipe::encode(zpipe::Message{batch});
   return zmq::message_t(frame.data(), frame.size());
@@ -195,6 +198,18 @@ TEST_CASE("executor: results carry their frames' epoch and count the task frames
   CHECK(rig.executor->largest_frame() == 6);
   CHECK(rig.executor->rejected() == 0);
   CHECK(rig.executor->queued() == 0);
+}
+
+TEST_CASE("executor: a bundle returns a credit for each frame it stands for, and is timed per frame", "[executor]") {
+  Rig rig(1);
+  std::vector<zmq::message_t> frames;
+  frames.push_back(task_frame(42, "echo", {1, 2, 3, 4, 5, 6, 7, 8}, 8));  // 8 frames of a task
+  frames.push_back(task_frame(42, "echo", {9, 10, 11, 12}, 2));            // 2 frames of 2 tasks
+  frames.push_back(task_frame(42, "echo", {13}));
+  rig.submit(1, std::move(frames));
+  rig.finish_frames(11);
+  CHECK(rig.results().size() == 13);
+  CHECK(rig.executor->largest_frame() == 2);  // tasks per task frame, not per message
 }
 
 TEST_CASE("executor: each result echoes its task's attempt, also across frames merged into one", "[executor]") {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,7 @@ struct Sent {
 class RecordingEffects final : public zpipe::VentilatorEffects {
  public:
   bool send_to_worker(std::string_view peer, std::string_view frame) override {
+    if (std::find(unreachable.begin(), unreachable.end(), peer) != unreachable.end()) return false;
     sent.push_back({std::string(peer), zpipe::decode(frame)});
     return true;
   }
@@ -45,6 +47,7 @@ class RecordingEffects final : public zpipe::VentilatorEffects {
   }
   std::vector<Sent> sent;
   std::vector<std::string> logged;
+  std::vector<std::string> unreachable;  // peers a send to fails (their connection closed)
 };
 
 std::size_t count_containing(const std::vector<std::string>& lines, std::string_view text) {
@@ -679,6 +682,72 @@ TEST_CASE("small frames go to a worker with a deep window several in a row, unde
   CHECK(w2.size() >= 400);
   CHECK(check_leases_follow_runs(job.effects, "w1") == zpipe::VentilatorCore::run_tasks);
   CHECK(check_leases_follow_runs(job.effects, "w2") == zpipe::VentilatorCore::run_tasks);
+}
+
+TEST_CASE("frames dealt in a row to a worker that takes bundles go as one message, signed once, a credit per frame") {
+  UpperJob job(1000, 2);
+  job.core.worker_frame("w1", zpipe::Hello{"one", 300, Kinds{"upper"}, 64}, job.now);
+  job.core.worker_frame("w2", zpipe::Hello{"two", 300, Kinds{"upper"}}, job.now);  // one frame per message
+  job.core.tick(job.now);
+  const auto bundles = job.effects.to<zpipe::TaskBatch>("w1");
+  std::uint64_t frames = 0;
+  zpipe::TaskId run_first = 0, previous = 0;
+  for (const auto& bundle : bundles) {
+    CHECK(bundle.frames == bundle.tasks.size());  // batch 1: a task per frame
+    CHECK(bundle.frames <= zpipe::VentilatorCore::run_tasks);
+    frames += bundle.frames;
+    // One lease over the bundle, reaching back to where its run started.
+    if (previous == 0 || bundle.tasks.front().id != previous + 1) run_first = bundle.tasks.front().id;
+    previous = bundle.tasks.back().id;
+    REQUIRE(bundle.leases.size() == 1);
+    CHECK(bundle.leases[0].first == run_first);
+    CHECK(bundle.leases[0].last == previous);
+    CHECK(bundle.leases[0].token == zpipe::lease_token(secret, 7, run_first, previous, ""));
+  }
+  CHECK(std::any_of(bundles.begin(), bundles.end(), [](const auto& b) { return b.frames == 64; }));
+  // Each frame of a bundle costs a credit: both windows are spent, no more.
+  CHECK(frames == 300);
+  CHECK(ids_dealt(job.effects, "w1").size() == 300);
+  for (const auto& frame : job.effects.to<zpipe::TaskBatch>("w2")) CHECK(frame.frames == 1);
+  CHECK(ids_dealt(job.effects, "w2").size() == 300);
+  // Credits for 64 frames bring 64 tasks more.
+  job.core.worker_frame("w1", zpipe::Credit{64}, job.now);
+  job.core.tick(job.now);
+  CHECK(ids_dealt(job.effects, "w1").size() == 364);
+}
+
+TEST_CASE("a bundle holds no more frames than the worker's hello allows, nor than a run") {
+  const std::uint32_t allowed = GENERATE(2u, 5u, 1000u);
+  UpperJob job(500, 1);
+  job.core.worker_frame("w1", zpipe::Hello{"one", 1024, Kinds{"upper"}, allowed}, job.now);
+  job.core.tick(job.now);
+  const auto bundles = job.effects.to<zpipe::TaskBatch>("w1");
+  REQUIRE_FALSE(bundles.empty());
+  for (const auto& bundle : bundles)
+    CHECK(bundle.frames <= std::min<std::uint64_t>(allowed, zpipe::VentilatorCore::run_tasks));
+  CHECK(ids_dealt(job.effects, "w1").size() == 500);
+}
+
+TEST_CASE("a bundle that cannot be sent goes to another worker at once, and counts no loss against its tasks") {
+  zpipe::VentilatorSettings settings = UpperJob::settings(2);
+  settings.max_attempts = 2;  // one loss would make each task a suspect, dealt alone
+  RecordingEffects effects;
+  auto now = std::chrono::steady_clock::time_point{} + 1h;
+  zpipe::VentilatorCore core(settings, zpipe::count_source("upper", 200), effects, now);
+  core.tick(now);
+  core.sink_connected(now);
+  core.sink_frame(zpipe::JobAccepted{7, 200, 0, secret}, now);
+  effects.unreachable = {"w1"};
+  core.worker_frame("w1", zpipe::Hello{"one", 1024, Kinds{"upper"}, 64}, now);
+  core.worker_frame("w2", zpipe::Hello{"two", 1024, Kinds{"upper"}, 64}, now);
+  core.tick(now);
+  CHECK(core.workers_lost() == 1);
+  auto w2 = ids_dealt(effects, "w2");
+  std::sort(w2.begin(), w2.end());
+  std::vector<zpipe::TaskId> all(200);
+  std::iota(all.begin(), all.end(), zpipe::TaskId{1});
+  CHECK(w2 == all);  // w1's bundle too, in bundles: none of its tasks is a suspect
+  CHECK(core.dealt() == 200);
 }
 
 TEST_CASE("workers with shallow windows (slow tasks) are dealt small frames in strict turns") {

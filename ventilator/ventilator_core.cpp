@@ -36,9 +36,11 @@ VentilatorCore::VentilatorCore(VentilatorSettings settings, std::unique_ptr<Task
     manifest_.resume_failed = settings_.resume_failed;
   }
   batch_.kind = settings_.kind;
+  bundle_.kind = settings_.kind;
   // Small frames go to one worker a few in a row, so that one lease covers
   // about run_tasks of its ids; large frames are a run each already.
-  workers_.deal_in_runs_of(static_cast<std::uint32_t>(std::max<std::uint64_t>(1, run_tasks / std::max<std::uint64_t>(1, settings_.batch))));
+  run_frames_ = static_cast<std::uint32_t>(std::max<std::uint64_t>(1, run_tasks / std::max<std::uint64_t>(1, settings_.batch)));
+  workers_.deal_in_runs_of(run_frames_);
   next_send_ = now;
   next_waiting_line_ = now + waiting_line_interval;
   next_expiry_check_ = now + expiry_check_interval;
@@ -72,6 +74,7 @@ void VentilatorCore::take_hello(const std::string& peer, const PeerIdentity& ide
                                                    hello.window, now, runs_kind,
                                                    hello.kinds.value_or(std::vector<std::string>{})));
   worker.key = identity.key;
+  worker.bundle = std::max<std::uint32_t>(1, hello.bundle);
   worker.host = printable(identity.address, WorkerPool::max_name_bytes);
   strangers_.erase(peer);
   departed_.erase(peer);
@@ -452,7 +455,7 @@ void VentilatorCore::deal_suspects(TimePoint now) {
     batch_.tasks.clear();
     batch_.attempts.clear();
     add_to_batch(id, in_flight_.payload(id), in_flight_.attempt(id));
-    sign(*worker, now);
+    sign(*worker, batch_, now);
     encode(batch_, frame_);
     if (!effects_.send_to_worker(worker->routing_id, frame_)) {
       queue(id);
@@ -557,14 +560,38 @@ void VentilatorCore::deal(TimePoint now) {
     if (!fill_batch()) break;
     send_batch(*worker, now);
   }
+  send_bundle(now);
   send_failures();
 }
 
 // Sends batch_ to `worker`, which then holds its tasks. Returns false when
 // it cannot be sent: the worker is dropped, and the tasks wait for others.
+// To a worker that takes bundles and is dealt in a row (a deep window), the
+// frame joins the bundle that send_bundle() sends: the worker holds its
+// tasks from now, as if it had been sent.
 bool VentilatorCore::send_batch(WorkerState& worker, TimePoint now) {
   const std::uint32_t slot = workers_.slot_of(worker);
-  sign(worker, now);
+  if (bundle_slot_ && *bundle_slot_ != slot) send_bundle(now);
+  const std::uint32_t most = std::min(worker.bundle, run_frames_);
+  if (most > 1 && (bundle_slot_ || worker.credits >= 2 * run_frames_)) {
+    bundle_slot_ = slot;
+    if (!batch_.attempts.empty() || !bundle_.attempts.empty()) {
+      bundle_.attempts.resize(bundle_.tasks.size(), 1);
+      for (std::size_t i = 0; i < batch_.tasks.size(); ++i) bundle_.attempts.push_back(batch_.attempt(i));
+    }
+    bundle_.frames = bundle_.tasks.empty() ? 1 : bundle_.frames + 1;
+    bundle_.job = batch_.job;
+    for (Task& task : batch_.tasks) {
+      in_flight_.hold(task.id, slot);
+      bundle_.tasks.push_back(std::move(task));
+    }
+    dealt_ += batch_.tasks.size();
+    worker.tasks_held += batch_.tasks.size();
+    --worker.credits;
+    if (bundle_.frames >= most) send_bundle(now);
+    return true;
+  }
+  sign(worker, batch_, now);
   encode(batch_, frame_);
   if (!effects_.send_to_worker(worker.routing_id, frame_)) {
     for (const Task& task : batch_.tasks) queue(task.id);
@@ -579,21 +606,43 @@ bool VentilatorCore::send_batch(WorkerState& worker, TimePoint now) {
   return true;
 }
 
-// Leases for the tasks in batch_, bound to the worker's key; with
+// Sends the frames send_batch() gathered for one worker as one message,
+// signed once. Nothing of it reached the worker when it cannot be sent:
+// its tasks wait for others without counting a loss, and the worker is
+// dropped.
+void VentilatorCore::send_bundle(TimePoint now) {
+  if (!bundle_slot_) return;
+  const std::uint32_t slot = *std::exchange(bundle_slot_, std::nullopt);
+  WorkerState& worker = workers_.at(slot);
+  sign(worker, bundle_, now);
+  encode(bundle_, frame_);
+  if (!effects_.send_to_worker(worker.routing_id, frame_)) {
+    for (const Task& task : bundle_.tasks)
+      if (in_flight_.release_one(task.id, slot)) queue(task.id);
+    dealt_ -= bundle_.tasks.size();
+    ++workers_lost_;
+    drop_worker(slot, "cannot be sent its tasks (its connection closed)", true);
+  }
+  bundle_.tasks.clear();
+  bundle_.attempts.clear();
+  bundle_.frames = 1;
+}
+
+// Leases for the tasks in `batch`, bound to the worker's key; with
 // --task-timeout, the worker also keeps when each run was dealt.
-void VentilatorCore::sign(WorkerState& worker, TimePoint now) {
-  batch_.leases.clear();
+void VentilatorCore::sign(WorkerState& worker, TaskBatch& batch, TimePoint now) {
+  batch.leases.clear();
   // A frame that goes on from the run this worker was dealt last extends it:
   // every id of the run was dealt to this worker, so the lease is as true.
-  const TaskId first_id = batch_.tasks.front().id;
+  const TaskId first_id = batch.tasks.front().id;
   const bool goes_on =
-      worker.run_open && worker.run_job == batch_.job && worker.run_last != ~TaskId{0} && worker.run_last + 1 == first_id;
-  sign_leases(lease_secret_, batch_.job, batch_.tasks, worker.key, batch_.leases,
+      worker.run_open && worker.run_job == batch.job && worker.run_last != ~TaskId{0} && worker.run_last + 1 == first_id;
+  sign_leases(lease_secret_, batch.job, batch.tasks, worker.key, batch.leases,
               goes_on ? worker.run_first : first_id);
   worker.run_open = true;
-  worker.run_job = batch_.job;
-  worker.run_first = batch_.leases.back().first;
-  worker.run_last = batch_.leases.back().last;
+  worker.run_job = batch.job;
+  worker.run_first = batch.leases.back().first;
+  worker.run_last = batch.leases.back().last;
   if (settings_.task_timeout.count() == 0) return;
   const std::uint32_t slot = workers_.slot_of(worker);
   auto& maybe_dealt = workers_.at(slot).dealt;
@@ -610,8 +659,8 @@ void VentilatorCore::sign(WorkerState& worker, TimePoint now) {
   // The runs of this frame's own ids: its first lease may reach back into
   // earlier frames (the others start where their run does; ids dealt again
   // or retried can come before the frame's first id).
-  for (std::size_t i = 0; i < batch_.leases.size(); ++i)
-    dealt.push_back(WorkerState::Dealt{now, i == 0 ? first_id : batch_.leases[i].first, batch_.leases[i].last});
+  for (std::size_t i = 0; i < batch.leases.size(); ++i)
+    dealt.push_back(WorkerState::Dealt{now, i == 0 ? first_id : batch.leases[i].first, batch.leases[i].last});
 }
 
 // With --task-timeout: a task a live worker has held too long is dealt

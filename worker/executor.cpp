@@ -182,7 +182,7 @@ void Executor::compute_loop(zmq::socket_t wake) {
     if (work.empty()) continue;
     const auto started = std::chrono::steady_clock::now();
     auto last_flush = started;
-    const auto frames = static_cast<std::uint32_t>(work.size());
+    std::uint64_t frames = 0;  // task frames, a bundle counting as those it stands for
     for (auto& [frame, epoch] : work) {
       if (epoch != pending.epoch) {
         flush();
@@ -197,11 +197,13 @@ void Executor::compute_loop(zmq::socket_t wake) {
       } catch (const codec_error& e) {
         rejected_.fetch_add(1);
         rejections.reject(e.what());
-        ++pending.task_frames;
+        ++pending.task_frames;  // what it claimed to stand for is not known: one
+        ++frames;
         continue;
       }
-      if (batch.tasks.size() > largest_frame_.load())
-        largest_frame_.store(static_cast<std::uint32_t>(batch.tasks.size()));
+      frames += batch.frames;
+      const auto per_task_frame = static_cast<std::uint32_t>((batch.tasks.size() + batch.frames - 1) / batch.frames);
+      if (per_task_frame > largest_frame_.load()) largest_frame_.store(per_task_frame);
       if (!results.results.empty() && batch.job != results.job) flush();
       results.job = batch.job;
       const TaskFunction* function = kinds_.find(batch.kind);
@@ -225,7 +227,7 @@ void Executor::compute_loop(zmq::socket_t wake) {
           if (i + 1 < batch.tasks.size()) results.leases = batch.leases;
         }
       }
-      ++pending.task_frames;
+      pending.task_frames += batch.frames;
       // Slow tasks (shell commands) go to the sink as each frame finishes,
       // not when the whole pass does: a failure that --halt waits for must
       // not wait behind the next command. Tiny tasks still share a frame.
@@ -237,7 +239,7 @@ void Executor::compute_loop(zmq::socket_t wake) {
     work.clear();
     flush();
     const auto elapsed = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started);
-    const auto per_frame = static_cast<std::uint64_t>(elapsed.count()) / frames;
+    const auto per_frame = static_cast<std::uint64_t>(elapsed.count()) / std::max<std::uint64_t>(1, frames);
     const auto previous = nanoseconds_per_frame_.load();
     nanoseconds_per_frame_.store(previous == 0 ? per_frame : (previous * 3 + per_frame) / 4);
   }

@@ -54,7 +54,7 @@ class Executor {
   [[nodiscard]] std::size_t queued() const;
   /// Mean seconds one task frame takes to run, recently; 0 before the first.
   [[nodiscard]] double seconds_per_frame() const;
-  /// The most tasks seen in one frame.
+  /// The most tasks seen in one task frame (a bundle's tasks over its frames).
   [[nodiscard]] std::uint32_t largest_frame() const { return largest_frame_.load(); }
   [[nodiscard]] std::uint64_t rejected() const { return rejected_.load(); }
 

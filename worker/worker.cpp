@@ -74,7 +74,7 @@ class WorkerProgram final : private WorkerEffects {
         to_ventilator_(open_socket(context_, zmq::socket_type::dealer, task_link_settings())),
         to_sink_(open_socket(context_, zmq::socket_type::dealer)),
         executor_(context_, kinds, name_, config.threads, wake_endpoint),
-        core_(WorkerSettings{name_, config.threads, config.once, announced_kinds(kinds, config)}, *this) {
+        core_(WorkerSettings{name_, config.threads, config.once, announced_kinds(kinds, config), config.bundle}, *this) {
     if (config.curve.enabled()) {
       make_curve_client(to_ventilator_, *config.curve.own, config.ventilator_key);
       make_curve_client(to_sink_, *config.curve.own, config.sink_key);

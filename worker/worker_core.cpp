@@ -16,7 +16,7 @@ void WorkerCore::introduce(TimePoint now) {
   ++epoch_;
   // Until the ventilator has our hello it deals nothing to us, so a hello
   // that found no connection is sent again rather than counted.
-  introduced_ = tell_ventilator(Hello{settings_.name, credits_.reset(), settings_.kinds}, now);
+  introduced_ = tell_ventilator(Hello{settings_.name, credits_.reset(), settings_.kinds, settings_.bundle}, now);
   hello_owed_ = !introduced_;
 }
 

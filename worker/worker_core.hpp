@@ -41,6 +41,8 @@ struct WorkerSettings {
   /// The kinds announced in hello; absent: the field is left out (as an
   /// older worker does), which the ventilator reads as every kind.
   std::optional<std::vector<std::string>> kinds = std::nullopt;
+  /// hello.bundle: task frames it takes in one message (sent only with kinds).
+  std::uint32_t bundle = 1;
 };
 
 class WorkerCore {

@@ -30,7 +30,10 @@ WorkerConfig parse_worker_options(int argc, const char* const* argv, std::string
       ("sink", "Endpoint of the sink to send results to", cxxopts::value<std::string>()->default_value(config.sink))
       ("name", "Name of this worker in results and logs (default HOST:PID)", cxxopts::value<std::string>())
       ("threads", "Task loops in this process", cxxopts::value<std::string>()->default_value("1"))
-      ("once", "Exit when the first job ends, instead of serving the next one");
+      ("once", "Exit when the first job ends, instead of serving the next one")
+      ("bundle", "Most task frames the ventilator may send in one message, when it deals this worker quick "
+                 "tasks in a row (1: one frame per message)",
+       cxxopts::value<std::string>()->default_value(std::to_string(config.bundle)));
   options.add_options("exec")("allow-exec", "Run tasks of kind exec: the payload is a shell command line")(
       "allow-exec-without-curve", "Allow exec even without CURVE keys (anyone who reaches the ventilator could run commands)")(
       "exec-timeout", "Seconds an exec task may run before its process group is killed",
@@ -50,6 +53,7 @@ WorkerConfig parse_worker_options(int argc, const char* const* argv, std::string
   if (parsed.count("name") > 0) config.name = parsed["name"].as<std::string>();
   config.threads = number_option<unsigned>(parsed, "threads");
   config.once = parsed.count("once") > 0;
+  config.bundle = number_option<std::uint32_t>(parsed, "bundle");
   config.metrics_file = metrics_option(parsed);
   config.curve = curve_options(parsed, CurveRole::client);
   config.ventilator_key = server_key_option(parsed, "ventilator-key", config.curve);
@@ -69,6 +73,7 @@ WorkerConfig parse_worker_options(int argc, const char* const* argv, std::string
   check_endpoint(config.ventilator, "ventilator");
   check_endpoint(config.sink, "sink");
   if (config.threads < 1 || config.threads > 256) throw usage_error("--threads must be between 1 and 256");
+  if (config.bundle < 1 || config.bundle > 65536) throw usage_error("--bundle must be between 1 and 65536");
   if (config.name.size() > 256) throw usage_error("--name must be at most 256 bytes");
   return config;
 }

@@ -174,6 +174,9 @@ def decode(frame):
             if type(f[4]) is not list:
                 raise BadFrame("hello.kinds must be an array")
             f[4] = [_string(k, "hello.kinds[]") for k in f[4]]
+        if len(f) > 5:  # bundle, appended after kinds (absent: one task frame per message)
+            if type(f[5]) is not int or not 1 <= f[5] <= U32_MAX:
+                raise BadFrame("hello.bundle must be 1 to 2^32-1")
     elif kind == CREDIT:
         _u64(f[2], "credit.batches")
     elif kind == TASKS:
@@ -337,6 +340,9 @@ def check_tasks(f):
     check_leases(f[6], "tasks.leases")
     if len(f) > 7:  # attempts, appended to v2 (absent: every task's first attempt)
         _attempts(f[7], len(ids), "tasks.attempts")
+    if len(f) > 8:  # frames, appended after attempts (§6.2.10; absent: 1)
+        if type(f[8]) is not int or not 1 <= f[8] <= max(1, len(ids)):
+            raise BadFrame("tasks.frames must be 1 to one frame per task")
 
 
 def decode_tasks(frame):

@@ -99,12 +99,17 @@ void pack_optional(Packer& packer, const std::optional<std::uint64_t>& number) {
 }
 
 void pack(Packer& p, const Hello& m) {
-  pack_header(p, m.kinds ? 5 : 4, MessageType::hello);
+  // bundle is appended after kinds, and an absent kinds cannot be written
+  // in its place (absent means every kind): a hello without kinds takes
+  // one frame per message.
+  const bool bundle = m.kinds && m.bundle != 1;
+  pack_header(p, bundle ? 6 : m.kinds ? 5 : 4, MessageType::hello);
   pack_string(p, m.worker);
   p.pack_uint32(m.window);
   if (!m.kinds) return;
   p.pack_array(static_cast<std::uint32_t>(m.kinds->size()));
   for (const auto& kind : *m.kinds) pack_string(p, kind);
+  if (bundle) p.pack_uint32(m.bundle);
 }
 
 void pack(Packer& p, const Credit& m) {
@@ -123,8 +128,11 @@ bool any_retried(const std::vector<Result>& results) {
 }
 
 void pack(Packer& p, const TaskBatch& m) {
-  const bool attempts = any_retried(m.attempts);
-  pack_header(p, attempts ? 8 : 7, MessageType::tasks);
+  // frames is appended after attempts: a bundle writes attempts too, each
+  // task's first where none was retried.
+  const bool frames = m.frames != 1;
+  const bool attempts = frames || any_retried(m.attempts);
+  pack_header(p, frames ? 9 : attempts ? 8 : 7, MessageType::tasks);
   p.pack_uint64(m.job);
   pack_string(p, m.kind);
   const auto count = static_cast<std::uint32_t>(m.tasks.size());
@@ -136,6 +144,7 @@ void pack(Packer& p, const TaskBatch& m) {
   if (!attempts) return;
   p.pack_array(count);
   for (std::size_t i = 0; i < m.tasks.size(); ++i) p.pack_uint32(m.attempt(i));
+  if (frames) p.pack_uint32(m.frames);
 }
 
 void pack(Packer& p, const ResultBatch& m) {
@@ -444,6 +453,15 @@ std::vector<std::uint32_t> read_attempts(const msgpack::object& o, std::size_t i
   return attempts;
 }
 
+// tasks.frames, appended (§6.2.10): each frame holds a task at least.
+std::uint32_t read_frames(const msgpack::object& o, std::size_t ids) {
+  const std::uint32_t frames = read_uint32(o, "tasks.frames");
+  if (frames == 0 || frames > std::max<std::size_t>(1, ids))
+    throw codec_error("tasks.frames is " + std::to_string(frames) + " for " + std::to_string(ids) +
+                      " task(s); a bundle stands for 1 frame to one per task");
+  return frames;
+}
+
 TaskBatch read_tasks(const Fields& f) {
   TaskBatch batch{read_uint(f[0], "tasks.job"), read_string(f[1], "tasks.kind"), {}, read_leases(f[4], "tasks.leases")};
   const auto ids = read_array(f[2], "tasks.ids");
@@ -453,6 +471,9 @@ TaskBatch read_tasks(const Fields& f) {
   for (std::size_t i = 0; i < ids.size(); ++i)
     batch.tasks.push_back(Task{read_uint(ids[i], "tasks.ids[]"), read_value(payloads[i], "tasks.payloads[]")});
   if (f.size() > 5) batch.attempts = read_attempts(f[5], ids.size(), "tasks.attempts");
+  // Every task's first attempt reads as none listed, as the encoder writes it.
+  if (!any_retried(batch.attempts)) batch.attempts.clear();
+  if (f.size() > 6) batch.frames = read_frames(f[6], ids.size());
   return batch;
 }
 
@@ -572,6 +593,11 @@ Message read_message(const msgpack::object& top) {
       if (f.size() > 2) {
         hello.kinds.emplace();
         for (const auto& kind : read_array(f[2], "hello.kinds")) hello.kinds->push_back(read_string(kind, "hello.kinds[]"));
+      }
+      // bundle, appended after kinds: absent, one frame per message.
+      if (f.size() > 3) {
+        hello.bundle = read_uint32(f[3], "hello.bundle");
+        if (hello.bundle == 0) throw codec_error("hello.bundle is 0; a worker takes at least one frame per message");
       }
       return hello;
     }

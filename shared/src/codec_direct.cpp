@@ -3,6 +3,7 @@
 // it returns nullopt rather than decide.
 #include "codec_direct.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 
@@ -193,10 +194,18 @@ std::optional<Message> read_tasks(Reader& in, std::size_t fields, const DecodeLi
   for (Task& task : batch.tasks)
     if (!in.value(task.payload, limits.max_string_bytes)) return std::nullopt;
   if (!read_leases(in, batch.leases, limits)) return std::nullopt;
-  if (fields == 8) {
+  if (fields >= 8) {
     batch.attempts.resize(ids);
     if (!read_attempts(in, ids, limits, [&](std::size_t i, std::uint32_t attempt) { batch.attempts[i] = attempt; }))
       return std::nullopt;
+    // Every task's first attempt reads as none listed, as the encoder writes it.
+    if (std::all_of(batch.attempts.begin(), batch.attempts.end(), [](std::uint32_t a) { return a == 1; }))
+      batch.attempts.clear();
+  }
+  if (fields == 9) {
+    std::uint64_t frames = 0;
+    if (!in.uint(frames) || frames == 0 || frames > std::max<std::size_t>(1, ids)) return std::nullopt;
+    batch.frames = static_cast<std::uint32_t>(frames);
   }
   return Message{std::move(batch)};
 }
@@ -239,7 +248,7 @@ std::optional<Message> decode_direct(std::string_view frame, const DecodeLimits&
   if (!in.array(fields, limits.max_items) || !in.uint(version) || version != protocol_version || !in.uint(type))
     return std::nullopt;
   std::optional<Message> message;
-  if (type == static_cast<std::uint64_t>(MessageType::tasks) && (fields == 7 || fields == 8))
+  if (type == static_cast<std::uint64_t>(MessageType::tasks) && (fields >= 7 && fields <= 9))
     message = read_tasks(in, fields, limits);
   else if (type == static_cast<std::uint64_t>(MessageType::results) && (fields == 8 || fields == 9))
     message = read_results(in, fields, limits);

@@ -130,12 +130,18 @@ class WorkerNode final : public WorkerEffects {
   void log(std::string_view line) override;
   std::optional<WorkerCore> core;
   std::deque<std::pair<std::string, std::uint64_t>> queue;  // task frames and their epochs
-  std::deque<std::pair<std::string, std::uint64_t>> unsent;  // results frames the sink link cannot take yet
+  struct Unsent {
+    std::string frame;
+    std::uint64_t epoch = 0;
+    std::uint32_t task_frames = 0;  // credits it returns once sent
+  };
+  std::deque<Unsent> unsent;  // results frames the sink link cannot take yet
   bool busy = false;
   Duration per_task{100};
   std::uint32_t window = 2;
   // What its hello says it runs: absent for a worker older than kinds.
   std::optional<std::vector<std::string>> kinds = std::vector<std::string>{"fail", "square"};
+  std::uint32_t bundle = 1;  // hello.bundle (sent only with kinds)
   [[nodiscard]] bool runs(std::string_view kind) const {
     return !kinds || std::find(kinds->begin(), kinds->end(), kind) != kinds->end();
   }
@@ -488,6 +494,10 @@ void World::deliver_to_worker(std::size_t process, const std::string& frame) {
   if (peek_type(frame) == MessageType::tasks) {
     if (!worker.runs(job_kind))
       throw Broken(processes_[process].name + " was dealt tasks of a kind its hello did not list");
+    const auto frames = std::get<TaskBatch>(decode(frame)).frames;
+    if (frames > (worker.kinds ? worker.bundle : 1))
+      throw Broken(processes_[process].name + " was sent a bundle of " + std::to_string(frames) +
+                   " frames, more than its hello allows");
     worker.queue.emplace_back(frame, worker.core->epoch());
     run_next_frame(process);
     return;
@@ -533,7 +543,7 @@ void World::finish_frame(std::size_t process, std::uint64_t incarnation, const T
       results.results.push_back(Result{task.id, true, Value{n * n}, attempt});
   }
   WorkerNode& worker = *workers_.at(process);
-  worker.unsent.emplace_back(encode(results), epoch);
+  worker.unsent.push_back({encode(results), epoch, batch.frames});
   if (scenario_.forger && process == workers_.begin()->first) {
     // Wrong values for the ids after its own: under its leases as they are,
     // and under its leases stretched over them. The sink must take neither.
@@ -546,9 +556,9 @@ void World::finish_frame(std::size_t process, std::uint64_t incarnation, const T
       if (std::none_of(batch.tasks.begin(), batch.tasks.end(), [&](const Task& own) { return own.id == id; }))
         forged.results.push_back(Result{id, true, Value{-1}});
     }
-    worker.unsent.emplace_back(encode(forged), epoch);
+    worker.unsent.push_back({encode(forged), epoch, 0});
     for (Lease& lease : forged.leases) lease.last += batch.tasks.size();
-    worker.unsent.emplace_back(encode(forged), epoch);
+    worker.unsent.push_back({encode(forged), epoch, 0});
   }
   flush_results(process);
   worker.busy = false;
@@ -559,8 +569,8 @@ void World::finish_frame(std::size_t process, std::uint64_t incarnation, const T
 // Results go to the sink in order; a frame's credit returns once it is sent.
 void World::flush_results(std::size_t process) {
   WorkerNode& worker = *workers_.at(process);
-  while (!worker.unsent.empty() && dealer_send(link_of(process, sink), worker.unsent.front().first)) {
-    worker.core->finished(1, worker.unsent.front().second);
+  while (!worker.unsent.empty() && dealer_send(link_of(process, sink), worker.unsent.front().frame)) {
+    worker.core->finished(worker.unsent.front().task_frames, worker.unsent.front().epoch);
     worker.unsent.pop_front();
   }
 }
@@ -790,7 +800,7 @@ void World::start_worker(std::size_t process) {
   worker.queue.clear();
   worker.unsent.clear();
   worker.busy = false;
-  worker.core.emplace(WorkerSettings{processes_[process].name, 1, true, worker.kinds}, worker);
+  worker.core.emplace(WorkerSettings{processes_[process].name, 1, true, worker.kinds, worker.bundle}, worker);
 }
 
 // Whether the worker runs the job's kind: `runs_kind` when given, else as
@@ -803,6 +813,9 @@ std::size_t World::add_worker(std::optional<bool> runs_kind) {
   // One worker in five asks for a deep window, as a worker of quick tasks
   // does, and is dealt small frames in a row under one growing lease.
   node->window = static_cast<std::uint32_t>(random_.chance(0.2) ? 128 + random_.below(200) : 2 + random_.below(8));
+  // Half of them take bundles (PROTOCOL.md §6.2.10), of fewer frames than a
+  // run or more.
+  if (node->window >= 128 && random_.chance(0.5)) node->bundle = static_cast<std::uint32_t>(2 + random_.below(90));
   if (!runs_kind && (scenario_.kind_never || scenario_.kind_arrives_late)) runs_kind = false;
   if (!runs_kind && scenario_.mixed_kinds) {
     switch (random_.below(3)) {

@@ -51,6 +51,10 @@ struct Hello {
   std::string worker;
   std::uint32_t window = 0;
   std::optional<std::vector<std::string>> kinds = std::nullopt;
+  /// The most task frames it takes in one `tasks` message (PROTOCOL.md
+  /// §6.2.10); 1, the default, is one frame per message. On the wire only
+  /// when above 1, and then only with `kinds`.
+  std::uint32_t bundle = 1;
   bool operator==(const Hello&) const = default;
 };
 
@@ -83,6 +87,10 @@ struct TaskBatch {
   /// Which attempt of each task this is (--retries), parallel to `tasks`;
   /// empty: every task's first. On the wire only when one is past its first.
   std::vector<std::uint32_t> attempts = {};
+  /// Task frames this message stands for (a bundle, PROTOCOL.md §6.2.10):
+  /// it costs as many credits, and returns as many. On the wire only when
+  /// above 1.
+  std::uint32_t frames = 1;
   /// The attempt of tasks[i].
   [[nodiscard]] std::uint32_t attempt(std::size_t i) const { return i < attempts.size() ? attempts[i] : 1; }
   bool operator==(const TaskBatch&) const = default;

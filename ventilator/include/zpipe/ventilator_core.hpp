@@ -182,7 +182,7 @@ class VentilatorCore {
 
   void take_hello(const std::string& peer, const PeerIdentity& identity, const Hello& hello, TimePoint now);
   void expire_held_tasks(TimePoint now);
-  void sign(WorkerState& worker, TimePoint now);
+  void sign(WorkerState& worker, TaskBatch& batch, TimePoint now);
   void watch_kind(TimePoint now);
   void take_credit(const std::string& peer, const Credit& credit, TimePoint now);
   void take_acceptance(const JobAccepted& accepted);
@@ -202,6 +202,7 @@ class VentilatorCore {
   bool fill_batch();
   bool top_up_batch();
   bool send_batch(WorkerState& worker, TimePoint now);
+  void send_bundle(TimePoint now);
   void fail_task(TaskId id, std::string reason);
   void send_failures();
   bool ready_to_deal();
@@ -279,6 +280,12 @@ class VentilatorCore {
   };
   std::deque<ProgressSample> progress_samples_;
   TaskBatch batch_;
+  // Frames dealt one worker in a row in this pass, sent as one message (a
+  // bundle, PROTOCOL.md §6.2.10) when the pass ends, another worker is
+  // dealt, or it holds the most that worker takes.
+  TaskBatch bundle_;
+  std::optional<std::uint32_t> bundle_slot_;
+  std::uint32_t run_frames_ = 1;  // frames one worker is dealt in a row (run_tasks' worth)
   ResultBatch failures_;
   std::string frame_;
 };

@@ -59,6 +59,7 @@ struct WorkerState {
   std::uint64_t run_first = 0;
   std::uint64_t run_last = 0;
   std::uint32_t frames_in_a_row = 0;  // frames next_to_deal() gave it since it gave another worker one
+  std::uint32_t bundle = 1;           // frames it takes in one message (hello.bundle)
 };
 
 class WorkerPool {

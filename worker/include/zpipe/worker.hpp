@@ -60,6 +60,9 @@ struct WorkerConfig {
   std::string name;  // empty: HOST:PID
   unsigned threads = 1;
   bool once = false;  // exit when the first job ends, instead of serving the next
+  /// Task frames the ventilator may send in one message (PROTOCOL.md
+  /// §6.2.10); 1: one per message.
+  std::uint32_t bundle = 64;
   bool allow_exec = false;  // run "exec" tasks: shell command lines
   std::chrono::milliseconds exec_timeout{60'000};
   std::uint32_t max_output = 1024 * 1024;  // bytes of stdout, and of stderr, kept per exec task
