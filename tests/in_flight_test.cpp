@@ -1,13 +1,16 @@
 // InFlightTable: each task in exactly one state, the queues' flags, and the
-// table shrinking from the front as the sink acknowledges.
+// table shrinking from the front as the sink acknowledges; the ring buffer
+// it keeps them in.
 #include <catch2/catch.hpp>
 
+#include <deque>
 #include <map>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "zpipe/in_flight.hpp"
+#include "zpipe/ring_buffer.hpp"
 
 namespace {
 
@@ -294,4 +297,30 @@ TEST_CASE("in flight: random operations agree with a model", "[in_flight]") {
     REQUIRE(table.read() == next - 1);
     REQUIRE(table.failed_ids() == failed);
   }
+}
+
+TEST_CASE("ring buffer: first in, first out across blocks, emptied blocks reused") {
+  zpipe::RingBuffer<std::string, 4> ring;  // blocks of 4: every path is taken often
+  std::deque<std::string> model;  // what it must hold, in order
+  std::uint64_t next = 0;
+  // Pushes outrun pops, so it grows while its head sits mid-block.
+  for (int round = 0; round < 200; ++round) {
+    for (int i = 0; i < 3; ++i) {
+      ring.push_back("item " + std::to_string(next));
+      model.push_back("item " + std::to_string(next++));
+    }
+    for (int i = 0; i < 2; ++i) {
+      REQUIRE(ring.front() == model.front());
+      ring.pop_front();
+      model.pop_front();
+    }
+    REQUIRE(ring.size() == model.size());
+    for (std::size_t i = 0; i < model.size(); ++i) REQUIRE(ring[i] == model[i]);
+  }
+  while (!model.empty()) {
+    REQUIRE(ring.front() == model.front());
+    ring.pop_front();
+    model.pop_front();
+  }
+  CHECK(ring.empty());
 }

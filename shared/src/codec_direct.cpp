@@ -194,14 +194,13 @@ std::optional<Message> read_tasks(Reader& in, std::size_t fields, const DecodeLi
   for (Task& task : batch.tasks)
     if (!in.value(task.payload, limits.max_string_bytes)) return std::nullopt;
   if (!read_leases(in, batch.leases, limits)) return std::nullopt;
-  if (fields >= 8) {
-    batch.attempts.resize(ids);
-    if (!read_attempts(in, ids, limits, [&](std::size_t i, std::uint32_t attempt) { batch.attempts[i] = attempt; }))
-      return std::nullopt;
-    // Every task's first attempt reads as none listed, as the encoder writes it.
-    if (std::all_of(batch.attempts.begin(), batch.attempts.end(), [](std::uint32_t a) { return a == 1; }))
-      batch.attempts.clear();
-  }
+  // Every task's first attempt reads as none listed, as the encoder writes
+  // it: the list is made only once an attempt past the first shows.
+  if (fields >= 8 && !read_attempts(in, ids, limits, [&](std::size_t i, std::uint32_t attempt) {
+        if (attempt != 1 && batch.attempts.empty()) batch.attempts.assign(ids, 1);
+        if (!batch.attempts.empty()) batch.attempts[i] = attempt;
+      }))
+    return std::nullopt;
   if (fields == 9) {
     std::uint64_t frames = 0;
     if (!in.uint(frames) || frames == 0 || frames > std::max<std::size_t>(1, ids)) return std::nullopt;

@@ -1,6 +1,7 @@
 // Every task the ventilator has read but the sink has not acknowledged, in
-// id order. Ids are dense, so the table is a deque indexed by id - base; its
-// length is bounded by --max-in-flight, which bounds the ventilator's memory.
+// id order. Ids are dense, so the table is a queue indexed by id - base; its
+// length is bounded by --max-in-flight, which bounds the ventilator's memory,
+// and once it has reached its peak it allocates nothing per task.
 //
 // Each task is in exactly one state, so no path can deal a task that is held,
 // failed or done: the queues of tasks to deal may hold stale ids, and the
@@ -8,10 +9,10 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <vector>
 
 #include "zpipe/messages.hpp"
+#include "zpipe/ring_buffer.hpp"
 
 namespace zpipe {
 
@@ -100,7 +101,7 @@ class InFlightTable {
   };
   Entry& entry(TaskId id) { return entries_[id - base_]; }
 
-  std::deque<Entry> entries_;
+  RingBuffer<Entry> entries_;
   TaskId base_ = 1;  // id of entries_.front()
   TaskId next_id_ = 1;
   std::uint64_t unacknowledged_ = 0;
