@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,10 @@ class RecordingEffects final : public zpipe::VentilatorEffects {
  public:
   bool send_to_worker(std::string_view peer, std::string_view frame) override {
     if (std::find(unreachable.begin(), unreachable.end(), peer) != unreachable.end()) return false;
+    largest_to_workers = std::max(largest_to_workers, frame.size());
+    // A frame over the limit would be dropped by the worker's ZMQ_MAXMSGSIZE
+    // (and decode() rejects it): only its size is kept.
+    if (frame.size() > zpipe::DecodeLimits{}.max_frame_bytes) return true;
     sent.push_back({std::string(peer), zpipe::decode(frame)});
     return true;
   }
@@ -48,6 +54,26 @@ class RecordingEffects final : public zpipe::VentilatorEffects {
   std::vector<Sent> sent;
   std::vector<std::string> logged;
   std::vector<std::string> unreachable;  // peers a send to fails (their connection closed)
+  std::size_t largest_to_workers = 0;     // bytes of the largest frame sent to a worker
+};
+
+// `count` tasks whose payloads are strings of `bytes` bytes each.
+class WideSource final : public zpipe::TaskSource {
+ public:
+  WideSource(std::uint64_t count, std::size_t bytes) : count_(count), bytes_(bytes) {}
+  std::optional<zpipe::SourceTask> next() override {
+    if (read_ == count_) return std::nullopt;
+    ++read_;
+    return zpipe::SourceTask{zpipe::Value{std::string(bytes_, 'x')}, {}};
+  }
+  [[nodiscard]] bool exhausted() const override { return read_ == count_; }
+  [[nodiscard]] std::optional<std::uint64_t> known_total() const override { return count_; }
+  [[nodiscard]] std::optional<std::string> fingerprint() const override { return "wide"; }
+
+ private:
+  std::uint64_t count_;
+  std::size_t bytes_;
+  std::uint64_t read_ = 0;
 };
 
 std::size_t count_containing(const std::vector<std::string>& lines, std::string_view text) {
@@ -748,6 +774,28 @@ TEST_CASE("a bundle that cannot be sent goes to another worker at once, and coun
   std::iota(all.begin(), all.end(), zpipe::TaskId{1});
   CHECK(w2 == all);  // w1's bundle too, in bundles: none of its tasks is a suspect
   CHECK(core.dealt() == 200);
+}
+
+TEST_CASE("a bundle of large payloads stays well under the frame limit: frames that would not fit go in another") {
+  // 40 tasks of 600 KiB: one frame each is 0.6 MiB, all 40 in one bundle
+  // would be 24 MiB, past the 16 MiB the worker's socket takes.
+  constexpr std::size_t bytes = 600 * 1024;
+  RecordingEffects effects;
+  auto now = std::chrono::steady_clock::time_point{} + 1h;
+  zpipe::VentilatorCore core(UpperJob::settings(1), std::make_unique<WideSource>(40, bytes), effects, now);
+  core.tick(now);
+  core.sink_connected(now);
+  core.sink_frame(zpipe::JobAccepted{7, 40, 0, secret}, now);
+  core.worker_frame("w1", zpipe::Hello{"one", 1024, Kinds{"upper"}, 64}, now);
+  core.tick(now);
+  CHECK(effects.largest_to_workers < zpipe::DecodeLimits{}.max_frame_bytes);
+  const auto frames = effects.to<zpipe::TaskBatch>("w1");
+  CHECK(ids_dealt(effects, "w1").size() == 40);
+  // Still bundled: fewer messages than frames.
+  CHECK(frames.size() < 40);
+  std::uint64_t credits = 0;
+  for (const auto& frame : frames) credits += frame.frames;
+  CHECK(credits == 40);
 }
 
 TEST_CASE("workers with shallow windows (slow tasks) are dealt small frames in strict turns") {
