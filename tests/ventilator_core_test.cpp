@@ -789,6 +789,7 @@ TEST_CASE("a bundle of large payloads stays well under the frame limit: frames t
   core.worker_frame("w1", zpipe::Hello{"one", 1024, Kinds{"upper"}, 64}, now);
   core.tick(now);
   CHECK(effects.largest_to_workers < zpipe::DecodeLimits{}.max_frame_bytes);
+  CHECK(effects.largest_to_workers <= zpipe::VentilatorCore::bundle_bytes_at_most + 1024);
   const auto frames = effects.to<zpipe::TaskBatch>("w1");
   CHECK(ids_dealt(effects, "w1").size() == 40);
   // Still bundled: fewer messages than frames.
@@ -796,6 +797,26 @@ TEST_CASE("a bundle of large payloads stays well under the frame limit: frames t
   std::uint64_t credits = 0;
   for (const auto& frame : frames) credits += frame.frames;
   CHECK(credits == 40);
+}
+
+TEST_CASE("a bundle sent early for its size that cannot be sent: the frame that did not fit goes to another worker") {
+  RecordingEffects effects;
+  auto now = std::chrono::steady_clock::time_point{} + 1h;
+  zpipe::VentilatorCore core(UpperJob::settings(2), std::make_unique<WideSource>(40, 600 * 1024), effects, now);
+  core.tick(now);
+  core.sink_connected(now);
+  core.sink_frame(zpipe::JobAccepted{7, 40, 0, secret}, now);
+  effects.unreachable = {"w1"};
+  core.worker_frame("w1", zpipe::Hello{"one", 1024, Kinds{"upper"}, 64}, now);
+  core.worker_frame("w2", zpipe::Hello{"two", 1024, Kinds{"upper"}, 64}, now);
+  core.tick(now);
+  CHECK(core.workers_lost() == 1);
+  auto w2 = ids_dealt(effects, "w2");
+  std::sort(w2.begin(), w2.end());
+  std::vector<zpipe::TaskId> all(40);
+  std::iota(all.begin(), all.end(), zpipe::TaskId{1});
+  CHECK(w2 == all);
+  CHECK(core.dealt() == 40);
 }
 
 TEST_CASE("workers with shallow windows (slow tasks) are dealt small frames in strict turns") {
