@@ -492,6 +492,49 @@ using Dealt = std::vector<std::string>;
 
 }  // namespace
 
+TEST_CASE("retries: a bundle that gathers retried frames and first attempts lists each task's own attempt") {
+  RetryJob job(1000, 2, 2);
+  job.core.worker_frame("w1", zpipe::Hello{"w1", 200, Kinds{"square"}, 64}, job.now);
+  job.core.worker_frame("w2", zpipe::Hello{"w2", 200, Kinds{"square"}, 64}, job.now);
+  job.core.tick(job.now);
+  const auto w1 = ids_dealt(job.effects, "w1");
+  REQUIRE(w1.size() == 200);
+  const std::size_t before = job.effects.to<zpipe::TaskBatch>("w2").size();
+  job.core.worker_frame("w2", zpipe::Credit{200}, job.now);
+  job.retry({w1[3], w1[10], w1[100]}, {1, 1, 1});
+  const auto w2 = job.effects.to<zpipe::TaskBatch>("w2");
+  std::size_t retried = 0, firsts = 0;
+  for (std::size_t b = before; b < w2.size(); ++b) {
+    CHECK(w2[b].attempts.size() == (w2[b].attempts.empty() ? 0 : w2[b].tasks.size()));
+    for (std::size_t i = 0; i < w2[b].tasks.size(); ++i) {
+      const zpipe::TaskId id = w2[b].tasks[i].id;
+      const bool was_retried = id == w1[3] || id == w1[10] || id == w1[100];
+      CHECK(w2[b].attempt(i) == (was_retried ? 2u : 1u));
+      ++(was_retried ? retried : firsts);
+    }
+  }
+  CHECK(retried == 3);
+  CHECK(firsts == 197);
+  // The retried frames and first attempts went together.
+  CHECK(w2[before].frames > 3);
+
+  // w2 is lost: its tasks, first attempts before and after the retried
+  // ones, go to w3 in bundles again, each with its own attempt.
+  job.core.worker_gone("w2", job.now);
+  job.core.worker_frame("w3", zpipe::Hello{"w3", 1024, Kinds{"square"}, 64}, job.now);
+  job.core.tick(job.now);
+  retried = 0;
+  for (const auto& bundle : job.effects.to<zpipe::TaskBatch>("w3")) {
+    for (std::size_t i = 0; i < bundle.tasks.size(); ++i) {
+      const zpipe::TaskId id = bundle.tasks[i].id;
+      const bool was_retried = id == w1[3] || id == w1[10] || id == w1[100];
+      CHECK(bundle.attempt(i) == (was_retried ? 2u : 1u));
+      retried += was_retried ? 1 : 0;
+    }
+  }
+  CHECK(retried == 3);
+}
+
 TEST_CASE("retries: a failed attempt below the limit is dealt again, as the next attempt, to another worker") {
   RetryJob job(2, 2, 2);
   job.hello("w1", 4);
