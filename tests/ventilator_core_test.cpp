@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,10 @@ class RecordingEffects final : public zpipe::VentilatorEffects {
  public:
   bool send_to_worker(std::string_view peer, std::string_view frame) override {
     if (std::find(unreachable.begin(), unreachable.end(), peer) != unreachable.end()) return false;
+    largest_to_workers = std::max(largest_to_workers, frame.size());
+    // A frame over the limit would be dropped by the worker's ZMQ_MAXMSGSIZE
+    // (and decode() rejects it): only its size is kept.
+    if (frame.size() > zpipe::DecodeLimits{}.max_frame_bytes) return true;
     sent.push_back({std::string(peer), zpipe::decode(frame)});
     return true;
   }
@@ -48,6 +54,26 @@ class RecordingEffects final : public zpipe::VentilatorEffects {
   std::vector<Sent> sent;
   std::vector<std::string> logged;
   std::vector<std::string> unreachable;  // peers a send to fails (their connection closed)
+  std::size_t largest_to_workers = 0;     // bytes of the largest frame sent to a worker
+};
+
+// `count` tasks whose payloads are strings of `bytes` bytes each.
+class WideSource final : public zpipe::TaskSource {
+ public:
+  WideSource(std::uint64_t count, std::size_t bytes) : count_(count), bytes_(bytes) {}
+  std::optional<zpipe::SourceTask> next() override {
+    if (read_ == count_) return std::nullopt;
+    ++read_;
+    return zpipe::SourceTask{zpipe::Value{std::string(bytes_, 'x')}, {}};
+  }
+  [[nodiscard]] bool exhausted() const override { return read_ == count_; }
+  [[nodiscard]] std::optional<std::uint64_t> known_total() const override { return count_; }
+  [[nodiscard]] std::optional<std::string> fingerprint() const override { return "wide"; }
+
+ private:
+  std::uint64_t count_;
+  std::size_t bytes_;
+  std::uint64_t read_ = 0;
 };
 
 std::size_t count_containing(const std::vector<std::string>& lines, std::string_view text) {
@@ -466,6 +492,49 @@ using Dealt = std::vector<std::string>;
 
 }  // namespace
 
+TEST_CASE("retries: a bundle that gathers retried frames and first attempts lists each task's own attempt") {
+  RetryJob job(1000, 2, 2);
+  job.core.worker_frame("w1", zpipe::Hello{"w1", 200, Kinds{"square"}, 64}, job.now);
+  job.core.worker_frame("w2", zpipe::Hello{"w2", 200, Kinds{"square"}, 64}, job.now);
+  job.core.tick(job.now);
+  const auto w1 = ids_dealt(job.effects, "w1");
+  REQUIRE(w1.size() == 200);
+  const std::size_t before = job.effects.to<zpipe::TaskBatch>("w2").size();
+  job.core.worker_frame("w2", zpipe::Credit{200}, job.now);
+  job.retry({w1[3], w1[10], w1[100]}, {1, 1, 1});
+  const auto w2 = job.effects.to<zpipe::TaskBatch>("w2");
+  std::size_t retried = 0, firsts = 0;
+  for (std::size_t b = before; b < w2.size(); ++b) {
+    CHECK(w2[b].attempts.size() == (w2[b].attempts.empty() ? 0 : w2[b].tasks.size()));
+    for (std::size_t i = 0; i < w2[b].tasks.size(); ++i) {
+      const zpipe::TaskId id = w2[b].tasks[i].id;
+      const bool was_retried = id == w1[3] || id == w1[10] || id == w1[100];
+      CHECK(w2[b].attempt(i) == (was_retried ? 2u : 1u));
+      ++(was_retried ? retried : firsts);
+    }
+  }
+  CHECK(retried == 3);
+  CHECK(firsts == 197);
+  // The retried frames and first attempts went together.
+  CHECK(w2[before].frames > 3);
+
+  // w2 is lost: its tasks, first attempts before and after the retried
+  // ones, go to w3 in bundles again, each with its own attempt.
+  job.core.worker_gone("w2", job.now);
+  job.core.worker_frame("w3", zpipe::Hello{"w3", 1024, Kinds{"square"}, 64}, job.now);
+  job.core.tick(job.now);
+  retried = 0;
+  for (const auto& bundle : job.effects.to<zpipe::TaskBatch>("w3")) {
+    for (std::size_t i = 0; i < bundle.tasks.size(); ++i) {
+      const zpipe::TaskId id = bundle.tasks[i].id;
+      const bool was_retried = id == w1[3] || id == w1[10] || id == w1[100];
+      CHECK(bundle.attempt(i) == (was_retried ? 2u : 1u));
+      retried += was_retried ? 1 : 0;
+    }
+  }
+  CHECK(retried == 3);
+}
+
 TEST_CASE("retries: a failed attempt below the limit is dealt again, as the next attempt, to another worker") {
   RetryJob job(2, 2, 2);
   job.hello("w1", 4);
@@ -748,6 +817,49 @@ TEST_CASE("a bundle that cannot be sent goes to another worker at once, and coun
   std::iota(all.begin(), all.end(), zpipe::TaskId{1});
   CHECK(w2 == all);  // w1's bundle too, in bundles: none of its tasks is a suspect
   CHECK(core.dealt() == 200);
+}
+
+TEST_CASE("a bundle of large payloads stays well under the frame limit: frames that would not fit go in another") {
+  // 40 tasks of 600 KiB: one frame each is 0.6 MiB, all 40 in one bundle
+  // would be 24 MiB, past the 16 MiB the worker's socket takes.
+  constexpr std::size_t bytes = 600 * 1024;
+  RecordingEffects effects;
+  auto now = std::chrono::steady_clock::time_point{} + 1h;
+  zpipe::VentilatorCore core(UpperJob::settings(1), std::make_unique<WideSource>(40, bytes), effects, now);
+  core.tick(now);
+  core.sink_connected(now);
+  core.sink_frame(zpipe::JobAccepted{7, 40, 0, secret}, now);
+  core.worker_frame("w1", zpipe::Hello{"one", 1024, Kinds{"upper"}, 64}, now);
+  core.tick(now);
+  CHECK(effects.largest_to_workers < zpipe::DecodeLimits{}.max_frame_bytes);
+  CHECK(effects.largest_to_workers <= zpipe::VentilatorCore::bundle_bytes_at_most + 1024);
+  const auto frames = effects.to<zpipe::TaskBatch>("w1");
+  CHECK(ids_dealt(effects, "w1").size() == 40);
+  // Still bundled: fewer messages than frames.
+  CHECK(frames.size() < 40);
+  std::uint64_t credits = 0;
+  for (const auto& frame : frames) credits += frame.frames;
+  CHECK(credits == 40);
+}
+
+TEST_CASE("a bundle sent early for its size that cannot be sent: the frame that did not fit goes to another worker") {
+  RecordingEffects effects;
+  auto now = std::chrono::steady_clock::time_point{} + 1h;
+  zpipe::VentilatorCore core(UpperJob::settings(2), std::make_unique<WideSource>(40, 600 * 1024), effects, now);
+  core.tick(now);
+  core.sink_connected(now);
+  core.sink_frame(zpipe::JobAccepted{7, 40, 0, secret}, now);
+  effects.unreachable = {"w1"};
+  core.worker_frame("w1", zpipe::Hello{"one", 1024, Kinds{"upper"}, 64}, now);
+  core.worker_frame("w2", zpipe::Hello{"two", 1024, Kinds{"upper"}, 64}, now);
+  core.tick(now);
+  CHECK(core.workers_lost() == 1);
+  auto w2 = ids_dealt(effects, "w2");
+  std::sort(w2.begin(), w2.end());
+  std::vector<zpipe::TaskId> all(40);
+  std::iota(all.begin(), all.end(), zpipe::TaskId{1});
+  CHECK(w2 == all);
+  CHECK(core.dealt() == 40);
 }
 
 TEST_CASE("workers with shallow windows (slow tasks) are dealt small frames in strict turns") {

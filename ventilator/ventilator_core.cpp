@@ -2,7 +2,9 @@
 #include "zpipe/ventilator_core.hpp"
 
 #include <algorithm>
+#include <string>
 #include <utility>
+#include <variant>
 
 #include "zpipe/codec.hpp"
 #include "zpipe/exit_codes.hpp"
@@ -18,6 +20,13 @@ constexpr auto stranger_grace = std::chrono::milliseconds(250);
 constexpr std::size_t hello_again_peers_at_most = 4096;
 // Failures reported to the sink in one frame, well inside max_items.
 constexpr std::size_t failures_per_frame = 4096;
+
+// Bytes a task adds to a tasks frame, at most: its payload, its id, its
+// attempt and a lease of its own.
+std::size_t task_bytes(const Task& task) {
+  const auto* text = std::get_if<std::string>(&task.payload);
+  return (text == nullptr ? 9 : text->size() + 5) + 64;
+}
 
 }  // namespace
 
@@ -571,10 +580,22 @@ void VentilatorCore::deal(TimePoint now) {
 // tasks from now, as if it had been sent.
 bool VentilatorCore::send_batch(WorkerState& worker, TimePoint now) {
   const std::uint32_t slot = workers_.slot_of(worker);
-  if (bundle_slot_ && *bundle_slot_ != slot) send_bundle(now);
   const std::uint32_t most = std::min(worker.bundle, run_frames_);
+  std::size_t bytes = 0;
+  if (most > 1)
+    for (const Task& task : batch_.tasks) bytes += task_bytes(task);
+  // Another worker's bundle goes first; so does this worker's when the
+  // frame would take it past bundle_bytes_at_most.
+  if (bundle_slot_ && (*bundle_slot_ != slot || bundle_bytes_ + bytes > bundle_bytes_at_most)) {
+    send_bundle(now);
+    if (!worker.alive) {  // it was this worker's, and could not be sent: it is gone
+      for (const Task& task : batch_.tasks) queue(task.id);
+      return false;
+    }
+  }
   if (most > 1 && (bundle_slot_ || worker.credits >= 2 * run_frames_)) {
     bundle_slot_ = slot;
+    bundle_bytes_ += bytes;
     if (!batch_.attempts.empty() || !bundle_.attempts.empty()) {
       bundle_.attempts.resize(bundle_.tasks.size(), 1);
       for (std::size_t i = 0; i < batch_.tasks.size(); ++i) bundle_.attempts.push_back(batch_.attempt(i));
@@ -588,7 +609,7 @@ bool VentilatorCore::send_batch(WorkerState& worker, TimePoint now) {
     dealt_ += batch_.tasks.size();
     worker.tasks_held += batch_.tasks.size();
     --worker.credits;
-    if (bundle_.frames >= most) send_bundle(now);
+    if (bundle_.frames >= most || bundle_bytes_ >= bundle_bytes_at_most) send_bundle(now);
     return true;
   }
   sign(worker, batch_, now);
@@ -626,6 +647,7 @@ void VentilatorCore::send_bundle(TimePoint now) {
   bundle_.tasks.clear();
   bundle_.attempts.clear();
   bundle_.frames = 1;
+  bundle_bytes_ = 0;
 }
 
 // Leases for the tasks in `batch`, bound to the worker's key; with

@@ -39,7 +39,8 @@ void WorkerCore::ventilator_frame(const Message& message, TimePoint now) {
     // Cancelled or halted (--halt now): what runs is stopped too.
     if (!end->complete) effects_.cancel_running(epoch_);
     std::string what = "job " + std::to_string(end->job) + (end->complete ? " is complete" : " was cancelled");
-    if (dropped > 0) what += "; dropped " + std::to_string(dropped) + " task frame(s) not started";
+    // Counted in messages: a bundle (PROTOCOL.md §6.2.10) is one, whatever it stands for.
+    if (dropped > 0) what += "; dropped " + std::to_string(dropped) + " tasks message(s) not started";
     if (settings_.once) {
       effects_.log(what);
       exit_status_ = end->complete ? exit_ok : exit_cancelled;

@@ -103,6 +103,11 @@ class VentilatorCore {
   /// Frames smaller than this many tasks go to one worker several in a row,
   /// this many tasks in all: their ids form one run, under one lease.
   static constexpr std::uint64_t run_tasks = 64;
+  /// A bundle (PROTOCOL.md §6.2.10) gathers frames up to about this many
+  /// bytes: 64 frames of large payloads would pass the 16 MiB a worker's
+  /// socket takes (its ZMQ_MAXMSGSIZE drops the connection). A frame that
+  /// would take it past this goes in the next message.
+  static constexpr std::size_t bundle_bytes_at_most = 4 * 1024 * 1024;
   /// How often a waiting ventilator says what it waits for.
   static constexpr std::chrono::seconds waiting_line_interval{10};
   /// status()'s rate is over about this long, from samples this far apart.
@@ -286,6 +291,7 @@ class VentilatorCore {
   TaskBatch bundle_;
   std::optional<std::uint32_t> bundle_slot_;
   std::uint32_t run_frames_ = 1;  // frames one worker is dealt in a row (run_tasks' worth)
+  std::size_t bundle_bytes_ = 0;  // what bundle_ adds to its frame, at most
   ResultBatch failures_;
   std::string frame_;
 };
