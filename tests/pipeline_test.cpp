@@ -164,6 +164,7 @@ TEST_CASE("bad command lines name the option and exit 2") {
       {ZPIPE_SINK, {"--progress", "sometimes"}, "--progress"},
       {ZPIPE_SINK, {"stray"}, "stray"},
       {ZPIPE_WORKER, {"--threads", "0"}, "--threads"},
+      {ZPIPE_WORKER, {"--bundle", "0"}, "--bundle"},
       {ZPIPE_WORKER, {"--sink", "nowhere"}, "--sink"},
   }));
   zpipe::testing::ScratchDir dir;
