@@ -24,10 +24,11 @@ InFlightTable table_of(int tasks) {
   return table;
 }
 
-// Records every released(holder) call of acknowledge().
+// Records the holder of each task acknowledge() reports released, in order
+// (a call for a run of `tasks` records the holder that many times).
 struct Released {
   std::vector<InFlightTable::Holder>* calls;
-  void operator()(InFlightTable::Holder holder) const { calls->push_back(holder); }
+  void operator()(InFlightTable::Holder holder, std::uint64_t tasks) const { calls->insert(calls->end(), tasks, holder); }
 };
 
 }  // namespace
@@ -106,7 +107,7 @@ TEST_CASE("in flight: release_all returns waiting and held tasks, never failed o
     case State::waiting: break;
     case State::held: table.hold(2, 4); break;
     case State::failed: table.fail(2, "given up"); break;
-    case State::done: table.acknowledge(2, 2, [](InFlightTable::Holder) {}); break;
+    case State::done: table.acknowledge(2, 2, [](InFlightTable::Holder, std::uint64_t) {}); break;
   }
   REQUIRE(table.span() == 3);
 
@@ -157,7 +158,7 @@ TEST_CASE("in flight: acknowledge clamps its range to the table", "[in_flight]")
   }));
   CAPTURE(row.first, row.last);
   auto table = table_of(4);
-  table.acknowledge(row.first, row.last, [](InFlightTable::Holder) {});
+  table.acknowledge(row.first, row.last, [](InFlightTable::Holder, std::uint64_t) {});
   CHECK(table.unacknowledged() == row.unacknowledged);
   CHECK(table.span() == row.span);
   CHECK(table.read() == 4);
@@ -165,7 +166,7 @@ TEST_CASE("in flight: acknowledge clamps its range to the table", "[in_flight]")
 
 TEST_CASE("in flight: the table shrinks from the front as tasks are acknowledged", "[in_flight]") {
   auto table = table_of(5);
-  auto ack = [&](TaskId first, TaskId last) { table.acknowledge(first, last, [](InFlightTable::Holder) {}); };
+  auto ack = [&](TaskId first, TaskId last) { table.acknowledge(first, last, [](InFlightTable::Holder, std::uint64_t) {}); };
 
   ack(2, 3);
   CHECK(table.span() == 5);  // 1 is still unacknowledged
@@ -204,14 +205,14 @@ TEST_CASE("in flight: queued flags are per task and cleared by acknowledge", "[i
 
   table.set_queued(1, true);
   table.set_queued(3, true);
-  table.acknowledge(3, 3, [](InFlightTable::Holder) {});
+  table.acknowledge(3, 3, [](InFlightTable::Holder, std::uint64_t) {});
   CHECK_FALSE(table.queued(3));
   CHECK(table.queued(1));
 
   // Ids outside the table are never queued, and setting them is ignored.
   table.set_queued(99, true);
   CHECK_FALSE(table.queued(99));
-  table.acknowledge(1, 2, [](InFlightTable::Holder) {});
+  table.acknowledge(1, 2, [](InFlightTable::Holder, std::uint64_t) {});
   table.set_queued(1, true);
   CHECK_FALSE(table.queued(1));
 }

@@ -1,6 +1,7 @@
 // The sink's output formats, byte for byte, including values that need
 // escaping.
 #include <catch2/catch.hpp>
+#include <limits>
 
 #include <cstdio>
 
@@ -21,6 +22,9 @@ std::string written(OutputFormat format, const std::vector<Result>& results, con
 TEST_CASE("text output is for people") {
   CHECK(written(OutputFormat::text, {{1, true, Value{std::int64_t{-9}}}, {2, false, Value{std::string("boom")}}}) ==
         "task 1: -9\ntask 2 FAILED: boom\n");
+  // The longest line of a number: every digit of the largest id and of the lowest value.
+  CHECK(written(OutputFormat::text, {{~std::uint64_t{0}, false, Value{std::numeric_limits<std::int64_t>::min()}}}) ==
+        "task 18446744073709551615 FAILED: -9223372036854775808\n");
 }
 
 TEST_CASE("jsonl output has one object per task") {

@@ -362,12 +362,13 @@ void VentilatorCore::take_ack(const Ack& ack, TimePoint now) {
   const TaskId read = in_flight_.read();
   for (auto [first, last] : ack.ranges) {
     if (first <= read)
-      in_flight_.acknowledge(first, std::min(last, read), [&](InFlightTable::Holder holder) {
+      in_flight_.acknowledge(first, std::min(last, read), [&](InFlightTable::Holder holder, std::uint64_t tasks) {
         WorkerState& worker = workers_.at(holder);
         workers_.set_stalled(holder, false);  // it delivers after all
-        ++worker.done;
-        ++done_by_workers_;
-        if (--worker.tasks_held == 0) worker.isolating = false;
+        worker.done += tasks;
+        done_by_workers_ += tasks;
+        worker.tasks_held -= tasks;
+        if (worker.tasks_held == 0) worker.isolating = false;
         workers_.may_be_ready(holder);
       });
     if (last > read) not_read_yet_.add(std::max(first, read + 1), last);
@@ -545,7 +546,7 @@ bool VentilatorCore::top_up_batch() {
     const TaskId id = in_flight_.add(task->payload);
     if (not_read_yet_.take(id)) {
       ++skipped_;
-      in_flight_.acknowledge(id, id, [](InFlightTable::Holder) {});
+      in_flight_.acknowledge(id, id, [](InFlightTable::Holder, std::uint64_t) {});
     } else if (!task->error.empty()) {
       fail_task(id, std::move(task->error));
     } else {

@@ -51,18 +51,33 @@ class InFlightTable {
   [[nodiscard]] std::vector<TaskId> failed_ids() const;
 
   /// Marks [first, last] done; ids outside the table are ignored. Calls
-  /// released(holder) for each task newly done that a worker held.
+  /// released(holder, count) for the tasks newly done that a worker held,
+  /// once per run of them with the same holder (one call for a whole
+  /// frame's worth, not one per task).
   template <class Released>
   void acknowledge(TaskId first, TaskId last, Released released) {
     first = first < base_ ? base_ : first;
     last = last >= next_id_ ? next_id_ - 1 : last;
+    Holder run_holder = no_holder;
+    std::uint64_t run = 0;
     for (TaskId id = first; id <= last && first <= last; ++id) {
       Entry& task = entries_[id - base_];
       if (task.state == State::done) continue;
-      if (task.state == State::held) released(task.holder);
-      task = Entry{Value{}, no_holder, task.losses, task.attempt, State::done, false};
+      if (task.state == State::held) {
+        if (run > 0 && task.holder != run_holder) {
+          released(run_holder, run);
+          run = 0;
+        }
+        run_holder = task.holder;
+        ++run;
+      }
+      task.payload.template emplace<std::monostate>();  // frees a line's text now
+      task.holder = no_holder;
+      task.state = State::done;
+      task.queued = false;
       --unacknowledged_;
     }
+    if (run > 0) released(run_holder, run);
     while (!entries_.empty() && entries_.front().state == State::done) {
       entries_.pop_front();
       ++base_;
