@@ -74,7 +74,8 @@ class SinkProgram final : private SinkEffects {
     if (output_) output_->truncate();
     if (!config.joblog.empty() || !config.results_dir.empty())
       task_files_.emplace(config.joblog, config.results_dir, journal_.has_value());
-    core_.emplace(SinkSettings{config.format, journal_.has_value(), output_.has_value(), random_lease_secret(), config.tag,
+    core_.emplace(SinkSettings{config.format, journal_.has_value(), output_.has_value() || config.on_output != nullptr,
+                               random_lease_secret(), config.tag,
                                config.keep_order, config.reorder_buffer},
                   static_cast<SinkEffects&>(*this), Clock::now());
     if (journal_) journal_->replay([&](const Message& record) { core_->replay(record); });

@@ -54,7 +54,9 @@ class Job:
     ``journal`` is a file where the sink keeps every result durably; a job
     started again with the same ``journal``, the same kind and payloads and
     ``resume=True`` deals only what the journal lacks, and ``results()``
-    yields only the results collected by this run. With ``journal`` or
+    yields every task's result once: those the journal holds first (a
+    program killed after the journal took a result, and before it handled
+    it, gets it again), then those this run collects. With ``journal`` or
     ``resume``, ``submit()`` reads the whole input before the job starts (its
     fingerprint must be known from the start), so workers can connect, at
     ``job.endpoint``, only once ``submit()`` has returned.

@@ -37,7 +37,10 @@ struct SinkConfig {
 
   /// When set, receives the result lines, whole lines (records) in `format`, instead
   /// of stdout or `output` (which is then ignored). Each task's line comes
-  /// once; with a journal, only the results this run collects (as stdout).
+  /// once. With a journal that holds the job, the results it holds come
+  /// first, as `output` is written again from it: a program killed after
+  /// the journal took a result, and before it handled it, gets it again
+  /// when it resumes.
   std::function<void(std::string_view lines)> on_output;
   /// When set, told the endpoint the sink is bound to (the port that
   /// "tcp://127.0.0.1:*" picked) before any peer is served.

@@ -54,9 +54,9 @@ class SinkEffects {
 struct SinkSettings {
   OutputFormat format = OutputFormat::text;
   bool journal = false;
-  /// Results replayed from the journal are written to the output again (it
-  /// is a file, rewritten from the journal); with stdout they were printed
-  /// by the sink before this one.
+  /// Results replayed from the journal are written to the output again (a
+  /// file rewritten from the journal, or a program's on_output); with stdout
+  /// they were printed by the sink before this one.
   bool rewrite_output = false;
   /// The secret leases of a new job are signed with (random_lease_secret());
   /// a job taken up from the journal keeps the one it had.
