@@ -797,15 +797,19 @@ TEST_CASE("a bundle holds no more frames than the worker's hello allows, nor tha
   CHECK(ids_dealt(job.effects, "w1").size() == 500);
 }
 
-TEST_CASE("a bundle that cannot be sent goes to another worker at once, and counts no loss against its tasks") {
-  zpipe::VentilatorSettings settings = UpperJob::settings(2);
-  settings.max_attempts = 2;  // one loss would make each task a suspect, dealt alone
+namespace {
+
+// Deals a job of `tasks` tasks from `source` to w1, whose connection is gone
+// (every send to it fails), and w2, both taking bundles: w1 must be lost,
+// and w2 dealt every task once.
+void check_all_go_past_a_lost_worker(zpipe::VentilatorSettings settings, std::unique_ptr<zpipe::TaskSource> source,
+                                     std::uint64_t tasks) {
   RecordingEffects effects;
   auto now = std::chrono::steady_clock::time_point{} + 1h;
-  zpipe::VentilatorCore core(settings, zpipe::count_source("upper", 200), effects, now);
+  zpipe::VentilatorCore core(std::move(settings), std::move(source), effects, now);
   core.tick(now);
   core.sink_connected(now);
-  core.sink_frame(zpipe::JobAccepted{7, 200, 0, secret}, now);
+  core.sink_frame(zpipe::JobAccepted{7, tasks, 0, secret}, now);
   effects.unreachable = {"w1"};
   core.worker_frame("w1", zpipe::Hello{"one", 1024, Kinds{"upper"}, 64}, now);
   core.worker_frame("w2", zpipe::Hello{"two", 1024, Kinds{"upper"}, 64}, now);
@@ -813,10 +817,18 @@ TEST_CASE("a bundle that cannot be sent goes to another worker at once, and coun
   CHECK(core.workers_lost() == 1);
   auto w2 = ids_dealt(effects, "w2");
   std::sort(w2.begin(), w2.end());
-  std::vector<zpipe::TaskId> all(200);
+  std::vector<zpipe::TaskId> all(tasks);
   std::iota(all.begin(), all.end(), zpipe::TaskId{1});
-  CHECK(w2 == all);  // w1's bundle too, in bundles: none of its tasks is a suspect
-  CHECK(core.dealt() == 200);
+  CHECK(w2 == all);
+  CHECK(core.dealt() == tasks);
+}
+
+}  // namespace
+
+TEST_CASE("a bundle that cannot be sent goes to another worker at once, and counts no loss against its tasks") {
+  zpipe::VentilatorSettings settings = UpperJob::settings(2);
+  settings.max_attempts = 2;  // one loss would make each task a suspect, dealt alone: w2 would get none in bundles
+  check_all_go_past_a_lost_worker(settings, zpipe::count_source("upper", 200), 200);
 }
 
 TEST_CASE("a bundle of large payloads stays well under the frame limit: frames that would not fit go in another") {
@@ -843,23 +855,7 @@ TEST_CASE("a bundle of large payloads stays well under the frame limit: frames t
 }
 
 TEST_CASE("a bundle sent early for its size that cannot be sent: the frame that did not fit goes to another worker") {
-  RecordingEffects effects;
-  auto now = std::chrono::steady_clock::time_point{} + 1h;
-  zpipe::VentilatorCore core(UpperJob::settings(2), std::make_unique<WideSource>(40, 600 * 1024), effects, now);
-  core.tick(now);
-  core.sink_connected(now);
-  core.sink_frame(zpipe::JobAccepted{7, 40, 0, secret}, now);
-  effects.unreachable = {"w1"};
-  core.worker_frame("w1", zpipe::Hello{"one", 1024, Kinds{"upper"}, 64}, now);
-  core.worker_frame("w2", zpipe::Hello{"two", 1024, Kinds{"upper"}, 64}, now);
-  core.tick(now);
-  CHECK(core.workers_lost() == 1);
-  auto w2 = ids_dealt(effects, "w2");
-  std::sort(w2.begin(), w2.end());
-  std::vector<zpipe::TaskId> all(40);
-  std::iota(all.begin(), all.end(), zpipe::TaskId{1});
-  CHECK(w2 == all);
-  CHECK(core.dealt() == 40);
+  check_all_go_past_a_lost_worker(UpperJob::settings(2), std::make_unique<WideSource>(40, 600 * 1024), 40);
 }
 
 TEST_CASE("workers with shallow windows (slow tasks) are dealt small frames in strict turns") {
