@@ -243,8 +243,8 @@ void ResultWriter::write_msgpack(const Result& result, std::string_view worker) 
 
 void ResultWriter::write_text(const Result& result, std::string_view) {
   // The common line, "task ID: NUMBER", is built whole on the stack and
-  // appended once: appending its five pieces one by one was most of the
-  // sink's time at millions of results a second.
+  // appended once: appending its five pieces one by one was a quarter of
+  // the sink's time at millions of results a second.
   if (const auto* number = std::get_if<std::int64_t>(&result.value); number != nullptr && !tag_) {
     char line[96] = "task ";  // 5 + 20 digits + 9 + 20 digits and a sign + 1, with room to spare
     char* end = std::to_chars(line + 5, line + 32, result.id).ptr;
