@@ -285,6 +285,7 @@ class World {
   std::size_t durable_ = 0;
   std::size_t journal_base_ = 0;  // records before this sink started: its appends count from here
   std::set<TaskId> durable_ids_;
+  std::set<TaskId> forger_dealt_;  // ids the forging worker was dealt: its own to answer
   // The output file: rewritten from the journal when the sink restarts.
   std::map<TaskId, std::string> printed_;  // id -> "ok:VALUE" or "error:REASON"
   std::string partial_line_;
@@ -547,14 +548,15 @@ void World::finish_frame(std::size_t process, std::uint64_t incarnation, const T
   if (scenario_.forger && process == workers_.begin()->first) {
     // Wrong values for the ids after its own: under its leases as they are,
     // and under its leases stretched over them. The sink must take neither.
-    // (An id of the frame itself is its own to answer, wrongly or not: a
+    // (An id it was ever dealt is its own to answer, wrongly or not: a
     // frame of ids with gaps, as retries and tasks dealt again make, can
-    // hold an id shifted so.)
+    // hold an id shifted so, and a lease reaches back over the earlier
+    // frames of its run, §6.5.2.)
+    for (const Task& task : batch.tasks) forger_dealt_.insert(task.id);
     ResultBatch forged{batch.job, "ventilator", {}, batch.leases};
     for (const Task& task : batch.tasks) {
       const TaskId id = task.id + batch.tasks.size();
-      if (std::none_of(batch.tasks.begin(), batch.tasks.end(), [&](const Task& own) { return own.id == id; }))
-        forged.results.push_back(Result{id, true, Value{-1}});
+      if (!forger_dealt_.contains(id)) forged.results.push_back(Result{id, true, Value{-1}});
     }
     worker.unsent.push_back({encode(forged), epoch, 0});
     for (Lease& lease : forged.leases) lease.last += batch.tasks.size();
