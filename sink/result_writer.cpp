@@ -1,6 +1,8 @@
 // See result_writer.hpp.
 #include "zpipe/result_writer.hpp"
 
+#include "zpipe/msgpack_writer.hpp"
+
 #include <charconv>
 #include <cstring>
 
@@ -182,39 +184,6 @@ void append_value_text(std::string& out, const Value& value) {
   else if (const auto* exec = std::get_if<ExecValue>(&value)) append_escaped(out, (*exec)->out);
 }
 
-// msgpack in its smallest forms (PROTOCOL.md §2), written by hand: the
-// records are small and flat, and this is the hot path.
-void append_big_endian(std::string& out, std::uint64_t number, int bytes) {
-  for (int shift = 8 * (bytes - 1); shift >= 0; shift -= 8) out.push_back(static_cast<char>(number >> shift));
-}
-
-void append_msgpack_uint(std::string& out, std::uint64_t number) {
-  if (number < 0x80) out.push_back(static_cast<char>(number));
-  else if (number <= 0xff) { out.push_back(static_cast<char>(0xcc)); append_big_endian(out, number, 1); }
-  else if (number <= 0xffff) { out.push_back(static_cast<char>(0xcd)); append_big_endian(out, number, 2); }
-  else if (number <= 0xffffffff) { out.push_back(static_cast<char>(0xce)); append_big_endian(out, number, 4); }
-  else { out.push_back(static_cast<char>(0xcf)); append_big_endian(out, number, 8); }
-}
-
-void append_msgpack_int(std::string& out, std::int64_t number) {
-  if (number >= 0) return append_msgpack_uint(out, static_cast<std::uint64_t>(number));
-  const auto bits = static_cast<std::uint64_t>(number);
-  if (number >= -32) out.push_back(static_cast<char>(number));
-  else if (number >= -128) { out.push_back(static_cast<char>(0xd0)); append_big_endian(out, bits, 1); }
-  else if (number >= -32768) { out.push_back(static_cast<char>(0xd1)); append_big_endian(out, bits, 2); }
-  else if (number >= -2147483648LL) { out.push_back(static_cast<char>(0xd2)); append_big_endian(out, bits, 4); }
-  else { out.push_back(static_cast<char>(0xd3)); append_big_endian(out, bits, 8); }
-}
-
-void append_msgpack_str(std::string& out, std::string_view text) {
-  const std::size_t size = text.size();
-  if (size < 32) out.push_back(static_cast<char>(0xa0 | size));
-  else if (size <= 0xff) { out.push_back(static_cast<char>(0xd9)); append_big_endian(out, size, 1); }
-  else if (size <= 0xffff) { out.push_back(static_cast<char>(0xda)); append_big_endian(out, size, 2); }
-  else { out.push_back(static_cast<char>(0xdb)); append_big_endian(out, size, 4); }
-  out.append(text);
-}
-
 }  // namespace
 
 ResultWriter::ResultWriter(OutputFormat format, bool tag) : format_(format), tag_(tag) {
@@ -232,13 +201,14 @@ void ResultWriter::write(const Result& result, std::string_view worker) {
 }
 
 void ResultWriter::write_msgpack(const Result& result, std::string_view worker) {
-  buffer_.push_back(static_cast<char>(0x94));
-  append_msgpack_uint(buffer_, result.id);
-  buffer_.push_back(static_cast<char>(result.ok ? 0xc3 : 0xc2));
-  if (const auto* number = std::get_if<std::int64_t>(&result.value)) append_msgpack_int(buffer_, *number);
-  else if (const auto* text = std::get_if<std::string>(&result.value)) append_msgpack_str(buffer_, *text);
-  else buffer_.push_back(static_cast<char>(0xc0));
-  append_msgpack_str(buffer_, worker);
+  MsgpackWriter out(buffer_);
+  out.pack_array(4);
+  out.pack_uint64(result.id);
+  out.pack_bool(result.ok);
+  if (const auto* number = std::get_if<std::int64_t>(&result.value)) out.pack_int64(*number);
+  else if (const auto* text = std::get_if<std::string>(&result.value)) out.pack_string(*text);
+  else out.pack_nil();
+  out.pack_string(worker);
 }
 
 void ResultWriter::write_text(const Result& result, std::string_view) {

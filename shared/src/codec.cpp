@@ -2,6 +2,7 @@
 #include "zpipe/codec.hpp"
 
 #include "codec_direct.hpp"
+#include "zpipe/msgpack_writer.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -12,13 +13,9 @@
 namespace zpipe {
 namespace {
 
-// msgpack's packer writes to any stream with write(); this one appends to a
-// caller-owned string so its capacity survives from frame to frame.
-struct StringSink {
-  std::string* out;
-  void write(const char* data, std::size_t size) { out->append(data, size); }
-};
-using Packer = msgpack::packer<StringSink>;
+// Frames are written by our own writer (msgpack_writer.hpp) and read by
+// msgpack-c or the direct decoder; the codec vectors pin the bytes.
+using Packer = MsgpackWriter;
 
 void pack_header(Packer& packer, std::uint32_t fields, MessageType type) {
   packer.pack_array(fields);
@@ -722,22 +719,19 @@ bool reference_strings(msgpack::type::object_type, std::size_t, void*) { return 
 
 void encode(const Message& message, std::string& out) {
   out.clear();
-  StringSink sink{&out};
-  Packer packer(sink);
+  Packer packer(out);
   std::visit([&](const auto& m) { pack(packer, m); }, message);
 }
 
 void encode(const TaskBatch& batch, std::string& out) {
   out.clear();
-  StringSink sink{&out};
-  Packer packer(sink);
+  Packer packer(out);
   pack(packer, batch);
 }
 
 void encode(const ResultBatch& batch, std::string& out) {
   out.clear();
-  StringSink sink{&out};
-  Packer packer(sink);
+  Packer packer(out);
   pack(packer, batch);
 }
 

@@ -1,0 +1,144 @@
+// msgpack written in its smallest forms (PROTOCOL.md §2), appended to a
+// caller's string: the forms msgpack-c's packer chooses, byte for byte, at a
+// fraction of its cost. msgpack-c appends every piece through a stream call
+// (a memmove for each integer); this writer grows the string a chunk at a
+// time and stores each piece in place, which matters where a frame holds
+// thousands of small integers (tasks and results frames).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace zpipe {
+
+class MsgpackWriter {
+ public:
+  /// Appends to `out`, which is left exactly as long as what was written
+  /// once the writer is gone (or finish() is called).
+  explicit MsgpackWriter(std::string& out) : out_(out), used_(out.size()) {}
+  ~MsgpackWriter() { finish(); }
+  MsgpackWriter(const MsgpackWriter&) = delete;
+  MsgpackWriter& operator=(const MsgpackWriter&) = delete;
+
+  /// Cuts the string to what was written; the writer may go on after it.
+  void finish() { out_.resize(used_); }
+
+  void pack_nil() { put(0xc0); }
+  void pack_true() { put(0xc3); }
+  void pack_false() { put(0xc2); }
+  void pack_bool(bool flag) { put(flag ? 0xc3 : 0xc2); }
+
+  void pack_uint8(std::uint8_t number) { pack_uint64(number); }
+  void pack_uint32(std::uint32_t number) { pack_uint64(number); }
+  void pack_uint64(std::uint64_t number) {
+    char* at = room(9);
+    if (number < 0x80) {
+      at[0] = static_cast<char>(number);
+      used_ += 1;
+    } else if (number <= 0xff) {
+      used_ += store(at, 0xcc, number, 1);
+    } else if (number <= 0xffff) {
+      used_ += store(at, 0xcd, number, 2);
+    } else if (number <= 0xffffffff) {
+      used_ += store(at, 0xce, number, 4);
+    } else {
+      used_ += store(at, 0xcf, number, 8);
+    }
+  }
+  void pack_int64(std::int64_t number) {
+    if (number >= 0) return pack_uint64(static_cast<std::uint64_t>(number));
+    char* at = room(9);
+    const auto bits = static_cast<std::uint64_t>(number);
+    if (number >= -32) {
+      at[0] = static_cast<char>(number);
+      used_ += 1;
+    } else if (number >= -128) {
+      used_ += store(at, 0xd0, bits, 1);
+    } else if (number >= -32768) {
+      used_ += store(at, 0xd1, bits, 2);
+    } else if (number >= -2147483648LL) {
+      used_ += store(at, 0xd2, bits, 4);
+    } else {
+      used_ += store(at, 0xd3, bits, 8);
+    }
+  }
+
+  void pack_array(std::uint32_t count) {
+    char* at = room(5);
+    if (count < 16) {
+      at[0] = static_cast<char>(0x90 | count);
+      used_ += 1;
+    } else if (count <= 0xffff) {
+      used_ += store(at, 0xdc, count, 2);
+    } else {
+      used_ += store(at, 0xdd, count, 4);
+    }
+  }
+
+  void pack_str(std::uint32_t size) {
+    char* at = room(5);
+    if (size < 32) {
+      at[0] = static_cast<char>(0xa0 | size);
+      used_ += 1;
+    } else if (size <= 0xff) {
+      used_ += store(at, 0xd9, size, 1);
+    } else if (size <= 0xffff) {
+      used_ += store(at, 0xda, size, 2);
+    } else {
+      used_ += store(at, 0xdb, size, 4);
+    }
+  }
+  void pack_str_body(const char* data, std::uint32_t size) { append(data, size); }
+  void pack_string(std::string_view text) {
+    pack_str(static_cast<std::uint32_t>(text.size()));
+    append(text.data(), text.size());
+  }
+
+  void pack_bin(std::uint32_t size) {
+    char* at = room(5);
+    if (size <= 0xff) {
+      used_ += store(at, 0xc4, size, 1);
+    } else if (size <= 0xffff) {
+      used_ += store(at, 0xc5, size, 2);
+    } else {
+      used_ += store(at, 0xc6, size, 4);
+    }
+  }
+  void pack_bin_body(const char* data, std::uint32_t size) { append(data, size); }
+  void pack_bytes(std::string_view bytes) {
+    pack_bin(static_cast<std::uint32_t>(bytes.size()));
+    append(bytes.data(), bytes.size());
+  }
+
+ private:
+  // Growing by a chunk, not by the piece, keeps resize() (which zero-fills
+  // what it adds) off the per-integer path; finish() cuts the slack off.
+  static constexpr std::size_t chunk_bytes = 256;
+
+  char* room(std::size_t bytes) {
+    if (used_ + bytes > out_.size()) out_.resize(used_ + std::max(bytes, chunk_bytes));
+    return out_.data() + used_;
+  }
+  void put(unsigned char byte) { *room(1) = static_cast<char>(byte); ++used_; }
+  void append(const char* data, std::size_t size) {
+    if (size == 0) return;
+    std::memcpy(room(size), data, size);
+    used_ += size;
+  }
+  // The tag, then the low `bytes` bytes of `number`, big-endian; returns
+  // how many bytes that is.
+  static std::size_t store(char* at, unsigned char tag, std::uint64_t number, int bytes) {
+    at[0] = static_cast<char>(tag);
+    for (int i = 0; i < bytes; ++i) at[1 + i] = static_cast<char>(number >> (8 * (bytes - 1 - i)));
+    return 1 + static_cast<std::size_t>(bytes);
+  }
+
+  std::string& out_;
+  std::size_t used_;
+};
+
+}  // namespace zpipe
