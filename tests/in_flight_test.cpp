@@ -40,18 +40,25 @@ TEST_CASE("in flight: add numbers tasks from 1 and keeps them waiting", "[in_fli
   CHECK(table.add(zpipe::Value{std::string("a")}) == 1);
   CHECK(table.add(zpipe::Value{std::string("b")}) == 2);
   CHECK(table.add(zpipe::Value{std::int64_t{7}}) == 3);
-  CHECK(table.read() == 3);
-  CHECK(table.span() == 3);
-  CHECK(table.unacknowledged() == 3);
-  for (TaskId id : {1, 2, 3}) {
+  CHECK(table.add(zpipe::Value{}) == 4);  // nil (a Python None)
+  CHECK(table.add(zpipe::Value{std::int64_t{0}}) == 5);
+  CHECK(table.read() == 5);
+  CHECK(table.span() == 5);
+  CHECK(table.unacknowledged() == 5);
+  for (TaskId id : {1, 2, 3, 4, 5}) {
     CHECK(table.known(id));
     CHECK(table.state(id) == State::waiting);
     CHECK(table.losses(id) == 0);
     CHECK_FALSE(table.queued(id));
   }
+  // Each payload comes back as it went in: text, a number, nil, and a zero
+  // that is not nil.
   CHECK(table.payload(2) == zpipe::Value{std::string("b")});
+  CHECK(table.payload(3) == zpipe::Value{std::int64_t{7}});
+  CHECK(table.payload(4) == zpipe::Value{});
+  CHECK(table.payload(5) == zpipe::Value{std::int64_t{0}});
   CHECK_FALSE(table.known(0));
-  CHECK_FALSE(table.known(4));
+  CHECK_FALSE(table.known(6));
 }
 
 TEST_CASE("in flight: release gives back only the holder's tasks, oldest first", "[in_flight]") {

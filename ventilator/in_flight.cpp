@@ -3,8 +3,12 @@
 
 namespace zpipe {
 
-TaskId InFlightTable::add(Value payload) {
-  entries_.push_back(Entry{std::move(payload), no_holder, 0, 1, State::waiting, false});
+TaskId InFlightTable::add(const Value& payload) {
+  Entry entry;
+  if (const auto* number = std::get_if<std::int64_t>(&payload)) entry.number = *number;
+  else if (std::holds_alternative<std::monostate>(payload)) entry.nil = true;
+  else entry.text = std::make_unique<std::string>(as_text(payload));  // sources read text, never exec records
+  entries_.push_back(std::move(entry));
   ++unacknowledged_;
   return next_id_++;
 }
@@ -19,7 +23,13 @@ void InFlightTable::fail(TaskId id, std::string reason) {
   Entry& task = entry(id);
   task.state = State::failed;
   task.holder = no_holder;
-  task.payload = Value{std::move(reason)};
+  task.text = std::make_unique<std::string>(std::move(reason));
+}
+
+Value InFlightTable::payload(TaskId id) const {
+  const Entry& task = entries_[id - base_];
+  if (task.text) return Value{*task.text};
+  return task.nil ? Value{} : Value{task.number};
 }
 
 bool InFlightTable::release_one(TaskId id, Holder holder) {

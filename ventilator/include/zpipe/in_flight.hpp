@@ -9,6 +9,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "zpipe/messages.hpp"
@@ -30,7 +32,7 @@ class InFlightTable {
   };
 
   /// Adds the next task (waiting) and returns its id (1, 2, ...).
-  TaskId add(Value payload);
+  TaskId add(const Value& payload);
 
   void hold(TaskId id, Holder holder);
   /// Gives up on a waiting task: `reason` replaces its payload.
@@ -71,7 +73,7 @@ class InFlightTable {
         run_holder = task.holder;
         ++run;
       }
-      task.payload.template emplace<std::monostate>();  // frees a line's text now
+      task.text.reset();  // frees a line's text now
       task.holder = no_holder;
       task.state = State::done;
       task.queued = false;
@@ -87,7 +89,7 @@ class InFlightTable {
   [[nodiscard]] bool known(TaskId id) const { return id >= base_ && id < next_id_; }
   /// The state of a task read; a task no longer in the table is done.
   [[nodiscard]] State state(TaskId id) const { return known(id) ? entries_[id - base_].state : State::done; }
-  [[nodiscard]] const Value& payload(TaskId id) const { return entries_[id - base_].payload; }
+  [[nodiscard]] Value payload(TaskId id) const;
   [[nodiscard]] Holder holder(TaskId id) const { return known(id) ? entries_[id - base_].holder : no_holder; }
   [[nodiscard]] std::uint32_t losses(TaskId id) const { return entries_[id - base_].losses; }
   /// Which attempt of the task is dealt (1 until a failure is retried).
@@ -106,14 +108,20 @@ class InFlightTable {
   [[nodiscard]] std::uint64_t read() const { return next_id_ - 1; }
 
  private:
+  // 32 bytes, not the 56 of an entry that holds a Value: the table is read
+  // once more when the task is acknowledged, tens of milliseconds after it
+  // was dealt, and by then it is out of every cache.
   struct Entry {
-    Value payload;
+    std::int64_t number = 0;            // the payload, when it is a number
+    std::unique_ptr<std::string> text;  // a text payload, or the reason a failed task failed
     Holder holder = no_holder;
     std::uint32_t losses = 0;
     std::uint32_t attempt = 1;  // in the padding after losses: the entry is no larger for it
     State state = State::waiting;
     bool queued = false;
+    bool nil = false;  // a payload of nil (a Python None)
   };
+  static_assert(sizeof(Entry) <= 32, "an in-flight entry is read once per task acknowledged: keep it small");
   Entry& entry(TaskId id) { return entries_[id - base_]; }
 
   RingBuffer<Entry> entries_;
