@@ -27,6 +27,26 @@ TEST_CASE("text output is for people") {
         "task 18446744073709551615 FAILED: -9223372036854775808\n");
 }
 
+TEST_CASE("ids one after another, across every carry, print as ids written anew do") {
+  // The writer counts up the last id's digits when the next id follows it;
+  // any other id is formatted afresh. Runs cross 9, 99, 999 and the last
+  // 64-bit ids; jumps go back and forward between them.
+  std::vector<Result> results;
+  std::string expected;
+  const auto add = [&](std::uint64_t id) {
+    results.push_back({id, true, Value{std::int64_t{1}}});
+    expected += "task " + std::to_string(id) + ": 1\n";
+  };
+  for (const std::uint64_t start : {std::uint64_t{1}, std::uint64_t{95}, std::uint64_t{7}, std::uint64_t{995},
+                                    std::uint64_t{99'999}, ~std::uint64_t{0} - 3, std::uint64_t{9}})
+    for (std::uint64_t k = 0; k < 8 && start + k >= start; ++k) add(start + k);  // stops at the largest id
+  add(3);  // back, then on from there
+  add(4);
+  CHECK(written(OutputFormat::text, results) == expected);
+  std::string csv = written(OutputFormat::csv, results);
+  CHECK(csv.find("\n1000,ok,1,") != std::string::npos);
+}
+
 TEST_CASE("jsonl output has one object per task") {
   CHECK(written(OutputFormat::jsonl, {{3, true, Value{std::int64_t{9}}}}) ==
         "{\"task_id\":3,\"status\":\"ok\",\"result\":9,\"error\":null,\"worker\":\"w:1\"}\n");

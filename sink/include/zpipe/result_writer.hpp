@@ -2,6 +2,8 @@
 // caller writes out in large pieces: the sink's hot path, free of I/O.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -30,10 +32,17 @@ class ResultWriter {
   void write_exec_jsonl(const Result& result, const ExecRecord& record, std::string_view worker);
   void write_csv(const Result& result, std::string_view worker);
   void write_msgpack(const Result& result, std::string_view worker);
+  // The id in decimal. Ids mostly come one after another, and counting up
+  // the last id's digits costs a fraction of formatting the number anew
+  // (formatting was a third of the sink's time at millions of results a second).
+  std::string_view id_digits(std::uint64_t id);
 
   OutputFormat format_;
   bool tag_ = false;
   std::string buffer_;
+  std::uint64_t last_id_ = 0;
+  std::array<char, 20> last_id_digits_{};  // the digits of last_id_ (20 hold any 64-bit number)
+  std::size_t last_id_length_ = 0;         // 0 until an id was written
 };
 
 }  // namespace zpipe
