@@ -31,7 +31,7 @@ struct Sent {
 
 class RecordingEffects final : public zpipe::VentilatorEffects {
  public:
-  bool send_to_worker(std::string_view peer, std::string_view frame) override {
+  bool send_to_worker(std::string_view peer, std::string& frame) override {
     if (std::find(unreachable.begin(), unreachable.end(), peer) != unreachable.end()) return false;
     largest_to_workers = std::max(largest_to_workers, frame.size());
     // A frame over the limit would be dropped by the worker's ZMQ_MAXMSGSIZE
@@ -331,7 +331,7 @@ namespace {
 
 class LogEffects final : public zpipe::VentilatorEffects {
  public:
-  bool send_to_worker(std::string_view, std::string_view) override { return true; }
+  bool send_to_worker(std::string_view, std::string&) override { return true; }
   void send_to_sink(std::string_view) override {}
   void log(std::string_view line) override { lines.emplace_back(line); }
   [[nodiscard]] std::size_t count(std::string_view text) const {

@@ -228,8 +228,8 @@ class VentilatorProgram final : private VentilatorEffects {
   }
 
   // VentilatorEffects
-  bool send_to_worker(std::string_view peer, std::string_view frame) override {
-    return send_to(workers_socket_, peer, frame);
+  bool send_to_worker(std::string_view peer, std::string& frame) override {
+    return send_to_taking(workers_socket_, peer, frame);
   }
 
   // Results (failures) must reach the sink and wait for room; manifests and

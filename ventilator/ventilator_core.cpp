@@ -467,7 +467,7 @@ void VentilatorCore::deal_suspects(TimePoint now) {
     add_to_batch(id, in_flight_.payload(id), in_flight_.attempt(id));
     sign(*worker, batch_, now);
     encode(batch_, frame_);
-    if (!effects_.send_to_worker(worker->routing_id, frame_)) {
+    if (!send_frame_to(worker->routing_id)) {
       queue(id);
       ++workers_lost_;
       drop_worker(slot, "cannot be sent its task (its connection closed)", true);
@@ -615,7 +615,7 @@ bool VentilatorCore::send_batch(WorkerState& worker, TimePoint now) {
   }
   sign(worker, batch_, now);
   encode(batch_, frame_);
-  if (!effects_.send_to_worker(worker.routing_id, frame_)) {
+  if (!send_frame_to(worker.routing_id)) {
     for (const Task& task : batch_.tasks) queue(task.id);
     ++workers_lost_;
     drop_worker(slot, "cannot be sent its tasks (its connection closed)", true);
@@ -638,7 +638,7 @@ void VentilatorCore::send_bundle(TimePoint now) {
   WorkerState& worker = workers_.at(slot);
   sign(worker, bundle_, now);
   encode(bundle_, frame_);
-  if (!effects_.send_to_worker(worker.routing_id, frame_)) {
+  if (!send_frame_to(worker.routing_id)) {
     for (const Task& task : bundle_.tasks)
       if (in_flight_.release_one(task.id, slot)) queue(task.id);
     dealt_ -= bundle_.tasks.size();
@@ -885,7 +885,17 @@ VentilatorCore::TimePoint VentilatorCore::next_deadline() const {
 
 void VentilatorCore::tell_worker(const std::string& peer, const Message& message) {
   encode(message, frame_);
-  effects_.send_to_worker(peer, frame_);
+  send_frame_to(peer);
+}
+
+// Sends frame_. The effects may take its buffer rather than copy it (a
+// large frame); the next frame's buffer is then reserved at this one's
+// size, so encoding does not grow it piece by piece.
+bool VentilatorCore::send_frame_to(std::string_view peer) {
+  const std::size_t size = frame_.size();
+  const bool sent = effects_.send_to_worker(peer, frame_);
+  frame_.reserve(size);
+  return sent;
 }
 
 void VentilatorCore::finish(int status) {

@@ -149,7 +149,12 @@ void Executor::compute_loop(zmq::socket_t wake) {
   // Sends what has been computed; `pending.task_frames` counts only frames
   // whose every task is done, so credits never return early.
   const auto flush = [&] {
-    if (!results.results.empty()) encode(results, pending.results_frame);
+    // Reserved whole from the estimate: the frame is encoded in one buffer
+    // and handed to libzmq as it is, never copied or grown piece by piece.
+    if (!results.results.empty()) {
+      pending.results_frame.reserve(result_bytes + 64 * results.leases.size() + 64);
+      encode(results, pending.results_frame);
+    }
     for (const Result& result : results.results) ++(result.ok ? pending.tasks_ok : pending.tasks_failed);
     if (!pending.results_frame.empty() || pending.task_frames > 0) finish(std::move(pending), wake);
     pending = FinishedWork{{}, 0, pending.epoch};

@@ -159,7 +159,7 @@ class WorkerProgram final : private WorkerEffects {
     for (auto& work : executor_.take_finished()) unsent_.push_back(std::move(work));
     while (!unsent_.empty()) {
       auto& work = unsent_.front();
-      if (!work.results_frame.empty() && !send_frame(to_sink_, work.results_frame, false)) break;
+      if (!work.results_frame.empty() && !send_frame_taking(to_sink_, work.results_frame, false)) break;
       core_.finished(work.task_frames, work.epoch);
       tasks_ok_ += work.tasks_ok;
       tasks_failed_ += work.tasks_failed;

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 
 #include <cerrno>
+#include <string>
 #include <stdexcept>
 
 #include "zpipe/exit_codes.hpp"
@@ -107,6 +108,59 @@ bool send_to(zmq::socket_t& router, std::string_view peer, std::string_view fram
       return false;
     router.send(zmq::const_buffer(frame.data(), frame.size()), zmq::send_flags::dontwait);
     return true;
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EHOSTUNREACH) return false;  // the peer disconnected
+    throw;
+  }
+}
+
+namespace {
+
+// From this size on a frame is handed to libzmq rather than copied: below
+// it, a copy costs less than the allocation that carries the buffer over.
+constexpr std::size_t zero_copy_from = 4096;
+
+void free_taken_string(void*, void* owner) { delete static_cast<std::string*>(owner); }
+
+// Sends a message made over `frame`'s buffer. libzmq frees it once sent;
+// when the send fails, the buffer goes back to `frame` before the message
+// (and with it the emptied owner) is closed.
+template <class Send>
+bool send_taking(std::string& frame, Send send) {
+  auto* owner = new std::string(std::move(frame));
+  frame.clear();
+  zmq::message_t message(owner->data(), owner->size(), free_taken_string, owner);
+  bool sent = false;
+  try {
+    sent = send(message);
+  } catch (...) {
+    frame.swap(*owner);
+    throw;
+  }
+  if (!sent) frame.swap(*owner);
+  return sent;
+}
+
+}  // namespace
+
+bool send_frame_taking(zmq::socket_t& socket, std::string& frame, bool wait) {
+  if (frame.size() < zero_copy_from) return send_frame(socket, frame, wait);
+  return send_taking(frame, [&](zmq::message_t& message) {
+    return socket.send(message, wait ? zmq::send_flags::none : zmq::send_flags::dontwait).has_value();
+  });
+}
+
+bool send_to_taking(zmq::socket_t& router, std::string_view peer, std::string& frame) {
+  if (frame.size() < zero_copy_from) return send_to(router, peer, frame);
+  try {
+    if (!router.send(zmq::const_buffer(peer.data(), peer.size()), zmq::send_flags::sndmore | zmq::send_flags::dontwait))
+      return false;
+    // As in send_to(): once the routing id went, the message is the
+    // ROUTER's to deliver or drop whole.
+    return send_taking(frame, [&](zmq::message_t& message) {
+      router.send(message, zmq::send_flags::dontwait);
+      return true;
+    });
   } catch (const zmq::error_t& e) {
     if (e.num() == EHOSTUNREACH) return false;  // the peer disconnected
     throw;

@@ -94,7 +94,7 @@ class World;
 class VentilatorNode final : public VentilatorEffects {
  public:
   explicit VentilatorNode(World& world) : world_(world) {}
-  bool send_to_worker(std::string_view peer, std::string_view frame) override;
+  bool send_to_worker(std::string_view peer, std::string& frame) override;
   void send_to_sink(std::string_view frame) override;
   void log(std::string_view line) override;
   std::optional<VentilatorCore> core;
@@ -298,7 +298,7 @@ class World {
 
 // --- effects ---------------------------------------------------------------
 
-bool VentilatorNode::send_to_worker(std::string_view peer, std::string_view frame) {
+bool VentilatorNode::send_to_worker(std::string_view peer, std::string& frame) {
   return world_.router_send(0, peer, frame);
 }
 // As the program does: results wait for the link, a manifest or job_end that

@@ -71,6 +71,13 @@ bool send_frame(zmq::socket_t& socket, std::string_view frame, bool wait = true)
 /// Returns false when the peer is gone or its queue is full.
 bool send_to(zmq::socket_t& router, std::string_view peer, std::string_view frame);
 
+/// As send_frame() and send_to(), without copying a large frame: libzmq
+/// takes the string's buffer and frees it once sent, and `frame` is left
+/// empty. A small frame is copied (cheaper than handing over a buffer) and
+/// `frame` kept. When the frame is not sent, `frame` is as it was.
+bool send_frame_taking(zmq::socket_t& socket, std::string& frame, bool wait = true);
+bool send_to_taking(zmq::socket_t& router, std::string_view peer, std::string& frame);
+
 [[nodiscard]] inline std::string_view view(const zmq::message_t& message) {
   return {static_cast<const char*>(message.data()), message.size()};
 }

@@ -44,8 +44,9 @@ class VentilatorEffects {
  public:
   virtual ~VentilatorEffects() = default;
   /// Queues a frame for worker `peer`. Returns false when the peer is gone or
-  /// its queue is full; the core then takes the worker for gone.
-  virtual bool send_to_worker(std::string_view peer, std::string_view frame) = 0;
+  /// its queue is full; the core then takes the worker for gone. A frame
+  /// that went may have been taken whole (left empty) rather than copied.
+  virtual bool send_to_worker(std::string_view peer, std::string& frame) = 0;
   /// Queues a frame for the sink; it is kept until the link can take it, and
   /// lost only if the link breaks (the core sends again after a new handshake).
   virtual void send_to_sink(std::string_view frame) = 0;
@@ -208,6 +209,7 @@ class VentilatorCore {
   bool top_up_batch();
   bool send_batch(WorkerState& worker, TimePoint now);
   void send_bundle(TimePoint now);
+  bool send_frame_to(std::string_view peer);
   void fail_task(TaskId id, std::string reason);
   void send_failures();
   bool ready_to_deal();

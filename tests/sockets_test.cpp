@@ -1,0 +1,103 @@
+// Sending without a copy (send_frame_taking, send_to_taking) over real
+// sockets: a large frame that went is the receiver's byte for byte and the
+// sender's string is empty; one that could not go is still the sender's,
+// whole, to send again.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "zpipe/sockets.hpp"
+
+namespace {
+
+// Bytes that differ from one offset to the next, so a shifted or cut copy shows.
+std::string patterned(std::size_t size) {
+  std::string bytes(size, '\0');
+  for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>(i * 131 % 251);
+  return bytes;
+}
+
+std::string received(zmq::socket_t& socket) {
+  socket.set(zmq::sockopt::rcvtimeo, 5000);
+  zmq::message_t message;
+  REQUIRE(socket.recv(message));
+  return message.to_string();
+}
+
+}  // namespace
+
+TEST_CASE("a large frame is sent without a copy, and kept whole when it cannot be sent") {
+  zmq::context_t context;
+  zmq::socket_t push(context, zmq::socket_type::push);
+  push.set(zmq::sockopt::linger, 0);
+  push.bind("tcp://127.0.0.1:*");
+  const std::string endpoint = push.get(zmq::sockopt::last_endpoint);
+  const std::string sent = patterned(1 << 20);
+
+  // No peer yet: a PUSH socket has nowhere to queue it.
+  std::string frame = sent;
+  CHECK_FALSE(zpipe::send_frame_taking(push, frame, false));
+  CHECK(frame == sent);
+
+  zmq::socket_t pull(context, zmq::socket_type::pull);
+  pull.set(zmq::sockopt::linger, 0);
+  pull.connect(endpoint);
+  REQUIRE(zpipe::send_frame_taking(push, frame, true));
+  CHECK(frame.empty());
+  CHECK(received(pull) == sent);
+
+  // A small frame is copied, and stays the caller's.
+  std::string small = "credit";
+  REQUIRE(zpipe::send_frame_taking(push, small, true));
+  CHECK(small == "credit");
+  CHECK(received(pull) == "credit");
+}
+
+TEST_CASE("a large frame reaches an in-process receiver in the very buffer the sender encoded it in") {
+  // inproc hands messages over without copying: the buffer the receiver
+  // reads is the sender's string's own, unless send_frame_taking copied it.
+  zmq::context_t context;
+  zmq::socket_t pull(context, zmq::socket_type::pull);
+  pull.bind("inproc://taking");
+  zmq::socket_t push(context, zmq::socket_type::push);
+  push.connect("inproc://taking");
+  std::string frame = patterned(64 * 1024);
+  const std::string sent = frame;
+  const void* buffer = frame.data();
+  REQUIRE(zpipe::send_frame_taking(push, frame, true));
+  pull.set(zmq::sockopt::rcvtimeo, 5000);
+  zmq::message_t message;
+  REQUIRE(pull.recv(message));
+  CHECK(message.data() == buffer);
+  CHECK(message.to_string() == sent);
+}
+
+TEST_CASE("a large frame goes through a ROUTER without a copy, and stays the sender's when the peer is unknown") {
+  zmq::context_t context;
+  zmq::socket_t router(context, zmq::socket_type::router);
+  router.set(zmq::sockopt::linger, 0);
+  router.set(zmq::sockopt::router_mandatory, true);
+  router.bind("tcp://127.0.0.1:*");
+  zmq::socket_t dealer(context, zmq::socket_type::dealer);
+  dealer.set(zmq::sockopt::linger, 0);
+  dealer.set(zmq::sockopt::routing_id, "w1");
+  dealer.connect(router.get(zmq::sockopt::last_endpoint));
+  dealer.send(zmq::str_buffer("hello"), zmq::send_flags::none);
+  router.set(zmq::sockopt::rcvtimeo, 5000);
+  zmq::message_t peer;
+  zmq::message_t hello;
+  REQUIRE(router.recv(peer));
+  REQUIRE(router.recv(hello));
+  REQUIRE(peer.to_string() == "w1");
+
+  const std::string sent = patterned(256 * 1024);
+  std::string frame = sent;
+  CHECK_FALSE(zpipe::send_to_taking(router, "nobody", frame));
+  CHECK(frame == sent);
+  REQUIRE(zpipe::send_to_taking(router, "w1", frame));
+  CHECK(frame.empty());
+  CHECK(received(dealer) == sent);
+}
