@@ -533,6 +533,7 @@ void SinkCore::seal(TimePoint) {
     Unsynced chunk;
     chunk.sequence = appended_;
     chunk.output.swap(writer_.buffer());
+    writer_.buffer().swap(spare_output_);
     chunk.acks = std::move(unsealed_acks_);
     unsealed_acks_ = AckRanges{};
     unsynced_.push_back(std::move(chunk));
@@ -549,6 +550,10 @@ void SinkCore::journal_synced(std::uint64_t sequence, TimePoint now) {
   while (!unsynced_.empty() && unsynced_.front().sequence <= synced_) {
     Unsynced& chunk = unsynced_.front();
     if (!chunk.output.empty()) effects_.write_output(chunk.output);
+    if (chunk.output.capacity() > spare_output_.capacity() && chunk.output.capacity() <= spare_output_bytes_at_most) {
+      chunk.output.clear();
+      spare_output_.swap(chunk.output);
+    }
     for (const auto& [first, last] : chunk.acks.ranges()) pending_acks_.add(first, last);
     released = released || !chunk.acks.empty();
     unsynced_.pop_front();

@@ -16,6 +16,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "zpipe/job_ledger.hpp"
@@ -79,6 +80,9 @@ class SinkCore {
   static constexpr std::size_t ack_ranges_at_most = 4096;  // per frame: what a decoder takes
   static constexpr std::size_t retry_ids_at_most = 4096;   // per retry frame
   static constexpr std::size_t output_flush_bytes = 256 * 1024;
+  /// With a journal, a written chunk's output buffer is kept for reuse up
+  /// to this size.
+  static constexpr std::size_t spare_output_bytes_at_most = 16 * 1024 * 1024;
   /// Distinct worker names counted for the summary; the rest are summed.
   static constexpr std::size_t named_workers_at_most = 1024;
   /// After answering job_end, the sink answers it again (the answer may be
@@ -196,6 +200,10 @@ class SinkCore {
     AckRanges acks;
   };
   std::deque<Unsynced> unsynced_;
+  // The largest output buffer of a written chunk, for the next seal: a
+  // fresh buffer per sync grew from nothing each time, and its new pages
+  // were most of what --journal cost.
+  std::string spare_output_;
   std::uint64_t appended_ = 0;
   std::uint64_t synced_ = 0;
   std::uint64_t sync_requested_ = 0;
