@@ -48,8 +48,8 @@ VentilatorCore::VentilatorCore(VentilatorSettings settings, std::unique_ptr<Task
   bundle_.kind = settings_.kind;
   // Small frames go to one worker a few in a row, so that one lease covers
   // about run_tasks of its ids; large frames are a run each already.
-  run_frames_ = static_cast<std::uint32_t>(std::max<std::uint64_t>(1, run_tasks / std::max<std::uint64_t>(1, settings_.batch)));
-  workers_.deal_in_runs_of(run_frames_);
+  workers_.deal_in_runs_of(
+      static_cast<std::uint32_t>(std::max<std::uint64_t>(1, run_tasks / std::max<std::uint64_t>(1, settings_.batch))));
   next_send_ = now;
   next_waiting_line_ = now + waiting_line_interval;
   next_expiry_check_ = now + expiry_check_interval;
@@ -581,7 +581,8 @@ void VentilatorCore::deal(TimePoint now) {
 // tasks from now, as if it had been sent.
 bool VentilatorCore::send_batch(WorkerState& worker, TimePoint now) {
   const std::uint32_t slot = workers_.slot_of(worker);
-  const std::uint32_t most = std::min(worker.bundle, run_frames_);
+  const std::uint32_t run_frames = workers_.run_frames();
+  const std::uint32_t most = std::min(worker.bundle, run_frames);
   std::size_t bytes = 0;
   if (most > 1)
     for (const Task& task : batch_.tasks) bytes += task_bytes(task);
@@ -594,22 +595,8 @@ bool VentilatorCore::send_batch(WorkerState& worker, TimePoint now) {
       return false;
     }
   }
-  if (most > 1 && (bundle_slot_ || worker.credits >= 2 * run_frames_)) {
-    bundle_slot_ = slot;
-    bundle_bytes_ += bytes;
-    if (!batch_.attempts.empty() || !bundle_.attempts.empty()) {
-      bundle_.attempts.resize(bundle_.tasks.size(), 1);
-      for (std::size_t i = 0; i < batch_.tasks.size(); ++i) bundle_.attempts.push_back(batch_.attempt(i));
-    }
-    bundle_.frames = bundle_.tasks.empty() ? 1 : bundle_.frames + 1;
-    bundle_.job = batch_.job;
-    for (Task& task : batch_.tasks) {
-      in_flight_.hold(task.id, slot);
-      bundle_.tasks.push_back(std::move(task));
-    }
-    dealt_ += batch_.tasks.size();
-    worker.tasks_held += batch_.tasks.size();
-    --worker.credits;
+  if (most > 1 && (bundle_slot_ || worker.credits >= 2 * run_frames)) {
+    add_to_bundle(worker, bytes);
     if (bundle_.frames >= most || bundle_bytes_ >= bundle_bytes_at_most) send_bundle(now);
     return true;
   }
@@ -626,6 +613,27 @@ bool VentilatorCore::send_batch(WorkerState& worker, TimePoint now) {
   worker.tasks_held += batch_.tasks.size();
   --worker.credits;
   return true;
+}
+
+// Moves batch_, of `bytes` of payload, into the bundle for `worker`, which
+// holds its tasks from now.
+void VentilatorCore::add_to_bundle(WorkerState& worker, std::size_t bytes) {
+  const std::uint32_t slot = workers_.slot_of(worker);
+  bundle_slot_ = slot;
+  bundle_bytes_ += bytes;
+  if (!batch_.attempts.empty() || !bundle_.attempts.empty()) {
+    bundle_.attempts.resize(bundle_.tasks.size(), 1);
+    for (std::size_t i = 0; i < batch_.tasks.size(); ++i) bundle_.attempts.push_back(batch_.attempt(i));
+  }
+  bundle_.frames = bundle_.tasks.empty() ? 1 : bundle_.frames + 1;
+  bundle_.job = batch_.job;
+  for (Task& task : batch_.tasks) {
+    in_flight_.hold(task.id, slot);
+    bundle_.tasks.push_back(std::move(task));
+  }
+  dealt_ += batch_.tasks.size();
+  worker.tasks_held += batch_.tasks.size();
+  --worker.credits;
 }
 
 // Sends the frames send_batch() gathered for one worker as one message,

@@ -19,6 +19,7 @@ void LinkHealth::record(const zmq_event_t& event, const char* address) {
       ++handshakes_;
       ++new_handshakes_;
       drops_since_handshake_ = 0;
+      silent_failures_ = 0;
       break;
     case ZMQ_EVENT_DISCONNECTED: disconnected(address); break;
     case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: {
@@ -40,8 +41,16 @@ void LinkHealth::record(const zmq_event_t& event, const char* address) {
              "): is this program's public key in the server's allow-list (--allow-workers, or the sink's --allow-ventilators)?");
       break;
     case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-      failed("handshake with " + from +
-             " failed without a reason from the peer: most likely this program has the wrong public key for it");
+      // libzmq says this of a CURVE server that would not read our hello,
+      // and also of a handshake that timed out or was cut short: a peer too
+      // busy to answer in time, such as a ventilator taking thousands of
+      // connections at once. Keys that completed a handshake on this link
+      // are right; before one has, only a failure on every try means wrong keys.
+      if (handshakes_ == 0 && ++silent_failures_ >= silent_failures_for_wrong_keys)
+        failed("handshake with " + from + " failed without a reason from the peer, " +
+               std::to_string(silent_failures_) + " times: most likely this program has the wrong public key for it");
+      else
+        disconnect_lines_.reject("handshake with " + from + " failed without a reason (timed out or cut short)");
       break;
     default: break;
   }

@@ -45,6 +45,9 @@ class LinkHealth {
   std::uint64_t disconnects_ = 0;
   std::uint32_t new_handshakes_ = 0;
   std::uint32_t drops_since_handshake_ = 0;
+  // Handshakes that failed without a reason before any succeeded.
+  static constexpr std::uint32_t silent_failures_for_wrong_keys = 3;
+  std::uint32_t silent_failures_ = 0;
   std::optional<std::string> handshake_failure_;
   RejectionLog failures_;
   RejectionLog disconnect_lines_;

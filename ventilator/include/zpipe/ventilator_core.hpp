@@ -208,6 +208,7 @@ class VentilatorCore {
   bool fill_batch();
   bool top_up_batch();
   bool send_batch(WorkerState& worker, TimePoint now);
+  void add_to_bundle(WorkerState& worker, std::size_t bytes);
   void send_bundle(TimePoint now);
   bool send_frame_to(std::string_view peer);
   void fail_task(TaskId id, std::string reason);
@@ -292,7 +293,6 @@ class VentilatorCore {
   // dealt, or it holds the most that worker takes.
   TaskBatch bundle_;
   std::optional<std::uint32_t> bundle_slot_;
-  std::uint32_t run_frames_ = 1;  // frames one worker is dealt in a row (run_tasks' worth)
   std::size_t bundle_bytes_ = 0;  // what bundle_ adds to its frame, at most
   ResultBatch failures_;
   std::string frame_;

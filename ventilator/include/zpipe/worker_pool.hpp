@@ -100,6 +100,8 @@ class WorkerPool {
   /// one lease covers (PROTOCOL.md §6.5): the worker returns, and the sink
   /// checks, one lease per run instead of one per frame.
   void deal_in_runs_of(std::uint32_t frames) { frames_in_a_row_ = std::max(frames, 1u); }
+  /// The frames one worker is dealt in a row (deal_in_runs_of).
+  [[nodiscard]] std::uint32_t run_frames() const { return frames_in_a_row_; }
   /// A live worker with a credit that holds nothing, to run a task alone.
   WorkerState* idle_worker();
 
