@@ -97,7 +97,11 @@ void* calloc(std::size_t count, std::size_t size) {
 
 void* realloc(void* p, std::size_t size) {
   find_next();
-  return counted(next_realloc(in_early(p) ? nullptr : p, size));
+  if (!in_early(p)) return counted(next_realloc(p, size));
+  // The early buffer is not the next allocator's: move its bytes over.
+  void* moved = counted(next_malloc(size));
+  if (moved != nullptr) std::memcpy(moved, p, size < early_used ? size : early_used);
+  return moved;
 }
 
 void free(void* p) {
