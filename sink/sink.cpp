@@ -58,7 +58,7 @@ class SinkProgram final : private SinkEffects {
   explicit SinkProgram(const SinkConfig& config)
       : config_(config),
         progress_(progress_wanted(config.progress)),
-        peers_(open_socket(context_, zmq::socket_type::router)) {
+        peers_(open_socket(context_, zmq::socket_type::router, server_settings())) {
     if (config.curve.enabled()) {
       zap_.emplace(context_, config.curve.allow);
       trust_ = PeerTrust(*zap_);

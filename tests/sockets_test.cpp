@@ -101,3 +101,18 @@ TEST_CASE("a large frame goes through a ROUTER without a copy, and stays the sen
   CHECK(frame.empty());
   CHECK(received(dealer) == sent);
 }
+
+TEST_CASE("a socket thousands connect to holds no heartbeat timer per peer, and its clients ask for none") {
+  // libzmq 4.3 cancels a heartbeat timer by scanning all its I/O thread's
+  // timers, once per message on a connection that has one: with 10,000
+  // workers that scan took the ventilator's I/O thread whole.
+  zmq::context_t context;
+  zmq::socket_t server = zpipe::open_socket(context, zmq::socket_type::router, zpipe::server_settings());
+  CHECK(server.get(zmq::sockopt::heartbeat_ivl) == 0);
+  CHECK(server.get(zmq::sockopt::tcp_keepalive) == 1);  // a vanished host's connection still closes
+  zmq::socket_t client = zpipe::open_socket(context, zmq::socket_type::dealer, zpipe::client_settings());
+  CHECK(client.get(zmq::sockopt::heartbeat_ivl) > 0);  // the worker notices a server that is gone
+  CHECK(client.get(zmq::sockopt::heartbeat_ttl) == 0);  // and gives the server no timer for itself
+  zmq::socket_t plain = zpipe::open_socket(context, zmq::socket_type::dealer);
+  CHECK(plain.get(zmq::sockopt::heartbeat_ttl) > 0);  // the ventilator's one link to the sink keeps its TTL
+}

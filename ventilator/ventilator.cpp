@@ -72,7 +72,7 @@ class VentilatorProgram final : private VentilatorEffects {
  public:
   explicit VentilatorProgram(const VentilatorConfig& config)
       : config_(config),
-        workers_socket_(open_socket(context_, zmq::socket_type::router, task_link_settings())),
+        workers_socket_(open_socket(context_, zmq::socket_type::router, server_settings(task_link_settings()))),
         to_sink_(open_socket(context_, zmq::socket_type::dealer)),
         sink_link_(to_sink_, "sink link"),
         core_(settings_of(config), open_source(config), *this, Clock::now()) {

@@ -71,8 +71,8 @@ class WorkerProgram final : private WorkerEffects {
       : config_(config),
         name_(config.name.empty() ? default_worker_name() : config.name),
         wake_(make_wake_socket()),
-        to_ventilator_(open_socket(context_, zmq::socket_type::dealer, task_link_settings())),
-        to_sink_(open_socket(context_, zmq::socket_type::dealer)),
+        to_ventilator_(open_socket(context_, zmq::socket_type::dealer, client_settings(task_link_settings()))),
+        to_sink_(open_socket(context_, zmq::socket_type::dealer, client_settings())),
         executor_(context_, kinds, name_, config.threads, wake_endpoint),
         core_(WorkerSettings{name_, config.threads, config.once, announced_kinds(kinds, config), config.bundle}, *this) {
     if (config.curve.enabled()) {

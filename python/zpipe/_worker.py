@@ -135,7 +135,9 @@ class Worker:
         s.linger = 2000
         s.sndhwm = s.rcvhwm = 2 * p.MAX_WINDOW_FRAMES
         s.maxmsgsize = p.MAX_FRAME_BYTES
-        s.heartbeat_ivl, s.heartbeat_timeout, s.heartbeat_ttl = 1000, 5000, 5000
+        # Heartbeats of its own, but no TTL asked of the server, which would
+        # hold a timer per worker (the C++ worker's client_settings()).
+        s.heartbeat_ivl, s.heartbeat_timeout, s.heartbeat_ttl = 1000, 5000, 0
         if self.curve:
             s.curve_publickey, s.curve_secretkey = self.curve[0], self.curve[1]
             s.curve_serverkey = server_key

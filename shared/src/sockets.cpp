@@ -19,6 +19,17 @@ SocketSettings task_link_settings() {
   return settings;
 }
 
+SocketSettings server_settings(SocketSettings base) {
+  base.heartbeat_interval = std::chrono::milliseconds{0};
+  base.tcp_keepalive = true;
+  return base;
+}
+
+SocketSettings client_settings(SocketSettings base) {
+  base.heartbeat_ttl = std::chrono::milliseconds{0};
+  return base;
+}
+
 std::uint64_t raise_descriptor_limit() {
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
@@ -39,7 +50,13 @@ zmq::socket_t open_socket(zmq::context_t& context, zmq::socket_type type, const 
   socket.set(zmq::sockopt::handshake_ivl, static_cast<int>(settings.handshake_timeout.count()));
   socket.set(zmq::sockopt::heartbeat_ivl, static_cast<int>(settings.heartbeat_interval.count()));
   socket.set(zmq::sockopt::heartbeat_timeout, static_cast<int>(settings.heartbeat_timeout.count()));
-  socket.set(zmq::sockopt::heartbeat_ttl, static_cast<int>(settings.heartbeat_timeout.count()));
+  socket.set(zmq::sockopt::heartbeat_ttl, static_cast<int>(settings.heartbeat_ttl.count()));
+  if (settings.tcp_keepalive) {
+    socket.set(zmq::sockopt::tcp_keepalive, 1);
+    socket.set(zmq::sockopt::tcp_keepalive_idle, 30);
+    socket.set(zmq::sockopt::tcp_keepalive_intvl, 5);
+    socket.set(zmq::sockopt::tcp_keepalive_cnt, 3);
+  }
   if (type == zmq::socket_type::router) socket.set(zmq::sockopt::router_mandatory, true);
   return socket;
 }

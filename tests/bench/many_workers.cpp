@@ -138,7 +138,7 @@ class WorkerFarm {
              std::uint32_t count)
       : options_(options), ventilator_(ventilator), context_(1) {
     context_.set(zmq::ctxopt::max_sockets, static_cast<int>(count + 64));
-    to_sink_ = zpipe::open_socket(context_, zmq::socket_type::dealer, zpipe::task_link_settings());
+    to_sink_ = zpipe::open_socket(context_, zmq::socket_type::dealer, zpipe::client_settings(zpipe::task_link_settings()));
     to_sink_.connect(sink);
     epoll_ = epoll_create1(EPOLL_CLOEXEC);
     if (epoll_ < 0) throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
@@ -194,7 +194,10 @@ class WorkerFarm {
     }
     while (pending_.size() < handshakes_at_once && next_ < workers_.size()) {
       SimWorker& worker = workers_[next_];
-      zpipe::SocketSettings settings = zpipe::task_link_settings();
+      // As a real worker's, without heartbeats: this process holds thousands
+      // of connections, and libzmq's timer scan would take its I/O thread.
+      zpipe::SocketSettings settings = zpipe::client_settings(zpipe::task_link_settings());
+      settings.heartbeat_interval = std::chrono::milliseconds{0};
       worker.socket = zpipe::open_socket(context_, zmq::socket_type::dealer, settings);
       worker.socket.set(zmq::sockopt::immediate, 1);
       worker.socket.connect(ventilator_);

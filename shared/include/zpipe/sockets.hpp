@@ -28,13 +28,34 @@ struct SocketSettings {
   /// then is closed, so half-open connections cannot pile up descriptors.
   std::chrono::milliseconds handshake_timeout{5000};
   /// ZMTP heartbeats: a silent peer is noticed in seconds, not TCP's minutes.
+  /// An interval of 0 sends none (see server_settings).
   std::chrono::milliseconds heartbeat_interval{1000};
   std::chrono::milliseconds heartbeat_timeout{5000};
+  /// ZMQ_HEARTBEAT_TTL: how long the peer waits for traffic from us before
+  /// it closes the connection; 0 asks nothing of the peer (client_settings).
+  std::chrono::milliseconds heartbeat_ttl{5000};
+  /// TCP keepalive (kernel timers, idle 30 s, then 3 probes 5 s apart): a
+  /// connection to a host that vanished is closed within a minute.
+  bool tcp_keepalive = false;
 };
 
 /// The settings of the task link (ventilator ROUTER, worker DEALER): queues
 /// deeper than any credit window, so a granted frame is never refused.
 [[nodiscard]] SocketSettings task_link_settings();
+
+/// `base` for a socket that thousands of peers connect to (the ventilator's
+/// for workers, the sink's): no ZMTP heartbeats of its own, TCP keepalive
+/// instead. libzmq 4.3 cancels a heartbeat timer by scanning every timer of
+/// its I/O thread, and it cancels one per message on a connection that has
+/// one; with 10,000 workers that scan took the ventilator's I/O thread whole,
+/// handshakes timed out and connections churned. The programs' own
+/// keepalives tell whether a worker is still there (--worker-timeout).
+[[nodiscard]] SocketSettings server_settings(SocketSettings base = {});
+
+/// `base` for a worker's connections to those servers: heartbeats of its own
+/// (it notices a server that is gone), but no TTL asked of the server, which
+/// would give the server a timer per worker again.
+[[nodiscard]] SocketSettings client_settings(SocketSettings base = {});
 
 /// Raises the soft limit on open descriptors to the hard limit, so that a
 /// server holds as many connections as the system allows (1,024, a common
