@@ -4,8 +4,8 @@
 #include <sys/resource.h>
 
 #include <cerrno>
-#include <string>
 #include <stdexcept>
+#include <string>
 
 #include "zpipe/exit_codes.hpp"
 #include "zpipe/messages.hpp"

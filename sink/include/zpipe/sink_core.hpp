@@ -16,7 +16,6 @@
 #include <map>
 #include <optional>
 #include <string>
-#include <vector>
 #include <string_view>
 
 #include "zpipe/job_ledger.hpp"
