@@ -672,7 +672,7 @@ double SinkCore::seconds(TimePoint now) const {
 }
 
 std::size_t SinkCore::held_bytes() const {
-  std::size_t bytes = writer_.buffer().size() + unsealed_acks_.size() * 16 + (reorder_ ? reorder_->bytes() : 0);
+  std::size_t bytes = writer_.pending_bytes() + unsealed_acks_.size() * 16 + (reorder_ ? reorder_->bytes() : 0);
   for (const auto& chunk : unsynced_) bytes += chunk.output.size() + chunk.acks.size() * 16;
   return bytes + pending_acks_.size() * 16 + pending_retry_.ids.size() * 12;
 }

@@ -47,6 +47,24 @@ TEST_CASE("ids one after another, across every carry, print as ids written anew 
   CHECK(csv.find("\n1000,ok,1,") != std::string::npos);
 }
 
+TEST_CASE("text lines of numbers and of words keep their order, over many staging areas' worth") {
+  // Number lines are formatted in a staging area and words go straight to
+  // the buffer: every line must still come out in the order written.
+  std::vector<Result> results;
+  std::string expected;
+  for (std::uint64_t id = 1; id <= 5000; ++id) {
+    if (id % 333 == 0) {
+      results.push_back({id, false, Value{std::string("boom")}});
+      expected += "task " + std::to_string(id) + " FAILED: boom\n";
+    } else {
+      const auto value = static_cast<std::int64_t>(id * id) * (id % 2 == 0 ? 1 : -1);
+      results.push_back({id, true, Value{value}});
+      expected += "task " + std::to_string(id) + ": " + std::to_string(value) + "\n";
+    }
+  }
+  CHECK(written(OutputFormat::text, results) == expected);
+}
+
 TEST_CASE("jsonl output has one object per task") {
   CHECK(written(OutputFormat::jsonl, {{3, true, Value{std::int64_t{9}}}}) ==
         "{\"task_id\":3,\"status\":\"ok\",\"result\":9,\"error\":null,\"worker\":\"w:1\"}\n");

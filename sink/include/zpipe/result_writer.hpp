@@ -23,8 +23,12 @@ class ResultWriter {
   /// Appends one result's line to the buffer.
   void write(const Result& result, std::string_view worker);
   /// The formatted lines not yet taken; the caller clears it once written.
-  [[nodiscard]] std::string& buffer() { return buffer_; }
-  [[nodiscard]] const std::string& buffer() const { return buffer_; }
+  [[nodiscard]] std::string& buffer() {
+    flush_staged();
+    return buffer_;
+  }
+  /// The bytes of the lines not yet taken.
+  [[nodiscard]] std::size_t pending_bytes() const { return buffer_.size() + staged_length_; }
 
  private:
   void write_text(const Result& result, std::string_view worker);
@@ -32,6 +36,8 @@ class ResultWriter {
   void write_exec_jsonl(const Result& result, const ExecRecord& record, std::string_view worker);
   void write_csv(const Result& result, std::string_view worker);
   void write_msgpack(const Result& result, std::string_view worker);
+  void stage_number_line(const Result& result, std::int64_t number);
+  void flush_staged();
   // The id in decimal. Ids mostly come one after another, and counting up
   // the last id's digits costs a fraction of formatting the number anew
   // (formatting was a third of the sink's time at millions of results a second).
@@ -43,6 +49,11 @@ class ResultWriter {
   std::uint64_t last_id_ = 0;
   std::array<char, 20> last_id_digits_{};  // the digits of last_id_ (20 hold any 64-bit number)
   std::size_t last_id_length_ = 0;         // 0 until an id was written
+  // "task ID: NUMBER" lines, formatted in place and appended to buffer_ a
+  // staging area at a time (buffer() appends what is here first).
+  static constexpr std::size_t longest_number_line = 5 + 20 + 9 + 20 + 1;  // "task ", id, " FAILED: ", value, "\n"
+  std::array<char, 16 * 1024> staged_{};
+  std::size_t staged_length_ = 0;
 };
 
 }  // namespace zpipe
