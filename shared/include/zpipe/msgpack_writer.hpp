@@ -67,47 +67,15 @@ class MsgpackWriter {
     }
   }
 
-  void pack_array(std::uint32_t count) {
-    char* at = room(5);
-    if (count < 16) {
-      at[0] = static_cast<char>(0x90 | count);
-      used_ += 1;
-    } else if (count <= 0xffff) {
-      used_ += store(at, 0xdc, count, 2);
-    } else {
-      used_ += store(at, 0xdd, count, 4);
-    }
-  }
-
-  void pack_str(std::uint32_t size) {
-    char* at = room(5);
-    if (size < 32) {
-      at[0] = static_cast<char>(0xa0 | size);
-      used_ += 1;
-    } else if (size <= 0xff) {
-      used_ += store(at, 0xd9, size, 1);
-    } else if (size <= 0xffff) {
-      used_ += store(at, 0xda, size, 2);
-    } else {
-      used_ += store(at, 0xdb, size, 4);
-    }
-  }
+  void pack_array(std::uint32_t count) { pack_length(count, 0x90, 16, 0, 0xdc, 0xdd); }
+  void pack_str(std::uint32_t size) { pack_length(size, 0xa0, 32, 0xd9, 0xda, 0xdb); }
   void pack_str_body(const char* data, std::uint32_t size) { append(data, size); }
   void pack_string(std::string_view text) {
     pack_str(static_cast<std::uint32_t>(text.size()));
     append(text.data(), text.size());
   }
 
-  void pack_bin(std::uint32_t size) {
-    char* at = room(5);
-    if (size <= 0xff) {
-      used_ += store(at, 0xc4, size, 1);
-    } else if (size <= 0xffff) {
-      used_ += store(at, 0xc5, size, 2);
-    } else {
-      used_ += store(at, 0xc6, size, 4);
-    }
-  }
+  void pack_bin(std::uint32_t size) { pack_length(size, 0, 0, 0xc4, 0xc5, 0xc6); }
   void pack_bin_body(const char* data, std::uint32_t size) { append(data, size); }
   void pack_bytes(std::string_view bytes) {
     pack_bin(static_cast<std::uint32_t>(bytes.size()));
@@ -124,6 +92,23 @@ class MsgpackWriter {
     return out_.data() + used_;
   }
   void put(unsigned char byte) { *room(1) = static_cast<char>(byte); ++used_; }
+  // An array's, string's or binary's length in its smallest form: in the
+  // tag byte (fixed_tag | size) below fixed_limit, else after tag8, tag16 or
+  // tag32 (a type without an 8-bit form passes 0 for tag8).
+  void pack_length(std::uint32_t size, unsigned char fixed_tag, std::uint32_t fixed_limit, unsigned char tag8,
+                   unsigned char tag16, unsigned char tag32) {
+    char* at = room(5);
+    if (size < fixed_limit) {
+      at[0] = static_cast<char>(fixed_tag | size);
+      used_ += 1;
+    } else if (size <= 0xff && tag8 != 0) {
+      used_ += store(at, tag8, size, 1);
+    } else if (size <= 0xffff) {
+      used_ += store(at, tag16, size, 2);
+    } else {
+      used_ += store(at, tag32, size, 4);
+    }
+  }
   void append(const char* data, std::size_t size) {
     if (size == 0) return;
     std::memcpy(room(size), data, size);
