@@ -4,7 +4,6 @@
 // whole, to send again.
 #include <catch2/catch.hpp>
 
-#include <chrono>
 #include <string>
 
 #include <zmq.hpp>
@@ -33,6 +32,7 @@ TEST_CASE("a large frame is sent without a copy, and kept whole when it cannot b
   zmq::context_t context;
   zmq::socket_t push(context, zmq::socket_type::push);
   push.set(zmq::sockopt::linger, 0);
+  push.set(zmq::sockopt::sndtimeo, 5000);  // a send that waits for the peer waits 5 s at most
   push.bind("tcp://127.0.0.1:*");
   const std::string endpoint = push.get(zmq::sockopt::last_endpoint);
   const std::string sent = patterned(1 << 20);
@@ -63,6 +63,7 @@ TEST_CASE("a large frame reaches an in-process receiver in the very buffer the s
   zmq::socket_t pull(context, zmq::socket_type::pull);
   pull.bind("inproc://taking");
   zmq::socket_t push(context, zmq::socket_type::push);
+  push.set(zmq::sockopt::sndtimeo, 5000);
   push.connect("inproc://taking");
   std::string frame = patterned(64 * 1024);
   const std::string sent = frame;
