@@ -172,25 +172,27 @@ kib() { tail -n 1 "$run_dir/$1.rss" | awk '{ print $1 }'; }
 # cpu_s NAME...: user + system seconds of the programs started as NAME...
 cpu_s() { local name; for name in "$@"; do tail -n 1 "$run_dir/$name.rss"; done | awk '{ s += $2 + $3 } END { printf "%.3f", s }'; }
 
-# finish_job TASKS DECIMALS: waits for the job's ventilator ($vent), sink
-# ($sink) and workers ($workers of them, in workers_started) and sets seconds
-# and rate (TASKS/s, with DECIMALS decimals) from the sink's summary.
+# finish_job DECIMALS: waits for the job's ventilator ($vent), sink ($sink)
+# and workers ($workers of them, in workers_started) and sets seconds and
+# rate (tasks/s, with DECIMALS decimals) from the sink's summary: both from
+# its first result to its last, as the relay's clock starts once its workers
+# are connected.
 finish_job() {
   local i
   finish "$vent" ventilator
   finish "$sink" sink
   for i in $(seq "$workers"); do finish "${workers_started[i - 1]}" "worker$i"; done
-  seconds=$(sed -n 's/.* complete: .* in \([0-9.]*\) s (.*/\1/p' "$run_dir/sink.err")
-  [[ -n $seconds ]] || { log "no summary from the sink:"; cat "$run_dir/sink.err" >&2; exit 1; }
-  rate=$(awk -v n="$1" -v s="$seconds" -v f="%.$2f" 'BEGIN { printf f, n / (s > 0 ? s : 0.001) }')
+  seconds=$(sed -n 's/.* complete: .* s; \([0-9.]*\) s from the first result to the last (.*/\1/p' "$run_dir/sink.err")
+  rate=$(sed -n 's/.* from the first result to the last (\([0-9.]*M*\) tasks\/s)$/\1/p' "$run_dir/sink.err")
+  [[ -n $seconds && -n $rate ]] || { log "no summary from the sink:"; cat "$run_dir/sink.err" >&2; exit 1; }
+  rate=$(awk -v r="$rate" -v f="%.$1f" 'BEGIN { if (r ~ /M$/) { sub(/M/, "", r); r *= 1e6 } printf f, r }')
 }
 
 # zpipe_job TASKS BATCH WORKERS LIMIT: sets rate (tasks/s, the sink's own
 # timing), vent_kib, sink_kib, worker_kib (the largest worker) and cpu_total
-# (user + system seconds of every process of the job, start-up included). The sink's
-# clock starts when it accepts the job, so the workers start only once the
-# ventilator listens: a worker whose first connect is refused retries 100 ms
-# later, and that wait would count as work.
+# (user + system seconds of every process of the job, start-up included). The
+# workers start only once the ventilator listens: a worker whose first connect
+# is refused retries 100 ms later.
 zpipe_job() {
   local tasks=$1 batch=$2 workers=$3 limit=$4 sink vent i seconds worker sink_endpoint vent_endpoint
   local -a workers_started=()
@@ -209,7 +211,7 @@ zpipe_job() {
       --sink "$sink_endpoint" --once --name "worker-$i" "${worker_extra[@]}"
     workers_started+=("$started")
   done
-  finish_job "$tasks" 0
+  finish_job 0
   vent_kib=$(kib ventilator) sink_kib=$(kib sink) worker_kib=0
   local -a names=(ventilator sink)
   for i in $(seq "$workers"); do names+=("worker$i"); done
@@ -308,7 +310,7 @@ spin_job() {
       --sink "$sink_endpoint" --once --name "spin-$i"
     workers_started+=("$started")
   done
-  finish_job "$count" 1
+  finish_job 1
 }
 
 # latency_job RATE COUNT NAME: COUNT square tasks at RATE tasks/s through a

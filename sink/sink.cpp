@@ -124,7 +124,7 @@ class SinkProgram final : private SinkEffects {
     }
     progress_.clear();
     metrics_.write(exposition(), Clock::now());  // the final counts
-    for (const auto& line : core_->summary(core_->seconds(Clock::now()), from_peers_.rejected())) log_line(line);
+    for (const auto& line : core_->summary(Clock::now(), from_peers_.rejected())) log_line(line);
     if (refused_.count() > 0)
       log_line("refused " + std::to_string(refused_.count()) + " message(s) from keys without the role to send them");
     return *core_->exit_status();

@@ -388,6 +388,10 @@ void SinkCore::take_results(const std::string& peer, const PeerIdentity& identit
   }
   if (recorded + asked_again > 0) next_waiting_line_ = now + waiting_line_interval;  // the job moves
   if (recorded == 0) return;
+  if (!first_result_at_) {
+    first_result_at_ = now;
+    completed_at_first_result_ = ledger_->completed();
+  }
   if (ledger_->complete() && !completed_at_) completed_at_ = now;
   check_halt();
   count_worker(worker, recorded);
@@ -667,24 +671,23 @@ SinkCore::TimePoint SinkCore::next_deadline() const {
   return deadline;
 }
 
-double SinkCore::seconds(TimePoint now) const {
-  return std::chrono::duration<double>(completed_at_.value_or(now) - started_).count();
-}
-
 std::size_t SinkCore::held_bytes() const {
   std::size_t bytes = writer_.pending_bytes() + unsealed_acks_.size() * 16 + (reorder_ ? reorder_->bytes() : 0);
   for (const auto& chunk : unsynced_) bytes += chunk.output.size() + chunk.acks.size() * 16;
   return bytes + pending_acks_.size() * 16 + pending_retry_.ids.size() * 12;
 }
 
-std::vector<std::string> SinkCore::summary(double seconds, std::uint64_t frames_rejected) const {
+std::vector<std::string> SinkCore::summary(TimePoint now, std::uint64_t frames_rejected) const {
   std::vector<std::string> lines;
   if (!ledger_) {
     lines.push_back("stopped by signal before any job arrived");
     return lines;
   }
-  char seconds_text[32];
-  std::snprintf(seconds_text, sizeof seconds_text, "%.3f s", seconds);
+  const TimePoint end = completed_at_.value_or(now);
+  const auto seconds_since = [&](TimePoint from) { return std::chrono::duration<double>(end - from).count(); };
+  const double working = first_result_at_ ? seconds_since(*first_result_at_) : 0;
+  char timing[96];
+  std::snprintf(timing, sizeof timing, "%.3f s; %.3f s from the first result to the last", seconds_since(started_), working);
   const std::string total = ledger_->total() ? std::to_string(*ledger_->total()) : "?";
   const std::string how = exit_status_ == exit_cancelled    ? "job " + std::to_string(job_) + " cancelled: "
                           : exit_status_ == exit_halted      ? "job " + std::to_string(job_) + " halted by " + halt_reason_ + ": "
@@ -698,8 +701,8 @@ std::vector<std::string> SinkCore::summary(double seconds, std::uint64_t frames_
                                   : std::string();
   lines.push_back(how + std::to_string(ledger_->completed()) + " of " + total + " tasks, " +
                   std::to_string(ledger_->ok()) + " ok, " + std::to_string(ledger_->failed()) + " failed, " +
-                  not_run + std::to_string(retried_) + " retried, in " +
-                  seconds_text + " (" + rate_text(ledger_->completed() - std::min(replayed_, ledger_->completed()), seconds) + ")");
+                  not_run + std::to_string(retried_) + " retried, in " + timing + " (" +
+                  rate_text(ledger_->completed() - completed_at_first_result_, working) + ")");
   lines.push_back("duplicates dropped: " + std::to_string(duplicates_) +
                   ", frames rejected: " + std::to_string(frames_rejected + rejected_results_) +
                   ", results without a lease rejected: " + std::to_string(forged_));

@@ -108,6 +108,24 @@ TEST_CASE("with a journal, results are acknowledged as soon as the journal holds
   CHECK(acknowledged(effects, 10));
 }
 
+TEST_CASE("the rate is taken from the first result to the last, not from when the job was accepted") {
+  auto now = std::chrono::steady_clock::time_point{} + 1h;
+  RecordingEffects effects;
+  zpipe::SinkCore core(zpipe::SinkSettings{zpipe::OutputFormat::text, false, false, secret, false}, effects, now);
+  core.replay_done(now);
+  const zpipe::Message manifest = zpipe::JobManifest{7, "square", 20, "", false, 0};
+  core.frame("vent", zpipe::encode(manifest), manifest, now);
+  // Workers take 8 s to come; then 10 more results arrive in the 2 s after the first 10.
+  now += 8s;
+  const zpipe::Message first = results(1, 10);
+  core.frame("w", zpipe::encode(first), first, now);
+  now += 2s;
+  const zpipe::Message rest = results(11, 20);
+  core.frame("w", zpipe::encode(rest), rest, now);
+  const std::string line = core.summary(now + 1h, 0).front();
+  CHECK_THAT(line, Catch::Contains("in 10.000 s; 2.000 s from the first result to the last (5 tasks/s)"));
+}
+
 // ---- --retries ------------------------------------------------------------
 
 namespace {
@@ -186,7 +204,7 @@ TEST_CASE("retries: a failure below the limit is asked for again, not printed, j
   CHECK_THAT(sink.effects.output, Catch::Contains("task 1 FAILED: boom"));
   CHECK(sink.core.completed() == 3);
   CHECK(sink.core.failed() == 2);
-  CHECK_THAT(sink.core.summary(1.0, 0).front(), Catch::Contains("1 ok, 2 failed, 1 retried"));
+  CHECK_THAT(sink.core.summary(sink.now, 0).front(), Catch::Contains("1 ok, 2 failed, 1 retried"));
 
   // A late failure of a task that has its result is a duplicate, acknowledged again.
   const auto acks = sink.effects.acks.size();
@@ -267,7 +285,7 @@ TEST_CASE("halt: fail=N tells the ventilator once the Nth final failure is recor
   CHECK(*sink.core.exit_status() == zpipe::exit_halted);
   REQUIRE_FALSE(sink.effects.sent<zpipe::JobEnd>().empty());
   CHECK_FALSE(sink.effects.sent<zpipe::JobEnd>().back().complete);
-  const auto line = sink.core.summary(1.0, 0).front();
+  const auto line = sink.core.summary(sink.now, 0).front();
   CHECK_THAT(line, Catch::Contains("halted by --halt") && Catch::Contains("6 of 10 tasks") &&
                        Catch::Contains("4 not run"));
 }

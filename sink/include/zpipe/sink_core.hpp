@@ -135,10 +135,10 @@ class SinkCore {
   [[nodiscard]] std::uint64_t reorder_peak() const { return reorder_ ? reorder_->peak() : 0; }
   /// Bytes held for output or acks until the journal syncs.
   [[nodiscard]] std::size_t held_bytes() const;
-  /// Seconds from the start until the job completed (until `now` while it has not).
-  [[nodiscard]] double seconds(TimePoint now) const;
-  /// The closing lines: how the job went, duplicates and rejections, tasks per worker.
-  [[nodiscard]] std::vector<std::string> summary(double seconds, std::uint64_t frames_rejected) const;
+  /// The closing lines: how the job went (how long, from when it was
+  /// accepted and from its first result, until it completed or `now`),
+  /// duplicates and rejections, tasks per worker.
+  [[nodiscard]] std::vector<std::string> summary(TimePoint now, std::uint64_t frames_rejected) const;
 
  private:
   enum class Phase { collecting, closing, answered, done };
@@ -214,6 +214,12 @@ class SinkCore {
   TimePoint last_retry_{};
   std::uint64_t retried_ = 0;
   TimePoint started_;
+  // The rate counts the results after the first frame of them this sink
+  // collected, over the time since: the time before it, until workers
+  // connect, is start-up, not work (and lasts as long as whoever starts the
+  // workers takes).
+  std::optional<TimePoint> first_result_at_;
+  std::uint64_t completed_at_first_result_ = 0;
   std::optional<TimePoint> completed_at_;  // when the last result arrived
   TimePoint next_waiting_line_{};          // pushed back by every job or new result
   std::uint64_t duplicates_ = 0;
