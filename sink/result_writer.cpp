@@ -1,24 +1,21 @@
 // See result_writer.hpp.
 #include "zpipe/result_writer.hpp"
 
+#include "zpipe/decimal_digits.hpp"
 #include "zpipe/msgpack_writer.hpp"
 
-#include <charconv>
+#include <concepts>
 #include <cstring>
+#include <type_traits>
 
 namespace zpipe {
 namespace {
 
-void append_integer(std::string& out, std::uint64_t number) {
-  char digits[24];
-  const auto end = std::to_chars(digits, digits + sizeof digits, number).ptr;
-  out.append(digits, end);
-}
-
-void append_integer(std::string& out, std::int64_t number) {
-  char digits[24];
-  const auto end = std::to_chars(digits, digits + sizeof digits, number).ptr;
-  out.append(digits, end);
+template <std::integral Integer>
+void append_integer(std::string& out, Integer number) {
+  char digits[decimal_room];
+  if constexpr (std::is_signed_v<Integer>) out.append(digits, write_decimal(digits, std::int64_t{number}));
+  else out.append(digits, write_decimal(digits, std::uint64_t{number}));
 }
 
 // Length of the valid UTF-8 sequence at text[0], or 0 when it is not one.
@@ -214,24 +211,6 @@ void ResultWriter::write_msgpack(const Result& result, std::string_view worker) 
   out.pack_string(worker);
 }
 
-std::string_view ResultWriter::id_digits(std::uint64_t id) {
-  char* const digits = last_id_digits_.data();
-  if (id == last_id_ + 1 && last_id_length_ > 0) {
-    std::size_t at = last_id_length_;
-    while (at > 0 && digits[at - 1] == '9') digits[--at] = '0';
-    if (at > 0) {
-      ++digits[at - 1];
-    } else {  // all nines: one digit more
-      digits[0] = '1';
-      digits[last_id_length_++] = '0';
-    }
-  } else {
-    last_id_length_ = static_cast<std::size_t>(std::to_chars(digits, digits + last_id_digits_.size(), id).ptr - digits);
-  }
-  last_id_ = id;
-  return {digits, last_id_length_};
-}
-
 // The common line, "task ID: NUMBER", is built in place in the staging
 // area: appending each line to the string, even whole, was a sixth of the
 // sink's time at millions of results a second (a memmove call per line).
@@ -239,12 +218,15 @@ void ResultWriter::stage_number_line(const Result& result, std::int64_t number) 
   if (staged_.size() - staged_length_ < longest_number_line) flush_staged();
   char* const line = staged_.data() + staged_length_;
   std::memcpy(line, "task ", 5);
-  const std::string_view id = id_digits(result.id);
-  std::memcpy(line + 5, id.data(), id.size());
-  char* end = line + 5 + id.size();
-  const std::string_view separator = result.ok ? ": " : " FAILED: ";
-  std::memcpy(end, separator.data(), separator.size());
-  end = std::to_chars(end + separator.size(), line + longest_number_line, number).ptr;
+  char* end = write_decimal(line + 5, result.id);
+  if (result.ok) {
+    std::memcpy(end, ": ", 2);
+    end += 2;
+  } else {
+    std::memcpy(end, " FAILED: ", 9);
+    end += 9;
+  }
+  end = write_decimal(end, number);
   *end++ = '\n';
   staged_length_ = static_cast<std::size_t>(end - staged_.data());
 }
@@ -260,7 +242,7 @@ void ResultWriter::write_text(const Result& result, std::string_view) {
     buffer_.push_back('\t');
   }
   buffer_.append("task ");
-  buffer_.append(id_digits(result.id));
+  append_integer(buffer_, result.id);
   buffer_.append(result.ok ? ": " : " FAILED: ");
   if (const auto* exec = std::get_if<ExecValue>(&result.value)) {
     // One line per task whatever the command wrote: its streams escaped.
@@ -290,7 +272,7 @@ void ResultWriter::write_jsonl(const Result& result, std::string_view worker) {
     return;
   }
   buffer_.append("{\"task_id\":");
-  buffer_.append(id_digits(result.id));
+  append_integer(buffer_, result.id);
   buffer_.append(result.ok ? ",\"status\":\"ok\",\"result\":" : ",\"status\":\"error\",\"result\":null,\"error\":");
   append_json_value(buffer_, result.value);
   if (result.ok) buffer_.append(",\"error\":null");
@@ -303,7 +285,7 @@ void ResultWriter::write_jsonl(const Result& result, std::string_view worker) {
 // why), so nothing the command said is dropped.
 void ResultWriter::write_exec_jsonl(const Result& result, const ExecRecord& record, std::string_view worker) {
   buffer_.append("{\"task_id\":");
-  buffer_.append(id_digits(result.id));
+  append_integer(buffer_, result.id);
   buffer_.append(result.ok ? ",\"status\":\"ok\",\"result\":" : ",\"status\":\"error\",\"result\":");
   if (valid_utf8(record.out)) append_json_string(buffer_, record.out);
   else buffer_.append("null");
@@ -344,7 +326,7 @@ void ResultWriter::write_exec_jsonl(const Result& result, const ExecRecord& reco
 }
 
 void ResultWriter::write_csv(const Result& result, std::string_view worker) {
-  buffer_.append(id_digits(result.id));
+  append_integer(buffer_, result.id);
   const auto* exec = std::get_if<ExecValue>(&result.value);
   buffer_.append(result.ok ? ",ok," : ",error,");
   std::string text;

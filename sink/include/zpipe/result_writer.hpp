@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "zpipe/decimal_digits.hpp"
 #include "zpipe/messages.hpp"
 #include "zpipe/sink.hpp"
 
@@ -38,20 +39,14 @@ class ResultWriter {
   void write_msgpack(const Result& result, std::string_view worker);
   void stage_number_line(const Result& result, std::int64_t number);
   void flush_staged();
-  // The id in decimal. Ids mostly come one after another, and counting up
-  // the last id's digits costs a fraction of formatting the number anew
-  // (formatting was a third of the sink's time at millions of results a second).
-  std::string_view id_digits(std::uint64_t id);
 
   OutputFormat format_;
   bool tag_ = false;
   std::string buffer_;
-  std::uint64_t last_id_ = 0;
-  std::array<char, 20> last_id_digits_{};  // the digits of last_id_ (20 hold any 64-bit number)
-  std::size_t last_id_length_ = 0;         // 0 until an id was written
   // "task ID: NUMBER" lines, formatted in place and appended to buffer_ a
   // staging area at a time (buffer() appends what is here first).
-  static constexpr std::size_t longest_number_line = 5 + 20 + 9 + 20 + 1;  // "task ", id, " FAILED: ", value, "\n"
+  // "task ", id, " FAILED: ", then the value and "\n" in the room its writer stores in.
+  static constexpr std::size_t longest_number_line = 5 + 20 + 9 + decimal_room;
   std::array<char, 16 * 1024> staged_{};
   std::size_t staged_length_ = 0;
 };
