@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <type_traits>
 
 namespace zpipe::detail {
 namespace {
@@ -33,8 +35,8 @@ class Reader {
     const unsigned char head = *at_++;
     std::uint64_t length = 0;
     if (head >= 0x90 && head <= 0x9f) length = head & 0x0f;
-    else if (head == 0xdc) { if (!big_endian(2, length)) return false; }
-    else if (head == 0xdd) { if (!big_endian(4, length)) return false; }
+    else if (head == 0xdc) { if (!big_endian<2>(length)) return false; }
+    else if (head == 0xdd) { if (!big_endian<4>(length)) return false; }
     else return false;
     if (length > most || length > bytes_left()) return false;
     size = static_cast<std::size_t>(length);
@@ -61,9 +63,9 @@ class Reader {
     std::uint64_t length = 0;
     bool read = true;
     if (head >= 0xa0 && head <= 0xbf && !bin_only) length = head & 0x1f;
-    else if ((head == 0xd9 && !bin_only) || head == 0xc4) read = big_endian(1, length);
-    else if ((head == 0xda && !bin_only) || head == 0xc5) read = big_endian(2, length);
-    else if ((head == 0xdb && !bin_only) || head == 0xc6) read = big_endian(4, length);
+    else if ((head == 0xd9 && !bin_only) || head == 0xc4) read = big_endian<1>(length);
+    else if ((head == 0xda && !bin_only) || head == 0xc5) read = big_endian<2>(length);
+    else if ((head == 0xdb && !bin_only) || head == 0xc6) read = big_endian<4>(length);
     else return false;
     if (!read || length > most || length > static_cast<std::uint64_t>(end_ - at_)) return false;
     text = {reinterpret_cast<const char*>(at_), static_cast<std::size_t>(length)};
@@ -92,11 +94,11 @@ class Reader {
     Integer read;
     if (!integer(read)) return false;
     if (read.negative) {
-      out = Value{read.value};
+      out.emplace<std::int64_t>(read.value);
       return true;
     }
     if (read.magnitude > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return false;
-    out = Value{static_cast<std::int64_t>(read.magnitude)};
+    out.emplace<std::int64_t>(static_cast<std::int64_t>(read.magnitude));
     return true;
   }
 
@@ -104,14 +106,6 @@ class Reader {
   bool counted() {
     if (values_left_ == 0) return false;
     --values_left_;
-    return true;
-  }
-
-  bool big_endian(std::size_t width, std::uint64_t& number) {
-    if (static_cast<std::size_t>(end_ - at_) < width) return false;
-    number = 0;
-    for (std::size_t i = 0; i < width; ++i) number = number << 8 | at_[i];
-    at_ += width;
     return true;
   }
 
@@ -126,25 +120,45 @@ class Reader {
       out = {true, 0, static_cast<std::int8_t>(head)};
       return true;
     }
+    // Each width its own case: a fixed-width load, not a loop over bytes
+    // (ids and numbers are most of what a tasks or results frame holds).
     std::uint64_t raw = 0;
+    bool read = false;
     switch (head) {
-      case 0xcc: case 0xcd: case 0xce: case 0xcf: {
-        if (!big_endian(std::size_t{1} << (head - 0xcc), raw)) return false;
-        out = {false, raw, 0};
-        return true;
-      }
-      case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
-        const std::size_t width = std::size_t{1} << (head - 0xd0);
-        if (!big_endian(width, raw)) return false;
-        // Sign-extend the width's two's complement.
-        const unsigned shift = static_cast<unsigned>(64 - 8 * width);
-        const auto number = static_cast<std::int64_t>(raw << shift) >> shift;
-        if (number < 0) out = {true, 0, number};
-        else out = {false, static_cast<std::uint64_t>(number), 0};
-        return true;
-      }
+      case 0xcc: case 0xd0: read = big_endian<1>(raw); break;
+      case 0xcd: case 0xd1: read = big_endian<2>(raw); break;
+      case 0xce: case 0xd2: read = big_endian<4>(raw); break;
+      case 0xcf: case 0xd3: read = big_endian<8>(raw); break;
       default: return false;
     }
+    if (!read) return false;
+    if (head <= 0xcf) {
+      out = {false, raw, 0};
+      return true;
+    }
+    // Sign-extend the width's two's complement.
+    const unsigned shift = static_cast<unsigned>(64 - 8 * (std::size_t{1} << (head - 0xd0)));
+    const auto number = static_cast<std::int64_t>(raw << shift) >> shift;
+    if (number < 0) out = {true, 0, number};
+    else out = {false, static_cast<std::uint64_t>(number), 0};
+    return true;
+  }
+
+  template <std::size_t width>
+  bool big_endian(std::uint64_t& number) {
+    if (static_cast<std::size_t>(end_ - at_) < width) return false;
+    if constexpr (width == 1) {
+      number = *at_;
+    } else {
+      using Word = std::conditional_t<width == 2, std::uint16_t, std::conditional_t<width == 4, std::uint32_t, std::uint64_t>>;
+      Word word;
+      std::memcpy(&word, at_, width);
+      if constexpr (width == 2) number = __builtin_bswap16(word);
+      else if constexpr (width == 4) number = __builtin_bswap32(word);
+      else number = __builtin_bswap64(word);
+    }
+    at_ += width;
+    return true;
   }
 
   const unsigned char* at_;
