@@ -75,6 +75,33 @@ void pack_value(Packer& packer, const Value& value) {
   }
 }
 
+// The columns of tasks and results frames, thousands of small integers
+// each, are packed at a cursor (MsgpackWriter::room), not a call apiece.
+template <class Items, class Id>
+void pack_ids(Packer& packer, const Items& items, Id id_of) {
+  packer.pack_array(static_cast<std::uint32_t>(items.size()));
+  char* at = packer.room(9 * items.size());
+  for (const auto& item : items) at = MsgpackWriter::put_uint64(at, id_of(item));
+  packer.advance_to(at);
+}
+
+// Runs of numbers at a cursor; any other value through pack_value.
+template <class Items, class ValueOf>
+void pack_values(Packer& packer, const Items& items, ValueOf value_of) {
+  packer.pack_array(static_cast<std::uint32_t>(items.size()));
+  auto item = items.begin();
+  while (item != items.end()) {
+    char* at = packer.room(9 * static_cast<std::size_t>(items.end() - item));
+    for (; item != items.end(); ++item) {
+      const auto* number = std::get_if<std::int64_t>(&value_of(*item));
+      if (number == nullptr) break;
+      at = MsgpackWriter::put_int64(at, *number);
+    }
+    packer.advance_to(at);
+    if (item != items.end()) pack_value(packer, value_of(*item++));
+  }
+}
+
 void pack_bin(Packer& packer, std::string_view bytes) {
   packer.pack_bin(static_cast<std::uint32_t>(bytes.size()));
   packer.pack_bin_body(bytes.data(), static_cast<std::uint32_t>(bytes.size()));
@@ -133,10 +160,8 @@ void pack(Packer& p, const TaskBatch& m) {
   p.pack_uint64(m.job);
   pack_string(p, m.kind);
   const auto count = static_cast<std::uint32_t>(m.tasks.size());
-  p.pack_array(count);
-  for (const auto& task : m.tasks) p.pack_uint64(task.id);
-  p.pack_array(count);
-  for (const auto& task : m.tasks) pack_value(p, task.payload);
+  pack_ids(p, m.tasks, [](const Task& task) { return task.id; });
+  pack_values(p, m.tasks, [](const Task& task) -> const Value& { return task.payload; });
   pack_leases(p, m.leases);
   if (!attempts) return;
   p.pack_array(count);
@@ -150,15 +175,12 @@ void pack(Packer& p, const ResultBatch& m) {
   p.pack_uint64(m.job);
   pack_string(p, m.worker);
   const auto count = static_cast<std::uint32_t>(m.results.size());
+  pack_ids(p, m.results, [](const Result& result) { return result.id; });
   p.pack_array(count);
-  for (const auto& result : m.results) p.pack_uint64(result.id);
-  p.pack_array(count);
-  for (const auto& result : m.results) {
-    if (result.ok) p.pack_true();
-    else p.pack_false();
-  }
-  p.pack_array(count);
-  for (const auto& result : m.results) pack_value(p, result.value);
+  char* at = p.room(count);
+  for (const auto& result : m.results) *at++ = static_cast<char>(result.ok ? 0xc3 : 0xc2);
+  p.advance_to(at);
+  pack_values(p, m.results, [](const Result& result) -> const Value& { return result.value; });
   pack_leases(p, m.leases);
   if (!attempts) return;
   p.pack_array(count);

@@ -34,37 +34,42 @@ class MsgpackWriter {
 
   void pack_uint8(std::uint8_t number) { pack_uint64(number); }
   void pack_uint32(std::uint32_t number) { pack_uint64(number); }
-  void pack_uint64(std::uint64_t number) {
-    char* at = room(9);
+  void pack_uint64(std::uint64_t number) { advance_to(put_uint64(room(9), number)); }
+  void pack_int64(std::int64_t number) { advance_to(put_int64(room(9), number)); }
+
+  /// For a loop that packs many integers: room() makes room for at most
+  /// `bytes` at once, put_uint64/put_int64 store each at a cursor kept in a
+  /// local, and advance_to() takes the cursor back. Each pack_* call instead
+  /// reloads the string and the count: a store through char* may alias them.
+  char* room(std::size_t bytes) {
+    if (used_ + bytes > out_.size()) out_.resize(used_ + std::max(bytes, chunk_bytes));
+    return out_.data() + used_;
+  }
+  void advance_to(const char* end) { used_ = static_cast<std::size_t>(end - out_.data()); }
+
+  /// Stores `number` at `at` in its smallest form (at most 9 bytes) and
+  /// returns the end.
+  static char* put_uint64(char* at, std::uint64_t number) {
     if (number < 0x80) {
       at[0] = static_cast<char>(number);
-      used_ += 1;
-    } else if (number <= 0xff) {
-      used_ += store(at, 0xcc, number, 1);
-    } else if (number <= 0xffff) {
-      used_ += store(at, 0xcd, number, 2);
-    } else if (number <= 0xffffffff) {
-      used_ += store(at, 0xce, number, 4);
-    } else {
-      used_ += store(at, 0xcf, number, 8);
+      return at + 1;
     }
+    if (number <= 0xff) return store(at, 0xcc, number, 1);
+    if (number <= 0xffff) return store(at, 0xcd, number, 2);
+    if (number <= 0xffffffff) return store(at, 0xce, number, 4);
+    return store(at, 0xcf, number, 8);
   }
-  void pack_int64(std::int64_t number) {
-    if (number >= 0) return pack_uint64(static_cast<std::uint64_t>(number));
-    char* at = room(9);
+  static char* put_int64(char* at, std::int64_t number) {
+    if (number >= 0) return put_uint64(at, static_cast<std::uint64_t>(number));
     const auto bits = static_cast<std::uint64_t>(number);
     if (number >= -32) {
       at[0] = static_cast<char>(number);
-      used_ += 1;
-    } else if (number >= -128) {
-      used_ += store(at, 0xd0, bits, 1);
-    } else if (number >= -32768) {
-      used_ += store(at, 0xd1, bits, 2);
-    } else if (number >= -2147483648LL) {
-      used_ += store(at, 0xd2, bits, 4);
-    } else {
-      used_ += store(at, 0xd3, bits, 8);
+      return at + 1;
     }
+    if (number >= -128) return store(at, 0xd0, bits, 1);
+    if (number >= -32768) return store(at, 0xd1, bits, 2);
+    if (number >= -2147483648LL) return store(at, 0xd2, bits, 4);
+    return store(at, 0xd3, bits, 8);
   }
 
   void pack_array(std::uint32_t count) { pack_length(count, 0x90, 16, 0, 0xdc, 0xdd); }
@@ -87,10 +92,6 @@ class MsgpackWriter {
   // what it adds) off the per-integer path; finish() cuts the slack off.
   static constexpr std::size_t chunk_bytes = 256;
 
-  char* room(std::size_t bytes) {
-    if (used_ + bytes > out_.size()) out_.resize(used_ + std::max(bytes, chunk_bytes));
-    return out_.data() + used_;
-  }
   void put(unsigned char byte) { *room(1) = static_cast<char>(byte); ++used_; }
   // An array's, string's or binary's length in its smallest form: in the
   // tag byte (fixed_tag | size) below fixed_limit, else after tag8, tag16 or
@@ -100,13 +101,13 @@ class MsgpackWriter {
     char* at = room(5);
     if (size < fixed_limit) {
       at[0] = static_cast<char>(fixed_tag | size);
-      used_ += 1;
+      advance_to(at + 1);
     } else if (size <= 0xff && tag8 != 0) {
-      used_ += store(at, tag8, size, 1);
+      advance_to(store(at, tag8, size, 1));
     } else if (size <= 0xffff) {
-      used_ += store(at, tag16, size, 2);
+      advance_to(store(at, tag16, size, 2));
     } else {
-      used_ += store(at, tag32, size, 4);
+      advance_to(store(at, tag32, size, 4));
     }
   }
   void append(const char* data, std::size_t size) {
@@ -114,12 +115,23 @@ class MsgpackWriter {
     std::memcpy(room(size), data, size);
     used_ += size;
   }
-  // The tag, then the low `bytes` bytes of `number`, big-endian; returns
-  // how many bytes that is.
-  static std::size_t store(char* at, unsigned char tag, std::uint64_t number, int bytes) {
+  // The tag, then the number's low `bytes` bytes, big-endian, each width
+  // one store; returns the end.
+  static char* store(char* at, unsigned char tag, std::uint64_t number, int bytes) {
     at[0] = static_cast<char>(tag);
-    for (int i = 0; i < bytes; ++i) at[1 + i] = static_cast<char>(number >> (8 * (bytes - 1 - i)));
-    return 1 + static_cast<std::size_t>(bytes);
+    if (bytes == 1) {
+      at[1] = static_cast<char>(number);
+    } else if (bytes == 2) {
+      const auto word = __builtin_bswap16(static_cast<std::uint16_t>(number));
+      std::memcpy(at + 1, &word, 2);
+    } else if (bytes == 4) {
+      const auto word = __builtin_bswap32(static_cast<std::uint32_t>(number));
+      std::memcpy(at + 1, &word, 4);
+    } else {
+      const auto word = __builtin_bswap64(number);
+      std::memcpy(at + 1, &word, 8);
+    }
+    return at + 1 + bytes;
   }
 
   std::string& out_;
