@@ -796,11 +796,29 @@ TEST_CASE("decode reads tasks and results frames directly, with the generic deco
   };
   const auto direct = [](std::string_view frame) { return zpipe::decode(frame); };
   const auto generic = [](std::string_view frame) { return zpipe::decode_generic(frame); };
-  std::size_t read_directly = 0, compared = 0;
+  std::size_t read_directly = 0, read_as_columns = 0, compared = 0;
+  zpipe::IntegerTasks columns;
   const auto compare = [&](std::string_view frame) {
     read_directly += zpipe::detail::decode_direct(frame, {}).has_value() ? 1 : 0;
     ++compared;
-    REQUIRE(outcome(direct, frame) == outcome(generic, frame));
+    const auto decoded = outcome(direct, frame);
+    REQUIRE(decoded == outcome(generic, frame));
+    // A frame the worker reads as columns (integer payloads) holds the tasks decode() reads.
+    if (!zpipe::decode_integer_tasks(frame, columns)) return;
+    ++read_as_columns;
+    const auto* message = std::get_if<Message>(&decoded);
+    const auto* tasks = message != nullptr ? std::get_if<TaskBatch>(message) : nullptr;
+    REQUIRE(tasks != nullptr);
+    CHECK(tasks->job == columns.job);
+    CHECK(tasks->kind == columns.kind);
+    CHECK(tasks->leases == columns.leases);
+    CHECK(tasks->attempts == columns.attempts);
+    CHECK(tasks->frames == columns.frames);
+    REQUIRE(tasks->tasks.size() == columns.ids.size());
+    for (std::size_t i = 0; i < columns.ids.size(); ++i) {
+      CHECK(tasks->tasks[i].id == columns.ids[i]);
+      CHECK(tasks->tasks[i].payload == zpipe::Value{columns.payloads[i]});
+    }
   };
   std::vector<std::string> frames;
   for (const auto& vector : canonical_vectors()) {
@@ -837,6 +855,7 @@ TEST_CASE("decode reads tasks and results frames directly, with the generic deco
     }
   INFO(compared << " frames compared");
   CHECK(read_directly > frames.size());  // the direct reader took the vectors, and more
+  CHECK(read_as_columns > 100);          // the integer tasks frames, and many of their flips
 }
 
 TEST_CASE("a failed result must carry its error message") {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <set>
@@ -59,6 +60,9 @@ class Gate {
   bool open_ = false;
 };
 
+std::atomic<int> function_calls{0};
+std::atomic<int> shortcut_calls{0};
+
 zpipe::KindRegistry test_kinds(Gate& gate) {
   zpipe::KindRegistry kinds;
   kinds.add("echo", [](const zpipe::Value& payload) { return payload; });
@@ -73,6 +77,22 @@ zpipe::KindRegistry test_kinds(Gate& gate) {
     gate.pass();
     return payload;
   });
+  // square twice over: with its integer shortcut, and without one.
+  const auto builtin = zpipe::builtin_kinds();
+  kinds.add("square", *builtin.find("square"), builtin.find_integer("square"));
+  kinds.add("square_without_shortcut", *builtin.find("square"));
+  // Counts which way each task went; the shortcut declines negative numbers.
+  kinds.add(
+      "double",
+      [](const zpipe::Value& payload) -> zpipe::Value {
+        ++function_calls;
+        return 2 * zpipe::as_integer(payload).value();
+      },
+      [](std::int64_t payload, std::int64_t& result) {
+        ++shortcut_calls;
+        result = 2 * payload;
+        return payload >= 0;
+      });
   return kinds;
 }
 
@@ -82,6 +102,14 @@ zmq::message_t task_frame(zpipe::JobId job, const std::string& kind, std::vector
   zpipe::TaskBatch batch{job, kind, {}};
   batch.frames = frames;
   for (TaskId id : ids) batch.tasks.push_back({id, zpipe::Value{"payload " + std::to_string(id)}});
+  const std::string frame = zpipe::encode(zpipe::Message{batch});
+  return zmq::message_t(frame.data(), frame.size());
+}
+
+zmq::message_t integer_frame(const std::string& kind, const std::vector<std::pair<TaskId, zpipe::Value>>& tasks,
+                             std::vector<std::uint32_t> attempts = {}) {
+  zpipe::TaskBatch batch{42, kind, {}, {}, std::move(attempts)};
+  for (const auto& [id, payload] : tasks) batch.tasks.push_back({id, payload});
   const std::string frame = zpipe::encode(zpipe::Message{batch});
   return zmq::message_t(frame.data(), frame.size());
 }
@@ -277,7 +305,7 @@ TEST_CASE("executor: bad task frames finish as failed results or rejections", "[
     const auto& failed = results.find(5)->second.first;
     CHECK_FALSE(failed.ok);
     const auto reason = zpipe::as_text(failed.value);
-    CHECK_THAT(reason, Catch::Contains("no-such-kind") && Catch::Contains("block, echo"));
+    CHECK_THAT(reason, Catch::Contains("no-such-kind") && Catch::Contains("block, double, echo"));
     CHECK(rig.executor->rejected() == 0);
   } else {
     CHECK(results.size() == 1);
@@ -408,4 +436,68 @@ TEST_CASE("executor: cancel_below stops running tasks and drops their results", 
   rig.submit(2, std::move(next));
   rig.finish_frames(2);
   CHECK(rig.ids(2) == std::set<TaskId>{3});
+}
+
+TEST_CASE("executor: an integer shortcut runs frames of integer payloads; what it declines, and other payloads, go to the kind's function", "[executor]") {
+  Rig rig(1);
+  function_calls = 0;
+  shortcut_calls = 0;
+  std::vector<zmq::message_t> frames;
+  frames.push_back(integer_frame("double", {{1, zpipe::Value{5}}, {2, zpipe::Value{-3}}, {3, zpipe::Value{7}}}, {1, 2, 1}));
+  frames.push_back(integer_frame("double", {{4, zpipe::Value{"8"}}}));  // a text payload: no shortcut for the frame
+  rig.submit(1, std::move(frames));
+  rig.finish_frames(2);
+  CHECK(shortcut_calls == 3);
+  CHECK(function_calls == 2);  // -3, declined, and "8"
+  const auto results = rig.results();
+  REQUIRE(results.size() == 4);
+  const std::vector<std::int64_t> doubled = {10, -6, 14, 16};
+  for (TaskId id = 1; id <= 4; ++id) {
+    CAPTURE(id);
+    const zpipe::Result& result = results.find(id)->second.first;
+    CHECK(result.ok);
+    CHECK(result.value == zpipe::Value{doubled[id - 1]});
+    CHECK(result.attempt == (id == 2 ? 2u : 1u));
+  }
+}
+
+TEST_CASE("executor: square with its shortcut sends the results frame square without it sends, byte for byte", "[executor]") {
+  Rig rig(1);
+  // Small and large numbers, both signs, an overflow both ways, a text payload
+  // and one that is no number.
+  const std::vector<std::pair<TaskId, zpipe::Value>> integers = {
+      {1, zpipe::Value{0}},          {2, zpipe::Value{-7}},
+      {3, zpipe::Value{3037000499}}, {4, zpipe::Value{3037000500}},
+      {5, zpipe::Value{std::numeric_limits<std::int64_t>::min()}}, {6, zpipe::Value{-3037000499}}};
+  const std::vector<std::pair<TaskId, zpipe::Value>> mixed = {{7, zpipe::Value{12}}, {8, zpipe::Value{"9"}}, {9, zpipe::Value{"x"}}};
+  for (const auto* tasks : {&integers, &mixed}) {
+    std::vector<std::string> sent;
+    for (const std::string kind : {"square", "square_without_shortcut"}) {
+      rig.finished.clear();
+      std::vector<zmq::message_t> frames;
+      frames.push_back(integer_frame(kind, *tasks));
+      rig.submit(1, std::move(frames));
+      rig.finish_frames(1);
+      REQUIRE(rig.finished.size() == 1);
+      sent.push_back(rig.finished.front().results_frame);
+    }
+    CHECK(sent[0] == sent[1]);
+  }
+  // (rig.finished holds the mixed frame's run now.)
+  const auto mixed_results = rig.results();
+  CHECK(mixed_results.find(8)->second.first.value == zpipe::Value{81});
+  CHECK_FALSE(mixed_results.find(9)->second.first.ok);
+  // An overflow is a failure in square's own words, as square without the shortcut says it.
+  rig.finished.clear();
+  std::vector<zmq::message_t> frames;
+  frames.push_back(integer_frame("square", integers));
+  rig.submit(1, std::move(frames));
+  rig.finish_frames(1);
+  const auto results = rig.results();
+  CHECK(results.find(3)->second.first.value == zpipe::Value{std::int64_t{3037000499} * 3037000499});
+  for (const TaskId overflowing : {4, 5}) {
+    const zpipe::Result& result = results.find(overflowing)->second.first;
+    CHECK_FALSE(result.ok);
+    CHECK_THAT(std::get<std::string>(result.value), Catch::Contains("overflows a 64-bit integer"));
+  }
 }

@@ -142,6 +142,7 @@ void Executor::compute_loop(zmq::socket_t wake) {
   std::deque<QueuedFrame> work;
   ResultBatch results;
   results.worker = worker_name_;
+  IntegerTasks integer_tasks;  // reused from frame to frame
   std::size_t result_bytes = 0;
   FinishedWork pending;
   cancel_mark = &cancel_below_;
@@ -188,51 +189,74 @@ void Executor::compute_loop(zmq::socket_t wake) {
     const auto started = std::chrono::steady_clock::now();
     auto last_flush = started;
     std::uint64_t frames = 0;  // task frames, a bundle counting as those it stands for
-    for (auto& [frame, epoch] : work) {
-      if (epoch != pending.epoch) {
-        flush();
-        pending.epoch = epoch;
-      }
-      TaskBatch batch;
-      try {
-        auto message = decode(view(frame));
-        auto* tasks = std::get_if<TaskBatch>(&message);
-        if (tasks == nullptr) throw codec_error("expected a tasks message, got " + std::string(message_name(message)));
-        batch = std::move(*tasks);
-      } catch (const codec_error& e) {
-        rejected_.fetch_add(1);
-        rejections.reject(e.what());
-        ++pending.task_frames;  // what it claimed to stand for is not known: one
-        ++frames;
-        continue;
-      }
-      frames += batch.frames;
-      const auto per_task_frame = static_cast<std::uint32_t>((batch.tasks.size() + batch.frames - 1) / batch.frames);
+    // Runs one frame's tasks into `results`; false once the worker stops.
+    // `run_one(i)` computes task i's result.
+    const auto run_frame = [&](const auto& tasks, std::size_t count, std::uint64_t epoch, auto run_one) {
+      frames += tasks.frames;
+      const auto per_task_frame = static_cast<std::uint32_t>((count + tasks.frames - 1) / tasks.frames);
       if (per_task_frame > largest_frame_.load()) largest_frame_.store(per_task_frame);
-      if (!results.results.empty() && batch.job != results.job) flush();
-      results.job = batch.job;
-      const TaskFunction* function = kinds_.find(batch.kind);
+      if (!results.results.empty() && tasks.job != results.job) flush();
+      results.job = tasks.job;
       // The sink takes a result only under the lease its task came with, or
       // under a wider lease of the same run.
-      append_leases(results.leases, batch.leases);
+      append_leases(results.leases, tasks.leases);
       running_epoch = epoch;
-      for (std::size_t i = 0; i < batch.tasks.size(); ++i) {
-        if (stop_requested()) return;
+      for (std::size_t i = 0; i < count; ++i) {
+        if (stop_requested()) return false;
         if (task_cancelled()) break;  // the job ended unfinished: its tasks are not run
-        results.results.push_back(run_task(function, batch.kind, batch.tasks[i], kinds_));
+        results.results.push_back(run_one(i));
         if (task_cancelled()) {  // cancelled while it ran: nobody waits for its result
           results.results.pop_back();
           break;
         }
         // The sink tells a final failure from one to retry by its attempt.
-        results.results.back().attempt = batch.attempt(i);
+        results.results.back().attempt = tasks.attempt(i);
         result_bytes += frame_bytes(results.results.back().value) + 12;
         if (results.results.size() >= results_per_frame || result_bytes >= result_bytes_per_frame) {
           flush();
-          if (i + 1 < batch.tasks.size()) results.leases = batch.leases;
+          if (i + 1 < count) results.leases = tasks.leases;
         }
       }
-      pending.task_frames += batch.frames;
+      pending.task_frames += tasks.frames;
+      return true;
+    };
+
+    for (auto& [frame, epoch] : work) {
+      if (epoch != pending.epoch) {
+        flush();
+        pending.epoch = epoch;
+      }
+      // A frame of integer payloads for a kind with an integer shortcut
+      // (square) is read as columns and run without a Value per task.
+      if (decode_integer_tasks(view(frame), integer_tasks)) {
+        const TaskFunction* function = kinds_.find(integer_tasks.kind);
+        const IntegerFunction integer = function != nullptr ? kinds_.find_integer(integer_tasks.kind) : nullptr;
+        const bool going_on = run_frame(integer_tasks, integer_tasks.ids.size(), epoch, [&](std::size_t i) {
+          const TaskId id = integer_tasks.ids[i];
+          std::int64_t value = 0;
+          if (integer != nullptr && integer(integer_tasks.payloads[i], value)) return Result{id, true, Value{value}};
+          return run_task(function, integer_tasks.kind, Task{id, Value{integer_tasks.payloads[i]}}, kinds_);
+        });
+        if (!going_on) return;
+      } else {
+        TaskBatch batch;
+        try {
+          auto message = decode(view(frame));
+          auto* tasks = std::get_if<TaskBatch>(&message);
+          if (tasks == nullptr) throw codec_error("expected a tasks message, got " + std::string(message_name(message)));
+          batch = std::move(*tasks);
+        } catch (const codec_error& e) {
+          rejected_.fetch_add(1);
+          rejections.reject(e.what());
+          ++pending.task_frames;  // what it claimed to stand for is not known: one
+          ++frames;
+          continue;
+        }
+        const TaskFunction* function = kinds_.find(batch.kind);
+        const bool going_on = run_frame(batch, batch.tasks.size(), epoch,
+                                        [&](std::size_t i) { return run_task(function, batch.kind, batch.tasks[i], kinds_); });
+        if (!going_on) return;
+      }
       // Slow tasks (shell commands) go to the sink as each frame finishes,
       // not when the whole pass does: a failure that --halt waits for must
       // not wait behind the next command. Tiny tasks still share a frame.

@@ -73,6 +73,22 @@ class Reader {
     return true;
   }
 
+  // An integer that fits an int64; false for anything else.
+  bool int64(std::int64_t& number) {
+    if (at_ == end_ || !integer_head(*at_)) return false;
+    Integer read;
+    if (!integer(read)) return false;
+    if (read.negative) {
+      number = read.value;
+      return true;
+    }
+    if (read.magnitude > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return false;
+    number = static_cast<std::int64_t>(read.magnitude);
+    return true;
+  }
+
+  static bool integer_head(unsigned char head) { return head <= 0x7f || head >= 0xe0 || (head >= 0xcc && head <= 0xd3); }
+
   // nil, an integer that fits an int64, a string or a bin: the Values
   // read_value takes other than exec records.
   bool value(Value& out, std::size_t most_string) {
@@ -194,32 +210,58 @@ bool read_attempts(Reader& in, std::size_t ids, const DecodeLimits& limits, Stor
   return true;
 }
 
-std::optional<Message> read_tasks(Reader& in, std::size_t fields, const DecodeLimits& limits) {
-  TaskBatch batch;
+// A tasks frame read into a TaskBatch (Values) or IntegerTasks (columns):
+// the same checks, in the same order, whichever it fills.
+std::size_t task_count(const TaskBatch& batch) { return batch.tasks.size(); }
+std::size_t task_count(const IntegerTasks& tasks) { return tasks.ids.size(); }
+void resize(TaskBatch& batch, std::size_t count) { batch.tasks.resize(count); }
+void resize(IntegerTasks& tasks, std::size_t count) {
+  tasks.ids.resize(count);
+  tasks.payloads.resize(count);
+}
+TaskId& id_at(TaskBatch& batch, std::size_t i) { return batch.tasks[i].id; }
+TaskId& id_at(IntegerTasks& tasks, std::size_t i) { return tasks.ids[i]; }
+bool read_payload(Reader& in, TaskBatch& batch, std::size_t i, const DecodeLimits& limits) {
+  return in.value(batch.tasks[i].payload, limits.max_string_bytes);
+}
+bool read_payload(Reader& in, IntegerTasks& tasks, std::size_t i, const DecodeLimits&) {
+  return in.int64(tasks.payloads[i]);
+}
+
+template <class Tasks>
+bool read_tasks(Reader& in, std::size_t fields, const DecodeLimits& limits, Tasks& batch) {
   std::string_view kind;
   std::size_t ids = 0, payloads = 0;
   if (!in.uint(batch.job) || !in.bytes(kind, limits.max_string_bytes) || !in.array(ids, limits.max_items))
-    return std::nullopt;
+    return false;
   batch.kind = kind;
-  batch.tasks.resize(ids);
-  for (Task& task : batch.tasks)
-    if (!in.uint(task.id)) return std::nullopt;
-  if (!in.array(payloads, limits.max_items) || payloads != ids) return std::nullopt;
-  for (Task& task : batch.tasks)
-    if (!in.value(task.payload, limits.max_string_bytes)) return std::nullopt;
-  if (!read_leases(in, batch.leases, limits)) return std::nullopt;
+  resize(batch, ids);
+  for (std::size_t i = 0; i < ids; ++i)
+    if (!in.uint(id_at(batch, i))) return false;
+  if (!in.array(payloads, limits.max_items) || payloads != ids) return false;
+  for (std::size_t i = 0; i < ids; ++i)
+    if (!read_payload(in, batch, i, limits)) return false;
+  if (!read_leases(in, batch.leases, limits)) return false;
   // Every task's first attempt reads as none listed, as the encoder writes
   // it: the list is made only once an attempt past the first shows.
+  batch.attempts.clear();
   if (fields >= 8 && !read_attempts(in, ids, limits, [&](std::size_t i, std::uint32_t attempt) {
         if (attempt != 1 && batch.attempts.empty()) batch.attempts.assign(ids, 1);
         if (!batch.attempts.empty()) batch.attempts[i] = attempt;
       }))
-    return std::nullopt;
+    return false;
+  batch.frames = 1;
   if (fields == 9) {
     std::uint64_t frames = 0;
-    if (!in.uint(frames) || frames == 0 || frames > std::max<std::size_t>(1, ids)) return std::nullopt;
+    if (!in.uint(frames) || frames == 0 || frames > std::max<std::size_t>(1, task_count(batch))) return false;
     batch.frames = static_cast<std::uint32_t>(frames);
   }
+  return true;
+}
+
+std::optional<Message> read_tasks(Reader& in, std::size_t fields, const DecodeLimits& limits) {
+  TaskBatch batch;
+  if (!read_tasks(in, fields, limits, batch)) return std::nullopt;
   return Message{std::move(batch)};
 }
 
@@ -249,17 +291,26 @@ std::optional<Message> read_results(Reader& in, std::size_t fields, const Decode
   return Message{std::move(batch)};
 }
 
+// The generic decoder refuses a frame of more values than this before it
+// reads anything.
+Reader frame_reader(std::string_view frame, const DecodeLimits& limits) {
+  return Reader(frame, 4 * static_cast<std::uint64_t>(limits.max_items) + 64);
+}
+
+// [version, type, ...]: false unless the frame starts so, with this version.
+bool read_header(Reader& in, std::size_t& fields, std::uint64_t& type, const DecodeLimits& limits) {
+  std::uint64_t version = 0;
+  return in.array(fields, limits.max_items) && in.uint(version) && version == protocol_version && in.uint(type);
+}
+
 }  // namespace
 
 std::optional<Message> decode_direct(std::string_view frame, const DecodeLimits& limits) {
   if (frame.empty() || frame.size() > limits.max_frame_bytes) return std::nullopt;
-  // The generic decoder refuses a frame of more values than this before it
-  // reads anything.
-  Reader in(frame, 4 * static_cast<std::uint64_t>(limits.max_items) + 64);
+  Reader in = frame_reader(frame, limits);
   std::size_t fields = 0;
-  std::uint64_t version = 0, type = 0;
-  if (!in.array(fields, limits.max_items) || !in.uint(version) || version != protocol_version || !in.uint(type))
-    return std::nullopt;
+  std::uint64_t type = 0;
+  if (!read_header(in, fields, type, limits)) return std::nullopt;
   std::optional<Message> message;
   if (type == static_cast<std::uint64_t>(MessageType::tasks) && (fields >= 7 && fields <= 9))
     message = read_tasks(in, fields, limits);
@@ -270,3 +321,16 @@ std::optional<Message> decode_direct(std::string_view frame, const DecodeLimits&
 }
 
 }  // namespace zpipe::detail
+
+namespace zpipe {
+
+bool decode_integer_tasks(std::string_view frame, IntegerTasks& tasks, const DecodeLimits& limits) {
+  if (frame.empty() || frame.size() > limits.max_frame_bytes) return false;
+  detail::Reader in = detail::frame_reader(frame, limits);
+  std::size_t fields = 0;
+  std::uint64_t type = 0;
+  return detail::read_header(in, fields, type, limits) && type == static_cast<std::uint64_t>(MessageType::tasks) &&
+         fields >= 7 && fields <= 9 && detail::read_tasks(in, fields, limits, tasks) && in.at_end();
+}
+
+}  // namespace zpipe

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "zpipe/messages.hpp"
 
@@ -50,6 +52,25 @@ void encode(const ResultBatch& batch, std::string& out);
 /// plain tasks and results frames does not take: the same message or the
 /// same error for any frame, only slower. For tests and fuzzers that compare.
 [[nodiscard]] Message decode_generic(std::string_view frame, const DecodeLimits& limits = {});
+
+/// A tasks frame whose payloads are all integers, read as columns: a
+/// worker runs an integer kind (square) over them without a Value per task.
+struct IntegerTasks {
+  JobId job = 0;
+  std::string kind;
+  std::vector<TaskId> ids;
+  std::vector<std::int64_t> payloads;  // parallel to ids
+  std::vector<Lease> leases;
+  std::vector<std::uint32_t> attempts;  // as TaskBatch::attempts
+  std::uint32_t frames = 1;             // as TaskBatch::frames
+  [[nodiscard]] std::uint32_t attempt(std::size_t i) const { return i < attempts.size() ? attempts[i] : 1; }
+};
+
+/// Reads a tasks frame whose every payload is an integer into `tasks`,
+/// reusing its vectors, and returns true: then decode() gives the same
+/// tasks (the decode fuzzer checks it). For any other frame, a bad one
+/// included, returns false and leaves the frame to decode().
+[[nodiscard]] bool decode_integer_tasks(std::string_view frame, IntegerTasks& tasks, const DecodeLimits& limits = {});
 
 /// Returns the type of a well-formed frame header without decoding the
 /// body, so a relay can route a frame cheaply; nullopt when the header is not

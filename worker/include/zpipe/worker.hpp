@@ -12,6 +12,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -29,6 +30,13 @@ namespace zpipe {
 /// same function at once (see --threads).
 using TaskFunction = std::function<Value(const Value& payload)>;
 
+/// A kind's shortcut for integer payloads and integer results, which the
+/// worker takes for a frame whose payloads are all integers: no Value is
+/// made per task. It stores the result and returns true, or returns false
+/// to leave that task to the kind's TaskFunction (which then says what is
+/// wrong: an overflow, say). It must give the result the TaskFunction gives.
+using IntegerFunction = bool (*)(std::int64_t payload, std::int64_t& result);
+
 /// For a task function to poll while it runs long: true once the job of the
 /// task this thread runs was cancelled or halted (--halt now; the
 /// ventilator's job_end), or the worker was asked to stop. Its result would
@@ -38,17 +46,24 @@ using TaskFunction = std::function<Value(const Value& payload)>;
 
 class KindRegistry {
  public:
-  /// Adds a kind, replacing one of the same name.
-  void add(std::string name, TaskFunction function);
+  /// Adds a kind, replacing one of the same name; `integer`, when given,
+  /// is its shortcut for integer payloads.
+  void add(std::string name, TaskFunction function, IntegerFunction integer = nullptr);
   /// Returns the kind's function, or nullptr when there is none of that name.
   [[nodiscard]] const TaskFunction* find(std::string_view name) const;
+  /// Returns the kind's shortcut for integer payloads, or nullptr when it has none.
+  [[nodiscard]] IntegerFunction find_integer(std::string_view name) const;
   /// Returns the names, sorted, for messages that list what is available.
   [[nodiscard]] std::string names() const;
   /// Returns the names, sorted: what a worker announces in hello.
   [[nodiscard]] std::vector<std::string> list() const;
 
  private:
-  std::map<std::string, TaskFunction, std::less<>> kinds_;
+  struct Kind {
+    TaskFunction function;
+    IntegerFunction integer = nullptr;
+  };
+  std::map<std::string, Kind, std::less<>> kinds_;
 };
 
 /// square, sleep, spin, primes and fail (see README, "Task kinds").
