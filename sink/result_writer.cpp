@@ -218,7 +218,7 @@ void ResultWriter::stage_number_line(const Result& result, std::int64_t number) 
   if (staged_.size() - staged_length_ < longest_number_line) flush_staged();
   char* const line = staged_.data() + staged_length_;
   std::memcpy(line, "task ", 5);
-  char* end = write_decimal(line + 5, result.id);
+  char* end = write_id(line + 5, result.id);
   if (result.ok) {
     std::memcpy(end, ": ", 2);
     end += 2;
@@ -229,6 +229,25 @@ void ResultWriter::stage_number_line(const Result& result, std::int64_t number) 
   end = write_decimal(end, number);
   *end++ = '\n';
   staged_length_ = static_cast<std::size_t>(end - staged_.data());
+}
+
+char* ResultWriter::write_id(char* out, std::uint64_t id) {
+  char* const digits = last_id_digits_.data();
+  if (id == last_id_ + 1 && last_id_length_ > 0) {
+    std::size_t at = last_id_length_;
+    while (at > 0 && digits[at - 1] == '9') digits[--at] = '0';
+    if (at > 0) {
+      ++digits[at - 1];
+    } else {  // all nines: one digit more
+      digits[0] = '1';
+      digits[last_id_length_++] = '0';
+    }
+  } else {
+    last_id_length_ = static_cast<std::size_t>(write_decimal(digits, id) - digits);
+  }
+  last_id_ = id;
+  std::memcpy(out, digits, id_room);  // whole: a fixed-size copy, not a memmove call
+  return out + last_id_length_;
 }
 
 void ResultWriter::flush_staged() {

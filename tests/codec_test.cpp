@@ -858,6 +858,22 @@ TEST_CASE("decode reads tasks and results frames directly, with the generic deco
   CHECK(read_as_columns > 100);          // the integer tasks frames, and many of their flips
 }
 
+TEST_CASE("decode_into gives what decode gives, whatever message it reuses held before") {
+  // Every vector after every other (attempts then none, a bundle then a
+  // single frame, long then short), and after an encode of each decoded one.
+  std::vector<std::string> frames;
+  for (const auto& vector : canonical_vectors()) frames.push_back(bytes(vector.hex));
+  for (const std::string& before : frames)
+    for (const std::string& frame : frames) {
+      Message message = zpipe::decode(before);
+      zpipe::decode_into(frame, message);
+      REQUIRE(message == zpipe::decode(frame));
+    }
+  // A bad frame is refused as decode refuses it.
+  Message message = zpipe::decode(frames.front());
+  CHECK_THROWS_AS(zpipe::decode_into(std::string_view(frames.front()).substr(0, 3), message), codec_error);
+}
+
 TEST_CASE("a failed result must carry its error message") {
   const Value value = GENERATE(Value{}, Value{0}, Value{-1});
   // Encoding does not police this; decoding does.

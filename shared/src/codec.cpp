@@ -768,6 +768,10 @@ Message decode(std::string_view frame, const DecodeLimits& limits) {
   return decode_generic(frame, limits);
 }
 
+void decode_into(std::string_view frame, Message& message, const DecodeLimits& limits) {
+  if (!detail::decode_direct_into(frame, limits, message)) message = decode_generic(frame, limits);
+}
+
 Message decode_generic(std::string_view frame, const DecodeLimits& limits) {
   if (frame.empty()) throw codec_error("empty frame");
   if (frame.size() > limits.max_frame_bytes)

@@ -259,36 +259,32 @@ bool read_tasks(Reader& in, std::size_t fields, const DecodeLimits& limits, Task
   return true;
 }
 
-std::optional<Message> read_tasks(Reader& in, std::size_t fields, const DecodeLimits& limits) {
-  TaskBatch batch;
-  if (!read_tasks(in, fields, limits, batch)) return std::nullopt;
-  return Message{std::move(batch)};
-}
-
-std::optional<Message> read_results(Reader& in, std::size_t fields, const DecodeLimits& limits) {
-  ResultBatch batch;
+// Into `batch`, whose vectors it reuses: every field of every result is set.
+bool read_results(Reader& in, std::size_t fields, const DecodeLimits& limits, ResultBatch& batch) {
   std::string_view worker;
   std::size_t ids = 0, oks = 0, values = 0;
   if (!in.uint(batch.job) || !in.bytes(worker, limits.max_string_bytes) || !in.array(ids, limits.max_items))
-    return std::nullopt;
+    return false;
   batch.worker = worker;
   batch.results.resize(ids);
-  for (Result& result : batch.results)
-    if (!in.uint(result.id)) return std::nullopt;
-  if (!in.array(oks, limits.max_items) || oks != ids) return std::nullopt;
-  for (Result& result : batch.results)
-    if (!in.boolean(result.ok)) return std::nullopt;
-  if (!in.array(values, limits.max_items) || values != ids) return std::nullopt;
   for (Result& result : batch.results) {
-    if (!in.value(result.value, limits.max_string_bytes)) return std::nullopt;
-    // A failure's value is its message (or an exec record, left to the generic decoder).
-    if (!result.ok && !std::holds_alternative<std::string>(result.value)) return std::nullopt;
+    if (!in.uint(result.id)) return false;
+    result.attempt = 1;  // unless the attempts field says otherwise
   }
-  if (!read_leases(in, batch.leases, limits)) return std::nullopt;
+  if (!in.array(oks, limits.max_items) || oks != ids) return false;
+  for (Result& result : batch.results)
+    if (!in.boolean(result.ok)) return false;
+  if (!in.array(values, limits.max_items) || values != ids) return false;
+  for (Result& result : batch.results) {
+    if (!in.value(result.value, limits.max_string_bytes)) return false;
+    // A failure's value is its message (or an exec record, left to the generic decoder).
+    if (!result.ok && !std::holds_alternative<std::string>(result.value)) return false;
+  }
+  if (!read_leases(in, batch.leases, limits)) return false;
   if (fields == 9 &&
       !read_attempts(in, ids, limits, [&](std::size_t i, std::uint32_t attempt) { batch.results[i].attempt = attempt; }))
-    return std::nullopt;
-  return Message{std::move(batch)};
+    return false;
+  return true;
 }
 
 // The generic decoder refuses a frame of more values than this before it
@@ -305,18 +301,28 @@ bool read_header(Reader& in, std::size_t& fields, std::uint64_t& type, const Dec
 
 }  // namespace
 
-std::optional<Message> decode_direct(std::string_view frame, const DecodeLimits& limits) {
-  if (frame.empty() || frame.size() > limits.max_frame_bytes) return std::nullopt;
+bool decode_direct_into(std::string_view frame, const DecodeLimits& limits, Message& out) {
+  if (frame.empty() || frame.size() > limits.max_frame_bytes) return false;
   Reader in = frame_reader(frame, limits);
   std::size_t fields = 0;
   std::uint64_t type = 0;
-  if (!read_header(in, fields, type, limits)) return std::nullopt;
-  std::optional<Message> message;
+  if (!read_header(in, fields, type, limits)) return false;
+  // The message `out` holds already, if of the same type, lends its vectors.
+  const auto reused = [&out]<class Batch>(std::type_identity<Batch>) -> Batch& {
+    if (auto* batch = std::get_if<Batch>(&out)) return *batch;
+    return out.emplace<Batch>();
+  };
+  bool read = false;
   if (type == static_cast<std::uint64_t>(MessageType::tasks) && (fields >= 7 && fields <= 9))
-    message = read_tasks(in, fields, limits);
+    read = read_tasks(in, fields, limits, reused(std::type_identity<TaskBatch>{}));
   else if (type == static_cast<std::uint64_t>(MessageType::results) && (fields == 8 || fields == 9))
-    message = read_results(in, fields, limits);
-  if (!message || !in.at_end()) return std::nullopt;
+    read = read_results(in, fields, limits, reused(std::type_identity<ResultBatch>{}));
+  return read && in.at_end();
+}
+
+std::optional<Message> decode_direct(std::string_view frame, const DecodeLimits& limits) {
+  Message message;
+  if (!decode_direct_into(frame, limits, message)) return std::nullopt;
   return message;
 }
 

@@ -20,5 +20,9 @@
 namespace zpipe::detail {
 
 [[nodiscard]] std::optional<Message> decode_direct(std::string_view frame, const DecodeLimits& limits);
+/// As decode_direct, into `out`: a message of the frame's type already
+/// there lends its vectors (no allocation per frame once they are large
+/// enough). False, with `out` unspecified, where decode_direct gives nullopt.
+[[nodiscard]] bool decode_direct_into(std::string_view frame, const DecodeLimits& limits, Message& out);
 
 }  // namespace zpipe::detail

@@ -47,6 +47,11 @@ void encode(const ResultBatch& batch, std::string& out);
 /// Decodes one frame. Throws codec_error saying what is wrong with it.
 [[nodiscard]] Message decode(std::span<const std::byte> frame, const DecodeLimits& limits = {});
 [[nodiscard]] Message decode(std::string_view frame, const DecodeLimits& limits = {});
+/// As decode(), into `message`: a tasks or results message already there
+/// lends its vectors to a frame of the same type, so a receiver that keeps
+/// one allocates nothing per frame. Throws as decode() does, leaving
+/// `message` unspecified.
+void decode_into(std::string_view frame, Message& message, const DecodeLimits& limits = {});
 
 /// The decoder decode() leaves every frame to that its direct reader of
 /// plain tasks and results frames does not take: the same message or the

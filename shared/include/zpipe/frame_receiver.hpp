@@ -7,6 +7,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <zmq.hpp>
@@ -40,9 +41,9 @@ class FrameReceiver {
         if (take_raw(parts_[0])) continue;
         const std::string_view frame = view(parts_[0]);
         stage = Stage::decoding;
-        const Message message = decode(frame);
+        decode_into(frame, message_);
         stage = Stage::handling;
-        handle(frame, message);
+        handle(frame, std::as_const(message_));
       } catch (const codec_error& e) {
         reject(stage, e.what());
       }
@@ -59,9 +60,9 @@ class FrameReceiver {
         peer_.assign(view(parts_[0]));
         const std::string_view frame = view(parts_[1]);
         stage = Stage::decoding;
-        const Message message = decode(frame);
+        decode_into(frame, message_);
         stage = Stage::handling;
-        handle(peer_, frame, message);
+        handle(peer_, frame, std::as_const(message_));
       } catch (const codec_error& e) {
         reject(stage, e.what());
       }
@@ -95,6 +96,7 @@ class FrameReceiver {
 
   std::vector<zmq::message_t> parts_;
   std::string peer_;
+  Message message_;  // decoded into frame after frame, its vectors reused
   RejectionLog rejections_;
   Rejected by_reason_;
 };
