@@ -60,6 +60,7 @@ class Gate {
   bool open_ = false;
 };
 
+std::thread::id caller_thread;  // the test's thread, set by the test that asks
 std::atomic<int> function_calls{0};
 std::atomic<int> shortcut_calls{0};
 
@@ -81,6 +82,14 @@ zpipe::KindRegistry test_kinds(Gate& gate) {
   const auto builtin = zpipe::builtin_kinds();
   kinds.add("square", *builtin.find("square"), builtin.find_integer("square"));
   kinds.add("square_without_shortcut", *builtin.find("square"));
+  // 1 when run on the thread that submitted it (see caller_thread), else 0.
+  kinds.add("on_caller", [](const zpipe::Value&) -> zpipe::Value {
+    return std::int64_t{std::this_thread::get_id() == caller_thread ? 1 : 0};
+  });
+  kinds.add("ten_ms", [](const zpipe::Value& payload) {
+    std::this_thread::sleep_for(10ms);
+    return payload;
+  });
   // Counts which way each task went; the shortcut declines negative numbers.
   kinds.add(
       "double",
@@ -500,4 +509,32 @@ TEST_CASE("executor: square with its shortcut sends the results frame square wit
     CHECK_FALSE(result.ok);
     CHECK_THAT(std::get<std::string>(result.value), Catch::Contains("overflows a 64-bit integer"));
   }
+}
+
+TEST_CASE("executor: with one thread, a burst of frames known to be quick runs on the caller's thread; slow or unknown ones, and any with more threads, on a compute thread", "[executor]") {
+  const unsigned threads = GENERATE(1u, 2u);
+  CAPTURE(threads);
+  caller_thread = std::this_thread::get_id();
+  Rig rig(threads);
+  const auto ran_on_caller = [&](TaskId id) {
+    std::vector<zmq::message_t> frames;
+    frames.push_back(task_frame(1, "on_caller", {id}));
+    rig.submit(0, std::move(frames));
+    rig.finish_frames(rig.task_frames() + 1);
+    return rig.results().find(id)->second.first.value == zpipe::Value{std::int64_t{1}};
+  };
+  // The first frame's time is not known yet: a compute thread runs it.
+  CHECK_FALSE(ran_on_caller(1));
+  // Now it is, and quick (a pass that a loaded machine stretched past 2 ms
+  // is followed by quick ones until the running mean says so).
+  bool any_on_caller = false;
+  for (TaskId id = 100; id < 120 && !any_on_caller; ++id) any_on_caller = ran_on_caller(id);
+  CHECK(any_on_caller == (threads == 1));
+  // A frame of 10 ms takes the running mean past what the caller may spend
+  // (2 ms a burst): the next frames go to a compute thread again.
+  std::vector<zmq::message_t> frames;
+  frames.push_back(task_frame(1, "ten_ms", {3}));
+  rig.submit(0, std::move(frames));
+  rig.finish_frames(rig.task_frames() + 1);
+  CHECK_FALSE(ran_on_caller(4));
 }

@@ -18,6 +18,9 @@ namespace {
 constexpr auto flush_after = std::chrono::milliseconds(20);
 // A frame that takes longer than this on average is slow (see compute_loop).
 constexpr std::uint64_t slow_frame_ns = 1'000'000;
+// The most time a burst of frames run by submit()'s caller may take: its
+// loop answers the ventilator and the sink meanwhile (see submit).
+constexpr std::uint64_t inline_ns_at_most = 2'000'000;
 
 // A result frame is sent once it holds this many results or bytes, well
 // inside the protocol's limits (PROTOCOL.md, "Limits").
@@ -98,9 +101,24 @@ Executor::~Executor() {
 
 void Executor::submit(std::vector<zmq::message_t>& task_frames, std::uint64_t epoch) {
   if (task_frames.empty()) return;
+  bool inline_pass = false;
   {
     std::lock_guard lock(inbox_mutex_);
-    for (auto& frame : task_frames) inbox_.push_back(QueuedFrame{std::move(frame), epoch});
+    // One compute thread, idle, and frames known to take little: the
+    // caller runs them itself, sparing two thread hand-offs per burst (its
+    // wake-up of the compute thread, and the compute thread's of it).
+    const std::uint64_t per_frame = nanoseconds_per_frame_.load();
+    inline_pass = thread_count_ == 1 && !thread_busy_ && inbox_.empty() && per_frame > 0 &&
+                  per_frame * task_frames.size() <= inline_ns_at_most;
+    if (!inline_pass)
+      for (auto& frame : task_frames) inbox_.push_back(QueuedFrame{std::move(frame), epoch});
+  }
+  if (inline_pass) {
+    for (auto& frame : task_frames) inline_work_.push_back(QueuedFrame{std::move(frame), epoch});
+    task_frames.clear();
+    if (!inline_pass_) inline_pass_ = std::make_unique<Pass>(worker_name_);
+    run_pass(inline_work_, *inline_pass_, nullptr);
+    return;
   }
   task_frames.clear();
   inbox_ready_.notify_all();
@@ -127,25 +145,64 @@ std::size_t Executor::queued() const {
 
 double Executor::seconds_per_frame() const { return static_cast<double>(nanoseconds_per_frame_.load()) * 1e-9; }
 
-void Executor::finish(FinishedWork work, zmq::socket_t& wake) {
+void Executor::finish(FinishedWork work, zmq::socket_t* wake) {
   bool was_empty = false;
   {
     std::lock_guard lock(outbox_mutex_);
     was_empty = outbox_.empty();
     outbox_.push_back(std::move(work));
   }
-  if (was_empty) wake.send(zmq::str_buffer(""), zmq::send_flags::dontwait);
+  if (was_empty && wake != nullptr) wake->send(zmq::str_buffer(""), zmq::send_flags::dontwait);
 }
 
-void Executor::compute_loop(zmq::socket_t wake) {
-  RejectionLog rejections("task frame from the ventilator");
-  std::deque<QueuedFrame> work;
+// What one thread keeps from pass to pass: the results frame it fills, the
+// columns it reads integer frames into, and its log of rejected frames.
+struct Executor::Pass {
+  explicit Pass(const std::string& worker) { results.worker = worker; }
+  RejectionLog rejections{"task frame from the ventilator"};
   ResultBatch results;
-  results.worker = worker_name_;
-  IntegerTasks integer_tasks;  // reused from frame to frame
+  IntegerTasks integer_tasks;
   std::size_t result_bytes = 0;
   FinishedWork pending;
+};
+
+void Executor::compute_loop(zmq::socket_t wake) {
+  std::deque<QueuedFrame> work;
+  Pass pass(worker_name_);
+  for (;;) {
+    {
+      std::unique_lock lock(inbox_mutex_);
+      thread_busy_ = false;
+      inbox_ready_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping_ || !inbox_.empty(); });
+      if (stopping_) return;
+      // Take this thread's share of what is queued: one pass over many tiny
+      // frames yields one result frame, which keeps batch-1 jobs fast, and
+      // the other threads get the rest.
+      // Frames that take long (shell commands), or whose time is not known
+      // yet, are taken one at a time: the next waits for whichever thread
+      // is free first, not behind a slow one on this thread.
+      const std::uint64_t per_frame = nanoseconds_per_frame_.load();
+      const bool slow = per_frame == 0 || per_frame > slow_frame_ns;
+      const std::size_t share = slow ? std::min<std::size_t>(1, inbox_.size()) : (inbox_.size() + thread_count_ - 1) / thread_count_;
+      if (share == inbox_.size()) {
+        work.swap(inbox_);
+      } else {
+        std::move(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(share), std::back_inserter(work));
+        inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(share));
+      }
+      thread_busy_ = !work.empty();
+    }
+    if (work.empty()) continue;
+    if (!run_pass(work, pass, &wake)) return;
+  }
+}
+
+bool Executor::run_pass(std::deque<QueuedFrame>& work, Pass& pass, zmq::socket_t* wake) {
   cancel_mark = &cancel_below_;
+  ResultBatch& results = pass.results;
+  FinishedWork& pending = pass.pending;
+  IntegerTasks& integer_tasks = pass.integer_tasks;
+  std::size_t& result_bytes = pass.result_bytes;
 
   // Sends what has been computed; `pending.task_frames` counts only frames
   // whose every task is done, so credits never return early.
@@ -164,114 +221,92 @@ void Executor::compute_loop(zmq::socket_t wake) {
     result_bytes = 0;
   };
 
-  for (;;) {
-    {
-      std::unique_lock lock(inbox_mutex_);
-      inbox_ready_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping_ || !inbox_.empty(); });
-      if (stopping_) return;
-      // Take this thread's share of what is queued: one pass over many tiny
-      // frames yields one result frame, which keeps batch-1 jobs fast, and
-      // the other threads get the rest.
-      // Frames that take long (shell commands), or whose time is not known
-      // yet, are taken one at a time: the next waits for whichever thread
-      // is free first, not behind a slow one on this thread.
-      const std::uint64_t per_frame = nanoseconds_per_frame_.load();
-      const bool slow = per_frame == 0 || per_frame > slow_frame_ns;
-      const std::size_t share = slow ? std::min<std::size_t>(1, inbox_.size()) : (inbox_.size() + thread_count_ - 1) / thread_count_;
-      if (share == inbox_.size()) {
-        work.swap(inbox_);
-      } else {
-        std::move(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(share), std::back_inserter(work));
-        inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(share));
+  const auto started = std::chrono::steady_clock::now();
+  auto last_flush = started;
+  std::uint64_t frames = 0;  // task frames, a bundle counting as those it stands for
+  // Runs one frame's tasks into `results`; false once the worker stops.
+  // `run_one(i)` computes task i's result.
+  const auto run_frame = [&](const auto& tasks, std::size_t count, std::uint64_t epoch, auto run_one) {
+    frames += tasks.frames;
+    const auto per_task_frame = static_cast<std::uint32_t>((count + tasks.frames - 1) / tasks.frames);
+    if (per_task_frame > largest_frame_.load()) largest_frame_.store(per_task_frame);
+    if (!results.results.empty() && tasks.job != results.job) flush();
+    results.job = tasks.job;
+    // The sink takes a result only under the lease its task came with, or
+    // under a wider lease of the same run.
+    append_leases(results.leases, tasks.leases);
+    running_epoch = epoch;
+    for (std::size_t i = 0; i < count; ++i) {
+      if (stop_requested()) return false;
+      if (task_cancelled()) break;  // the job ended unfinished: its tasks are not run
+      results.results.push_back(run_one(i));
+      if (task_cancelled()) {  // cancelled while it ran: nobody waits for its result
+        results.results.pop_back();
+        break;
+      }
+      // The sink tells a final failure from one to retry by its attempt.
+      results.results.back().attempt = tasks.attempt(i);
+      result_bytes += frame_bytes(results.results.back().value) + 12;
+      if (results.results.size() >= results_per_frame || result_bytes >= result_bytes_per_frame) {
+        flush();
+        if (i + 1 < count) results.leases = tasks.leases;
       }
     }
-    if (work.empty()) continue;
-    const auto started = std::chrono::steady_clock::now();
-    auto last_flush = started;
-    std::uint64_t frames = 0;  // task frames, a bundle counting as those it stands for
-    // Runs one frame's tasks into `results`; false once the worker stops.
-    // `run_one(i)` computes task i's result.
-    const auto run_frame = [&](const auto& tasks, std::size_t count, std::uint64_t epoch, auto run_one) {
-      frames += tasks.frames;
-      const auto per_task_frame = static_cast<std::uint32_t>((count + tasks.frames - 1) / tasks.frames);
-      if (per_task_frame > largest_frame_.load()) largest_frame_.store(per_task_frame);
-      if (!results.results.empty() && tasks.job != results.job) flush();
-      results.job = tasks.job;
-      // The sink takes a result only under the lease its task came with, or
-      // under a wider lease of the same run.
-      append_leases(results.leases, tasks.leases);
-      running_epoch = epoch;
-      for (std::size_t i = 0; i < count; ++i) {
-        if (stop_requested()) return false;
-        if (task_cancelled()) break;  // the job ended unfinished: its tasks are not run
-        results.results.push_back(run_one(i));
-        if (task_cancelled()) {  // cancelled while it ran: nobody waits for its result
-          results.results.pop_back();
-          break;
-        }
-        // The sink tells a final failure from one to retry by its attempt.
-        results.results.back().attempt = tasks.attempt(i);
-        result_bytes += frame_bytes(results.results.back().value) + 12;
-        if (results.results.size() >= results_per_frame || result_bytes >= result_bytes_per_frame) {
-          flush();
-          if (i + 1 < count) results.leases = tasks.leases;
-        }
-      }
-      pending.task_frames += tasks.frames;
-      return true;
-    };
+    pending.task_frames += tasks.frames;
+    return true;
+  };
 
-    for (auto& [frame, epoch] : work) {
-      if (epoch != pending.epoch) {
-        flush();
-        pending.epoch = epoch;
-      }
-      // A frame of integer payloads for a kind with an integer shortcut
-      // (square) is read as columns and run without a Value per task.
-      if (decode_integer_tasks(view(frame), integer_tasks)) {
-        const TaskFunction* function = kinds_.find(integer_tasks.kind);
-        const IntegerFunction integer = function != nullptr ? kinds_.find_integer(integer_tasks.kind) : nullptr;
-        const bool going_on = run_frame(integer_tasks, integer_tasks.ids.size(), epoch, [&](std::size_t i) {
-          const TaskId id = integer_tasks.ids[i];
-          std::int64_t value = 0;
-          if (integer != nullptr && integer(integer_tasks.payloads[i], value)) return Result{id, true, Value{value}};
-          return run_task(function, integer_tasks.kind, Task{id, Value{integer_tasks.payloads[i]}}, kinds_);
-        });
-        if (!going_on) return;
-      } else {
-        TaskBatch batch;
-        try {
-          auto message = decode(view(frame));
-          auto* tasks = std::get_if<TaskBatch>(&message);
-          if (tasks == nullptr) throw codec_error("expected a tasks message, got " + std::string(message_name(message)));
-          batch = std::move(*tasks);
-        } catch (const codec_error& e) {
-          rejected_.fetch_add(1);
-          rejections.reject(e.what());
-          ++pending.task_frames;  // what it claimed to stand for is not known: one
-          ++frames;
-          continue;
-        }
-        const TaskFunction* function = kinds_.find(batch.kind);
-        const bool going_on = run_frame(batch, batch.tasks.size(), epoch,
-                                        [&](std::size_t i) { return run_task(function, batch.kind, batch.tasks[i], kinds_); });
-        if (!going_on) return;
-      }
-      // Slow tasks (shell commands) go to the sink as each frame finishes,
-      // not when the whole pass does: a failure that --halt waits for must
-      // not wait behind the next command. Tiny tasks still share a frame.
-      if (const auto now = std::chrono::steady_clock::now(); now - last_flush >= flush_after) {
-        flush();
-        last_flush = now;
-      }
+  for (auto& [frame, epoch] : work) {
+    if (epoch != pending.epoch) {
+      flush();
+      pending.epoch = epoch;
     }
-    work.clear();
-    flush();
-    const auto elapsed = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started);
-    const auto per_frame = static_cast<std::uint64_t>(elapsed.count()) / std::max<std::uint64_t>(1, frames);
-    const auto previous = nanoseconds_per_frame_.load();
-    nanoseconds_per_frame_.store(previous == 0 ? per_frame : (previous * 3 + per_frame) / 4);
+    // A frame of integer payloads for a kind with an integer shortcut
+    // (square) is read as columns and run without a Value per task.
+    if (decode_integer_tasks(view(frame), integer_tasks)) {
+      const TaskFunction* function = kinds_.find(integer_tasks.kind);
+      const IntegerFunction integer = function != nullptr ? kinds_.find_integer(integer_tasks.kind) : nullptr;
+      const bool going_on = run_frame(integer_tasks, integer_tasks.ids.size(), epoch, [&](std::size_t i) {
+        const TaskId id = integer_tasks.ids[i];
+        std::int64_t value = 0;
+        if (integer != nullptr && integer(integer_tasks.payloads[i], value)) return Result{id, true, Value{value}};
+        return run_task(function, integer_tasks.kind, Task{id, Value{integer_tasks.payloads[i]}}, kinds_);
+      });
+      if (!going_on) return false;
+    } else {
+      TaskBatch batch;
+      try {
+        auto message = decode(view(frame));
+        auto* tasks = std::get_if<TaskBatch>(&message);
+        if (tasks == nullptr) throw codec_error("expected a tasks message, got " + std::string(message_name(message)));
+        batch = std::move(*tasks);
+      } catch (const codec_error& e) {
+        rejected_.fetch_add(1);
+        pass.rejections.reject(e.what());
+        ++pending.task_frames;  // what it claimed to stand for is not known: one
+        ++frames;
+        continue;
+      }
+      const TaskFunction* function = kinds_.find(batch.kind);
+      const bool going_on = run_frame(batch, batch.tasks.size(), epoch,
+                                      [&](std::size_t i) { return run_task(function, batch.kind, batch.tasks[i], kinds_); });
+      if (!going_on) return false;
+    }
+    // Slow tasks (shell commands) go to the sink as each frame finishes,
+    // not when the whole pass does: a failure that --halt waits for must
+    // not wait behind the next command. Tiny tasks still share a frame.
+    if (const auto now = std::chrono::steady_clock::now(); now - last_flush >= flush_after) {
+      flush();
+      last_flush = now;
+    }
   }
+  work.clear();
+  flush();
+  const auto elapsed = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started);
+  const auto per_frame = static_cast<std::uint64_t>(elapsed.count()) / std::max<std::uint64_t>(1, frames);
+  const auto previous = nanoseconds_per_frame_.load();
+  nanoseconds_per_frame_.store(previous == 0 ? per_frame : (previous * 3 + per_frame) / 4);
+  return true;
 }
 
 }  // namespace zpipe

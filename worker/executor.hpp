@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -59,8 +60,17 @@ class Executor {
   [[nodiscard]] std::uint64_t rejected() const { return rejected_.load(); }
 
  private:
+  struct Pass;
+  struct QueuedFrame {
+    zmq::message_t frame;
+    std::uint64_t epoch = 0;
+  };
   void compute_loop(zmq::socket_t wake);
-  void finish(FinishedWork work, zmq::socket_t& wake);
+  /// Runs `work` (and empties it) on the calling thread, finishing its
+  /// results; `wake` (none for the caller's own pass) is told when the
+  /// outbox stops being empty. False once the worker is asked to stop.
+  bool run_pass(std::deque<QueuedFrame>& work, Pass& pass, zmq::socket_t* wake);
+  void finish(FinishedWork work, zmq::socket_t* wake);
 
   const KindRegistry& kinds_;
   const std::string worker_name_;
@@ -68,12 +78,13 @@ class Executor {
 
   mutable std::mutex inbox_mutex_;
   std::condition_variable inbox_ready_;
-  struct QueuedFrame {
-    zmq::message_t frame;
-    std::uint64_t epoch = 0;
-  };
   std::deque<QueuedFrame> inbox_;
   bool stopping_ = false;
+  bool thread_busy_ = false;  // with one thread: it is running a pass
+
+  // submit()'s own passes, on the caller's thread.
+  std::deque<QueuedFrame> inline_work_;
+  std::unique_ptr<Pass> inline_pass_;
 
   std::mutex outbox_mutex_;
   std::vector<FinishedWork> outbox_;
