@@ -686,6 +686,13 @@ std::vector<std::string> SinkCore::summary(TimePoint now, std::uint64_t frames_r
   const TimePoint end = completed_at_.value_or(now);
   const auto seconds_since = [&](TimePoint from) { return std::chrono::duration<double>(end - from).count(); };
   const double working = first_result_at_ ? seconds_since(*first_result_at_) : 0;
+  const std::uint64_t completed = ledger_->completed();
+  const std::uint64_t after_first = completed - std::min(completed_at_first_result_, completed);
+  // Results that all came in one frame span no time: their rate is taken
+  // over the time since the job was accepted.
+  const std::string rate = after_first > 0 && working > 0
+                               ? rate_text(after_first, working)
+                               : rate_text(completed - std::min(replayed_, completed), seconds_since(started_));
   char timing[96];
   std::snprintf(timing, sizeof timing, "%.3f s; %.3f s from the first result to the last", seconds_since(started_), working);
   const std::string total = ledger_->total() ? std::to_string(*ledger_->total()) : "?";
@@ -701,8 +708,7 @@ std::vector<std::string> SinkCore::summary(TimePoint now, std::uint64_t frames_r
                                   : std::string();
   lines.push_back(how + std::to_string(ledger_->completed()) + " of " + total + " tasks, " +
                   std::to_string(ledger_->ok()) + " ok, " + std::to_string(ledger_->failed()) + " failed, " +
-                  not_run + std::to_string(retried_) + " retried, in " + timing + " (" +
-                  rate_text(ledger_->completed() - completed_at_first_result_, working) + ")");
+                  not_run + std::to_string(retried_) + " retried, in " + timing + " (" + rate + ")");
   lines.push_back("duplicates dropped: " + std::to_string(duplicates_) +
                   ", frames rejected: " + std::to_string(frames_rejected + rejected_results_) +
                   ", results without a lease rejected: " + std::to_string(forged_));

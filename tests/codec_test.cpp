@@ -803,6 +803,9 @@ TEST_CASE("decode reads tasks and results frames directly, with the generic deco
     ++compared;
     const auto decoded = outcome(direct, frame);
     REQUIRE(decoded == outcome(generic, frame));
+    // The kind read from a tasks frame's head is the one decode() reads.
+    if (const auto* message = std::get_if<Message>(&decoded))
+      if (const auto* tasks = std::get_if<TaskBatch>(message)) REQUIRE(zpipe::peek_tasks_kind(frame) == tasks->kind);
     // A frame the worker reads as columns (integer payloads) holds the tasks decode() reads.
     if (!zpipe::decode_integer_tasks(frame, columns)) return;
     ++read_as_columns;

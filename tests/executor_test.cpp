@@ -82,10 +82,16 @@ zpipe::KindRegistry test_kinds(Gate& gate) {
   const auto builtin = zpipe::builtin_kinds();
   kinds.add("square", *builtin.find("square"), builtin.find_integer("square"));
   kinds.add("square_without_shortcut", *builtin.find("square"));
-  // 1 when run on the thread that submitted it (see caller_thread), else 0.
-  kinds.add("on_caller", [](const zpipe::Value&) -> zpipe::Value {
+  // 1 when run on the thread that submitted it (see caller_thread), else 0;
+  // with an integer shortcut (so quick by contract), and without one.
+  const auto on_caller = [](const zpipe::Value&) -> zpipe::Value {
     return std::int64_t{std::this_thread::get_id() == caller_thread ? 1 : 0};
+  };
+  kinds.add("on_caller", on_caller, [](std::int64_t, std::int64_t& result) {
+    result = std::this_thread::get_id() == caller_thread ? 1 : 0;
+    return true;
   });
+  kinds.add("on_caller_without_shortcut", on_caller);
   kinds.add("ten_ms", [](const zpipe::Value& payload) {
     std::this_thread::sleep_for(10ms);
     return payload;
@@ -314,7 +320,7 @@ TEST_CASE("executor: bad task frames finish as failed results or rejections", "[
     const auto& failed = results.find(5)->second.first;
     CHECK_FALSE(failed.ok);
     const auto reason = zpipe::as_text(failed.value);
-    CHECK_THAT(reason, Catch::Contains("no-such-kind") && Catch::Contains("block, double, echo"));
+    CHECK_THAT(reason, Catch::Contains("no-such-kind") && Catch::Contains("block, double, echo, on_caller"));
     CHECK(rig.executor->rejected() == 0);
   } else {
     CHECK(results.size() == 1);
@@ -511,14 +517,14 @@ TEST_CASE("executor: square with its shortcut sends the results frame square wit
   }
 }
 
-TEST_CASE("executor: with one thread, a burst of frames known to be quick runs on the caller's thread; slow or unknown ones, and any with more threads, on a compute thread", "[executor]") {
+TEST_CASE("executor: with one thread, a burst of quick frames of kinds with a shortcut runs on the caller's thread; others, slow or unknown ones, and any with more threads, on a compute thread", "[executor]") {
   const unsigned threads = GENERATE(1u, 2u);
   CAPTURE(threads);
   caller_thread = std::this_thread::get_id();
   Rig rig(threads);
-  const auto ran_on_caller = [&](TaskId id) {
+  const auto ran_on_caller = [&](TaskId id, const std::string& kind = "on_caller") {
     std::vector<zmq::message_t> frames;
-    frames.push_back(task_frame(1, "on_caller", {id}));
+    frames.push_back(task_frame(1, kind, {id}));
     rig.submit(0, std::move(frames));
     rig.finish_frames(rig.task_frames() + 1);
     return rig.results().find(id)->second.first.value == zpipe::Value{std::int64_t{1}};
@@ -530,6 +536,8 @@ TEST_CASE("executor: with one thread, a burst of frames known to be quick runs o
   bool any_on_caller = false;
   for (TaskId id = 100; id < 120 && !any_on_caller; ++id) any_on_caller = ran_on_caller(id);
   CHECK(any_on_caller == (threads == 1));
+  // A kind without a shortcut is not known to be quick, whatever came before.
+  CHECK_FALSE(ran_on_caller(200, "on_caller_without_shortcut"));
   // A frame of 10 ms takes the running mean past what the caller may spend
   // (2 ms a burst): the next frames go to a compute thread again.
   std::vector<zmq::message_t> frames;

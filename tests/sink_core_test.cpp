@@ -124,6 +124,13 @@ TEST_CASE("the rate is taken from the first result to the last, not from when th
   core.frame("w", zpipe::encode(rest), rest, now);
   const std::string line = core.summary(now + 1h, 0).front();
   CHECK_THAT(line, Catch::Contains("in 10.000 s; 2.000 s from the first result to the last (5 tasks/s)"));
+  // A job whose results came in one frame: its rate is over the time since it was accepted.
+  zpipe::SinkCore small(zpipe::SinkSettings{zpipe::OutputFormat::text, false, false, secret, false}, effects, now);
+  small.replay_done(now);
+  small.frame("vent", zpipe::encode(manifest), manifest, now);
+  const zpipe::Message all = results(1, 20);
+  small.frame("w", zpipe::encode(all), all, now + 4s);
+  CHECK_THAT(small.summary(now + 1h, 0).front(), Catch::Contains("in 4.000 s; 0.000 s from the first result to the last (5 tasks/s)"));
 }
 
 // ---- --retries ------------------------------------------------------------

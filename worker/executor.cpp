@@ -18,8 +18,9 @@ namespace {
 constexpr auto flush_after = std::chrono::milliseconds(20);
 // A frame that takes longer than this on average is slow (see compute_loop).
 constexpr std::uint64_t slow_frame_ns = 1'000'000;
-// The most time a burst of frames run by submit()'s caller may take: its
-// loop answers the ventilator and the sink meanwhile (see submit).
+// The most time a burst of messages run by submit()'s caller may take, by
+// the running mean per message (a bundle is one): its loop answers the
+// ventilator and the sink meanwhile (see submit).
 constexpr std::uint64_t inline_ns_at_most = 2'000'000;
 
 // A result frame is sent once it holds this many results or bytes, well
@@ -101,15 +102,19 @@ Executor::~Executor() {
 
 void Executor::submit(std::vector<zmq::message_t>& task_frames, std::uint64_t epoch) {
   if (task_frames.empty()) return;
-  bool inline_pass = false;
+  // One compute thread, idle, and a burst known to take little, all of
+  // kinds with an integer shortcut (quick by contract, whatever the burst
+  // before was): the caller runs it itself, sparing two thread hand-offs
+  // (its wake-up of the compute thread, and the compute thread's of it).
+  bool inline_pass = thread_count_ == 1 && std::all_of(task_frames.begin(), task_frames.end(), [&](const auto& frame) {
+                       const auto kind = peek_tasks_kind(view(frame));
+                       return kind && kinds_.find_integer(*kind) != nullptr;
+                     });
   {
     std::lock_guard lock(inbox_mutex_);
-    // One compute thread, idle, and frames known to take little: the
-    // caller runs them itself, sparing two thread hand-offs per burst (its
-    // wake-up of the compute thread, and the compute thread's of it).
-    const std::uint64_t per_frame = nanoseconds_per_frame_.load();
-    inline_pass = thread_count_ == 1 && !thread_busy_ && inbox_.empty() && per_frame > 0 &&
-                  per_frame * task_frames.size() <= inline_ns_at_most;
+    const std::uint64_t per_message = nanoseconds_per_message_.load();
+    inline_pass = inline_pass && !thread_busy_ && inbox_.empty() && per_message > 0 &&
+                  per_message * task_frames.size() <= inline_ns_at_most;
     if (!inline_pass)
       for (auto& frame : task_frames) inbox_.push_back(QueuedFrame{std::move(frame), epoch});
   }
@@ -118,6 +123,7 @@ void Executor::submit(std::vector<zmq::message_t>& task_frames, std::uint64_t ep
     task_frames.clear();
     if (!inline_pass_) inline_pass_ = std::make_unique<Pass>(worker_name_);
     run_pass(inline_work_, *inline_pass_, nullptr);
+    cancel_mark = nullptr;  // this thread runs no task until its next pass
     return;
   }
   task_frames.clear();
@@ -224,6 +230,7 @@ bool Executor::run_pass(std::deque<QueuedFrame>& work, Pass& pass, zmq::socket_t
   const auto started = std::chrono::steady_clock::now();
   auto last_flush = started;
   std::uint64_t frames = 0;  // task frames, a bundle counting as those it stands for
+  const std::uint64_t messages = work.size();
   // Runs one frame's tasks into `results`; false once the worker stops.
   // `run_one(i)` computes task i's result.
   const auto run_frame = [&](const auto& tasks, std::size_t count, std::uint64_t epoch, auto run_one) {
@@ -306,6 +313,9 @@ bool Executor::run_pass(std::deque<QueuedFrame>& work, Pass& pass, zmq::socket_t
   const auto per_frame = static_cast<std::uint64_t>(elapsed.count()) / std::max<std::uint64_t>(1, frames);
   const auto previous = nanoseconds_per_frame_.load();
   nanoseconds_per_frame_.store(previous == 0 ? per_frame : (previous * 3 + per_frame) / 4);
+  const auto per_message = static_cast<std::uint64_t>(elapsed.count()) / std::max<std::uint64_t>(1, messages);
+  const auto previous_message = nanoseconds_per_message_.load();
+  nanoseconds_per_message_.store(previous_message == 0 ? per_message : (previous_message * 3 + per_message) / 4);
   return true;
 }
 

@@ -91,6 +91,7 @@ class Executor {
 
   std::atomic<std::uint64_t> cancel_below_{0};
   std::atomic<std::uint64_t> nanoseconds_per_frame_{0};
+  std::atomic<std::uint64_t> nanoseconds_per_message_{0};  // a bundle being one message
   std::atomic<std::uint32_t> largest_frame_{0};
   std::atomic<std::uint64_t> rejected_{0};
   std::vector<std::thread> threads_;

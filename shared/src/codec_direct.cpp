@@ -330,6 +330,19 @@ std::optional<Message> decode_direct(std::string_view frame, const DecodeLimits&
 
 namespace zpipe {
 
+std::optional<std::string_view> peek_tasks_kind(std::string_view frame) {
+  const DecodeLimits limits;
+  if (frame.empty() || frame.size() > limits.max_frame_bytes) return std::nullopt;
+  detail::Reader in = detail::frame_reader(frame, limits);
+  std::size_t fields = 0;
+  std::uint64_t type = 0, job = 0;
+  std::string_view kind;
+  if (!detail::read_header(in, fields, type, limits) || type != static_cast<std::uint64_t>(MessageType::tasks) ||
+      fields < 7 || fields > 9 || !in.uint(job) || !in.bytes(kind, limits.max_string_bytes))
+    return std::nullopt;
+  return kind;
+}
+
 bool decode_integer_tasks(std::string_view frame, IntegerTasks& tasks, const DecodeLimits& limits) {
   if (frame.empty() || frame.size() > limits.max_frame_bytes) return false;
   detail::Reader in = detail::frame_reader(frame, limits);

@@ -77,6 +77,10 @@ struct IntegerTasks {
 /// included, returns false and leaves the frame to decode().
 [[nodiscard]] bool decode_integer_tasks(std::string_view frame, IntegerTasks& tasks, const DecodeLimits& limits = {});
 
+/// The kind a tasks frame names, read from its head alone (the frame may
+/// still fail to decode); nullopt for any other frame.
+[[nodiscard]] std::optional<std::string_view> peek_tasks_kind(std::string_view frame);
+
 /// Returns the type of a well-formed frame header without decoding the
 /// body, so a relay can route a frame cheaply; nullopt when the header is not
 /// [1, type, ...]. Decoding the frame may still fail.

@@ -34,7 +34,9 @@ using TaskFunction = std::function<Value(const Value& payload)>;
 /// worker takes for a frame whose payloads are all integers: no Value is
 /// made per task. It stores the result and returns true, or returns false
 /// to leave that task to the kind's TaskFunction (which then says what is
-/// wrong: an overflow, say). It must give the result the TaskFunction gives.
+/// wrong: an overflow, say). It must give the result the TaskFunction
+/// gives, and be quick: a worker of one compute thread runs bursts of
+/// frames of such kinds on its network thread.
 using IntegerFunction = bool (*)(std::int64_t payload, std::int64_t& result);
 
 /// For a task function to poll while it runs long: true once the job of the
