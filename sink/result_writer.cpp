@@ -4,6 +4,7 @@
 #include "zpipe/decimal_digits.hpp"
 #include "zpipe/msgpack_writer.hpp"
 
+#include <bit>
 #include <concepts>
 #include <cstring>
 #include <type_traits>
@@ -231,23 +232,40 @@ void ResultWriter::stage_number_line(const Result& result, std::int64_t number) 
   staged_length_ = static_cast<std::size_t>(end - staged_.data());
 }
 
+namespace {
+
+// The low `bytes` bytes of a word set (bytes 0 to 8).
+constexpr std::uint64_t low_bytes(std::size_t bytes) { return bytes >= 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * bytes)) - 1; }
+constexpr std::uint64_t every_byte(unsigned char value) { return 0x0101010101010101ULL * value; }
+
+}  // namespace
+
 char* ResultWriter::write_id(char* out, std::uint64_t id) {
-  char* const digits = last_id_digits_.data();
-  if (id == last_id_ + 1 && last_id_length_ > 0) {
-    std::size_t at = last_id_length_;
-    while (at > 0 && digits[at - 1] == '9') digits[--at] = '0';
-    if (at > 0) {
-      ++digits[at - 1];
-    } else {  // all nines: one digit more
-      digits[0] = '1';
-      digits[last_id_length_++] = '0';
+  const std::size_t length = last_id_length_;
+  if (id == last_id_ + 1 && length > 0 && length <= 8) {
+    // The last digit is the top byte in use; count the nines that end the id.
+    const std::uint64_t not_nines = (last_id_text_ ^ every_byte('9')) << (8 * (8 - length));
+    const std::size_t nines = not_nines == 0 ? length : static_cast<std::size_t>(std::countl_zero(not_nines)) / 8;
+    if (nines < length) {  // they become zeros, and the digit before them counts up
+      const std::uint64_t nine_bytes = low_bytes(length) & ~low_bytes(length - nines);
+      last_id_text_ = last_id_text_ - (nine_bytes & every_byte(9)) + (std::uint64_t{1} << (8 * (length - nines - 1)));
+      last_id_ = id;
+      std::memcpy(out, &last_id_text_, 8);
+      return out + length;
     }
-  } else {
-    last_id_length_ = static_cast<std::size_t>(write_decimal(digits, id) - digits);
+    if (length < 8) {  // all nines: a one and a zero more
+      last_id_text_ = (low_bytes(length + 1) & every_byte('0')) + 1;
+      last_id_length_ = length + 1;
+      last_id_ = id;
+      std::memcpy(out, &last_id_text_, 8);
+      return out + length + 1;
+    }
   }
+  char* const end = write_decimal(out, id);
   last_id_ = id;
-  std::memcpy(out, digits, id_room);  // whole: a fixed-size copy, not a memmove call
-  return out + last_id_length_;
+  last_id_length_ = static_cast<std::size_t>(end - out);
+  if (last_id_length_ <= 8) std::memcpy(&last_id_text_, out, 8);
+  return end;
 }
 
 void ResultWriter::flush_staged() {

@@ -29,8 +29,9 @@ TEST_CASE("text output is for people") {
 
 TEST_CASE("ids one after another, across every carry, print as ids written anew do") {
   // The writer counts up the last id's digits when the next id follows it;
-  // any other id is formatted afresh. Runs cross 9, 99, 999 and the last
-  // 64-bit ids; jumps go back and forward between them.
+  // any other id is formatted afresh. Runs cross 9, 99, 999, 1099, 8 to 9
+  // digits (where counting up gives way to writing afresh), 9 to 10, and
+  // the last 64-bit ids; jumps go back and forward between them.
   std::vector<Result> results;
   std::string expected;
   const auto add = [&](std::uint64_t id) {
@@ -38,13 +39,26 @@ TEST_CASE("ids one after another, across every carry, print as ids written anew 
     expected += "task " + std::to_string(id) + ": 1\n";
   };
   for (const std::uint64_t start : {std::uint64_t{1}, std::uint64_t{95}, std::uint64_t{7}, std::uint64_t{995},
-                                    std::uint64_t{99'999}, ~std::uint64_t{0} - 3, std::uint64_t{9}})
+                                    std::uint64_t{99'999}, std::uint64_t{1'099}, std::uint64_t{99'999'995},
+                                    std::uint64_t{9'999'995}, std::uint64_t{999'999'995}, ~std::uint64_t{0} - 3,
+                                    std::uint64_t{9}})
     for (std::uint64_t k = 0; k < 8 && start + k >= start; ++k) add(start + k);  // stops at the largest id
   add(3);  // back, then on from there
   add(4);
   CHECK(written(OutputFormat::text, results) == expected);
   std::string csv = written(OutputFormat::csv, results);
   CHECK(csv.find("\n1000,ok,1,") != std::string::npos);
+}
+
+TEST_CASE("long runs of ids one after another print as ids written anew do, every carry of up to 8 digits included") {
+  std::vector<Result> results;
+  std::string expected;
+  for (const auto& [first, last] : {std::pair<std::uint64_t, std::uint64_t>{1, 120'000}, {99'990'000, 100'010'000}})
+    for (std::uint64_t id = first; id <= last; ++id) {
+      results.push_back({id, true, Value{std::int64_t{0}}});
+      expected += "task " + std::to_string(id) + ": 0\n";
+    }
+  CHECK(written(OutputFormat::text, results) == expected);
 }
 
 TEST_CASE("text lines of numbers and of words keep their order, over many staging areas' worth") {
