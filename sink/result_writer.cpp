@@ -1,7 +1,6 @@
 // See result_writer.hpp.
 #include "zpipe/result_writer.hpp"
 
-#include "zpipe/decimal_digits.hpp"
 #include "zpipe/msgpack_writer.hpp"
 
 #include <bit>

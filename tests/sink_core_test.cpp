@@ -108,31 +108,6 @@ TEST_CASE("with a journal, results are acknowledged as soon as the journal holds
   CHECK(acknowledged(effects, 10));
 }
 
-TEST_CASE("the rate is taken from the first result to the last, not from when the job was accepted") {
-  auto now = std::chrono::steady_clock::time_point{} + 1h;
-  RecordingEffects effects;
-  zpipe::SinkCore core(zpipe::SinkSettings{zpipe::OutputFormat::text, false, false, secret, false}, effects, now);
-  core.replay_done(now);
-  const zpipe::Message manifest = zpipe::JobManifest{7, "square", 20, "", false, 0};
-  core.frame("vent", zpipe::encode(manifest), manifest, now);
-  // Workers take 8 s to come; then 10 more results arrive in the 2 s after the first 10.
-  now += 8s;
-  const zpipe::Message first = results(1, 10);
-  core.frame("w", zpipe::encode(first), first, now);
-  now += 2s;
-  const zpipe::Message rest = results(11, 20);
-  core.frame("w", zpipe::encode(rest), rest, now);
-  const std::string line = core.summary(now + 1h, 0).front();
-  CHECK_THAT(line, Catch::Contains("in 10.000 s; 2.000 s from the first result to the last (5 tasks/s)"));
-  // A job whose results came in one frame: its rate is over the time since it was accepted.
-  zpipe::SinkCore small(zpipe::SinkSettings{zpipe::OutputFormat::text, false, false, secret, false}, effects, now);
-  small.replay_done(now);
-  small.frame("vent", zpipe::encode(manifest), manifest, now);
-  const zpipe::Message all = results(1, 20);
-  small.frame("w", zpipe::encode(all), all, now + 4s);
-  CHECK_THAT(small.summary(now + 1h, 0).front(), Catch::Contains("in 4.000 s; 0.000 s from the first result to the last (5 tasks/s)"));
-}
-
 // ---- --retries ------------------------------------------------------------
 
 namespace {
@@ -173,6 +148,24 @@ struct RetrySink {
 using Asked = std::vector<std::pair<zpipe::TaskId, std::uint32_t>>;
 
 }  // namespace
+
+TEST_CASE("the rate is taken from the first result to the last, not from when the job was accepted") {
+  const zpipe::JobManifest manifest{7, "square", 20, "", false, 0};
+  // Workers take 8 s to come; then 10 more results arrive in the 2 s after the first 10.
+  RetrySink sink(manifest, false);
+  sink.now += 8s;
+  sink.take("w", results(1, 10));
+  sink.now += 2s;
+  sink.take("w", results(11, 20));
+  CHECK_THAT(sink.core.summary(sink.now + 1h, 0).front(),
+             Catch::Contains("in 10.000 s; 2.000 s from the first result to the last (5 tasks/s)"));
+  // A job whose results came in one frame: its rate is over the time since it was accepted.
+  RetrySink small(manifest, false);
+  small.now += 4s;
+  small.take("w", results(1, 20));
+  CHECK_THAT(small.core.summary(small.now + 1h, 0).front(),
+             Catch::Contains("in 4.000 s; 0.000 s from the first result to the last (5 tasks/s)"));
+}
 
 TEST_CASE("retries: a failure below the limit is asked for again, not printed, journaled or acknowledged") {
   const auto journal = GENERATE(false, true);

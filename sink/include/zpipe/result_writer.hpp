@@ -53,11 +53,10 @@ class ResultWriter {
   std::uint64_t last_id_text_ = 0;   // last_id_'s digits, when it has at most 8
   std::size_t last_id_length_ = 0;   // its digits; 0 until an id was written
   // "task ID: NUMBER" lines, formatted in place and appended to buffer_ a
-  // staging area at a time (buffer() appends what is here first).
-  // "task ", the id's 20 digits at most, " FAILED: ", then the value and
-  // "\n" in the room its writer stores in (and the id's, 24, fits).
+  // staging area at a time (buffer() appends what is here first). The
+  // longest: "task ", the id's 20 digits, " FAILED: ", then the value and
+  // "\n" in the room write_decimal stores in (which the id's store fits too).
   static constexpr std::size_t longest_number_line = 5 + 20 + 9 + decimal_room;
-  static_assert(5 + decimal_room <= longest_number_line);
   std::array<char, 16 * 1024> staged_{};
   std::size_t staged_length_ = 0;
 };
