@@ -153,6 +153,7 @@ void JobLedger::advance() {
 }
 
 void AckRanges::add(TaskId first, TaskId last) {
+  tasks_ += last - first + 1;
   if (!ranges_.empty() && ranges_.back().second + 1 == first) {
     ranges_.back().second = last;
     return;
@@ -163,6 +164,7 @@ void AckRanges::add(TaskId first, TaskId last) {
 std::vector<std::pair<TaskId, TaskId>> AckRanges::take() {
   std::vector<std::pair<TaskId, TaskId>> taken;
   taken.swap(ranges_);
+  tasks_ = 0;
   return taken;
 }
 

@@ -203,6 +203,11 @@ void SinkCore::take_manifest(const std::string& peer, const JobManifest& manifes
   // every manifest is answered with it while the condition holds.
   const bool new_ventilator = peer != ventilator_;
   ventilator_ = peer;
+  // With --keep-order the ventilator deals no further ahead than the
+  // reorder buffer (job_accepted.reorder_buffer).
+  std::uint64_t window = manifest.window > 0 ? manifest.window : assumed_window;
+  if (reorder_) window = std::min(window, reorder_->limit() + 1);
+  ack_after_tasks_ = std::max<std::uint64_t>(1, window / acks_per_window);
   if (!new_ventilator) {
     send_halt();
     return;
@@ -619,7 +624,9 @@ void SinkCore::write_output_when_due(bool now_anyway) {
 
 void SinkCore::send_acks_when_due(TimePoint now, bool now_anyway) {
   if (pending_acks_.empty() || ventilator_.empty()) return;
-  if (!now_anyway && pending_acks_.size() < ack_ranges_at_most && now - last_ack_ < ack_interval) return;
+  if (!now_anyway && pending_acks_.size() < ack_ranges_at_most && pending_acks_.tasks() < ack_after_tasks_ &&
+      now - last_ack_ < ack_interval)
+    return;
   send_acks(pending_acks_.take());
   last_ack_ = now;
 }

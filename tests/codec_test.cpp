@@ -161,7 +161,7 @@ Status status_vector() {
                 {{"w1", "10.0.0.1", 64, 300, 120}, {"w2", "", 36, 200, 4000}}};
 }
 
-// PROTOCOL.md, "Test vectors", 1 to 16, 26, 27, 31, 37 to 39, 42 to 45, 50, 70, 72 and 74 to 76: the encoder produces exactly these.
+// PROTOCOL.md, "Test vectors", 1 to 16, 26, 27, 31, 37 to 39, 42 to 45, 50, 70, 72, 74 to 76 and 80: the encoder produces exactly these.
 const std::vector<Vector>& canonical_vectors() {
   static const std::vector<Vector> vectors = {
       {"94 02 01 a2 77 31 08", Hello{"w1", 8}},
@@ -233,6 +233,9 @@ const std::vector<Vector>& canonical_vectors() {
       {"9c 02 05 07 a6 73 71 75 61 72 65 cd 03 e8 a2 66 70 c3 04 00 c0 2a c3",
        JobManifest{7, "square", 1000, "fp", true, 4, 0, {}, 42, true}},
       {"95 02 0e 07 c2 b2 2d 2d 68 61 6c 74 20 73 6f 6f 6e 2c 66 61 69 6c 3d 31", Halt{7, false, "--halt soon,fail=1"}},
+      // 80: job.window, appended after them all.
+      {"9d 02 05 07 a6 73 71 75 61 72 65 cd 03 e8 a0 c2 00 00 c0 00 c2 ce 00 04 00 00",
+       JobManifest{7, "square", 1000, "", false, 0, 0, {}, 0, false, 262144}},
       // 70 and 72: job_accepted.reorder_buffer (--keep-order, §6.8) and
       // status.retried, appended, each written only when above 0 (vectors
       // 10, 11, 38 and 39 stay canonical).
@@ -294,7 +297,7 @@ struct Rejection {
   std::string_view reason;  // a fragment of codec_error::what()
 };
 
-// PROTOCOL.md 19 to 25, 29, 30, 33, 34, 40, 41, 47 to 49, 51, 71, 73 and 77 to 79.
+// PROTOCOL.md 19 to 25, 29, 30, 33, 34, 40, 41, 47 to 49, 51, 71, 73, 77 to 79 and 81.
 const std::vector<Rejection>& spec_rejections() {
   static const std::vector<Rejection> rejections = {
       {"93 01 02 03", "protocol version 1"},
@@ -322,6 +325,7 @@ const std::vector<Rejection>& spec_rejections() {
       {"9a 02 05 07 a1 6b c0 a0 c2 00 00 94 01 01 01 64", "exactly one of count and basis_points"},
       {"9a 02 05 07 a1 6b c0 a0 c2 00 00 94 03 01 01 00", "job.halt.when must be 1 (soon) or 2 (now)"},
       {"94 02 0e 07 c2", "halt needs 3 fields"},
+      {"9d 02 05 07 a1 6b c0 a0 c2 00 00 c0 00 c2 ff", "job.window"},
       // 71 and 73: a reorder_buffer that is a str, a retried below 0.
       {"97 02 06 07 cd 03 e8 00 c4 10 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f a1 78", "job_accepted.reorder_buffer"},
       {"dc 00 11 02 0c 07 a6 73 71 75 61 72 65 a7 64 65 61 6c 69 6e 67 cd 03 e8 cd 02 58 cd 01 f4 01 64 03 01 cd "
@@ -516,6 +520,8 @@ std::vector<Message> edge_messages() {
       JobManifest{1, "k", std::nullopt, "", false, 0, 0, {HaltPolicy::When::now, HaltPolicy::On::fail, uint64_max, 0}},
       JobManifest{1, "k", 5, "f", true, 1, 0, {HaltPolicy::When::soon, HaltPolicy::On::success, 0, 10000}, uint64_max},
       JobManifest{1, "k", 5, "f", true, 1, 0, {}, 0, true},
+      JobManifest{1, "k", 5, "f", true, 1, 0, {}, 0, false, 1},
+      JobManifest{1, "k", 5, "f", true, 1, 0, {}, 0, false, uint64_max},
       Retry{uint64_max, {1, uint64_max}, {1, uint32_max}},
       JobAccepted{0, std::nullopt, 0},
       JobAccepted{1, 0, 0},
@@ -669,9 +675,9 @@ TEST_CASE("extra trailing fields are ignored in every message") {
                                     [](const Result& result) { return result.attempt == 1; })) {
     base = with_extra_field(base, ones(results->results.size()));
   } else if (std::holds_alternative<JobManifest>(vector.message)) {
-    // retries, halt, resume_token, resume_failed: those left out, as defaults.
-    const char* defaults[] = {"00", "c0", "00", "c2"};
-    for (auto fields = static_cast<std::size_t>(static_cast<unsigned char>(base[0]) & 0x0f) - 2; fields < 10; ++fields)
+    // retries, halt, resume_token, resume_failed, window: those left out, as defaults.
+    const char* defaults[] = {"00", "c0", "00", "c2", "00"};
+    for (auto fields = static_cast<std::size_t>(static_cast<unsigned char>(base[0]) & 0x0f) - 2; fields < 11; ++fields)
       base = with_extra_field(base, bytes(defaults[fields - 6]));
   } else if (const auto* accepted = std::get_if<JobAccepted>(&vector.message);
              accepted && accepted->reorder_buffer == 0) {  // --keep-order's, written here as 0

@@ -167,6 +167,46 @@ TEST_CASE("the rate is taken from the first result to the last, not from when th
              Catch::Contains("in 4.000 s; 0.000 s from the first result to the last (5 tasks/s)"));
 }
 
+TEST_CASE("acks go once they cover a sixteenth of the ventilator's window, without waiting out the ack interval") {
+  // A window of 160 tasks: acks after 10. Said in job.window, or for an
+  // older ventilator, which does not say, the default of 262144 (16384).
+  zpipe::JobManifest manifest{7, "square", 1000, "", false, 0};
+  const auto window = GENERATE(std::uint64_t{0}, std::uint64_t{160});
+  CAPTURE(window);
+  manifest.window = window;
+  RetrySink sink(manifest, false);
+  sink.take("w", results(1, 9));
+  CHECK_FALSE(acknowledged(sink.effects, 9));
+  sink.take("w", results(10, 10));
+  CHECK(acknowledged(sink.effects, 10) == (window == 160));
+  // The count starts again after each ack.
+  sink.take("w", results(11, 19));
+  CHECK_FALSE(acknowledged(sink.effects, 19));
+  // The ack interval still bounds how long an ack waits.
+  sink.wait();
+  CHECK(acknowledged(sink.effects, 19));
+}
+
+TEST_CASE("keep-order: acks go once they cover a sixteenth of the reorder buffer, where it is the smaller window") {
+  // Reorder buffer 159: the ventilator deals at most 160 ids ahead (§6.8.3), whatever its window.
+  zpipe::SinkCore::TimePoint now{};
+  RecordingEffects effects;
+  zpipe::SinkCore core(zpipe::SinkSettings{zpipe::OutputFormat::text, false, false, secret, false, true, 159}, effects,
+                       now);
+  core.replay_done(now);
+  zpipe::JobManifest manifest{7, "square", 1000, "", false, 0};
+  manifest.window = 262144;
+  const auto take = [&](const std::string& peer, const zpipe::Message& message) {
+    core.frame(peer, zpipe::encode(message), message, now);
+    core.tick(now);
+  };
+  take("vent", manifest);
+  take("w", results(2, 10));  // held: task 1 has no result yet
+  CHECK_FALSE(acknowledged(effects, 2));
+  take("w", results(11, 11));
+  CHECK(acknowledged(effects, 11));
+}
+
 TEST_CASE("retries: a failure below the limit is asked for again, not printed, journaled or acknowledged") {
   const auto journal = GENERATE(false, true);
   CAPTURE(journal);

@@ -165,6 +165,22 @@ TEST_CASE("a worker that says hello after every task was acknowledged is told th
   CHECK(job.core.exit_status() == 0);
 }
 
+TEST_CASE("the manifest tells the sink the most tasks dealt before waiting for acks, so it acks in time") {
+  const auto [in_flight, held, window] = GENERATE(table<std::uint64_t, std::uint64_t, std::uint64_t>(
+      {{262144, 262144, 262144}, {1000, 262144, 1000}, {262144, 500, 500}}));
+  zpipe::VentilatorSettings settings = Job::settings();
+  settings.max_in_flight = in_flight;
+  settings.max_held_per_worker = held;
+  const auto now = std::chrono::steady_clock::time_point{} + 1h;
+  RecordingEffects effects;
+  zpipe::VentilatorCore core(settings, zpipe::count_source("square", 10), effects, now);
+  core.tick(now);
+  core.sink_connected(now);
+  const auto manifests = effects.to<zpipe::JobManifest>("");
+  REQUIRE_FALSE(manifests.empty());
+  CHECK(manifests.back().window == window);
+}
+
 TEST_CASE("credits from a worker the ventilator does not know get at most one hello_again a second") {
   Job job(1000);
   // Its hello may be right behind a credit it queued while reconnecting.
@@ -608,7 +624,8 @@ TEST_CASE("retries 0: the manifest and the task frames are those of a job withou
   for (const auto& manifest : job.effects.to<zpipe::JobManifest>("")) CHECK(manifest.retries == 0);
   for (const auto& batch : job.effects.to<zpipe::TaskBatch>("w1")) CHECK(batch.attempts.empty());
   const std::string manifest = zpipe::encode(job.effects.to<zpipe::JobManifest>("").front());
-  CHECK(static_cast<unsigned char>(manifest[0]) == 0x98);  // 8 elements: no retries field
+  // 13 elements: job.window is always sent, so retries is written, as 0.
+  CHECK(static_cast<unsigned char>(manifest[0]) == 0x9d);
   job.acknowledge_all(3);
   CHECK_THAT(job.core.summary(1.0), !Catch::Contains("retried"));
 }

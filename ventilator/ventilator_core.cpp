@@ -40,6 +40,7 @@ VentilatorCore::VentilatorCore(VentilatorSettings settings, std::unique_ptr<Task
   manifest_.resume = settings_.resume;
   manifest_.retries = settings_.retries;
   manifest_.halt = settings_.halt;
+  manifest_.window = std::min(settings_.max_in_flight, settings_.max_held_per_worker);
   if (settings_.resume) {
     manifest_.resume_token = settings_.resume_token;
     manifest_.resume_failed = settings_.resume_failed;

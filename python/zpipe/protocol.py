@@ -227,6 +227,8 @@ def decode(frame):
             _u64(f[10], "job.resume_token")
         if len(f) > 11:  # resume_failed, appended (absent: false)
             _bool(f[11], "job.resume_failed")
+        if len(f) > 12:  # window, appended (absent: not said)
+            _u64(f[12], "job.window")
     elif kind == JOB_ACCEPTED:
         _u64(f[2], "job_accepted.job")
         if f[3] is not None:

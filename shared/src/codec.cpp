@@ -190,7 +190,8 @@ void pack(Packer& p, const ResultBatch& m) {
 // Appended fields are positional: one is written when it, or a field after
 // it, is not its default.
 void pack(Packer& p, const JobManifest& m) {
-  const std::uint32_t appended = m.resume_failed        ? 4
+  const std::uint32_t appended = m.window != 0          ? 5
+                                 : m.resume_failed      ? 4
                                  : m.resume_token != 0 ? 3
                                  : m.halt.enabled()    ? 2
                                  : m.retries > 0       ? 1
@@ -217,6 +218,7 @@ void pack(Packer& p, const JobManifest& m) {
   }
   if (appended >= 3) p.pack_uint64(m.resume_token);
   if (appended >= 4) pack_bool(p, m.resume_failed);
+  if (appended >= 5) p.pack_uint64(m.window);
 }
 
 void pack(Packer& p, const JobAccepted& m) {
@@ -628,15 +630,17 @@ Message read_message(const msgpack::object& top) {
     case MessageType::results: return read_results(Fields(all, "results", 6));
     case MessageType::job: {
       const Fields f(all, "job", 6);
-      // retries, halt, resume_token and resume_failed were appended: a
-      // manifest without them retries nothing, never halts, reopens nothing.
+      // retries, halt, resume_token, resume_failed and window were appended:
+      // a manifest without them retries nothing, never halts, reopens
+      // nothing, and leaves the sink to assume a window.
       return JobManifest{read_uint(f[0], "job.job"),         read_string(f[1], "job.kind"),
                          read_optional_uint(f[2], "job.total"), read_string(f[3], "job.fingerprint"),
                          read_bool(f[4], "job.resume"),       read_uint(f[5], "job.acknowledged"),
                          f.size() > 6 ? read_uint32(f[6], "job.retries") : 0,
                          f.size() > 7 ? read_halt(f[7]) : HaltPolicy{},
                          f.size() > 8 ? read_uint(f[8], "job.resume_token") : 0,
-                         f.size() > 9 && read_bool(f[9], "job.resume_failed")};
+                         f.size() > 9 && read_bool(f[9], "job.resume_failed"),
+                         f.size() > 10 ? read_uint(f[10], "job.window") : 0};
     }
     case MessageType::job_accepted: {
       const Fields f(all, "job_accepted", 4);

@@ -155,6 +155,12 @@ struct JobManifest {
   /// --resume-failed: the sink takes the failed results it holds for
   /// unfinished, once per resume_token, so they are dealt and run again.
   bool resume_failed = false;
+  /// The most tasks the ventilator deals before it waits for
+  /// acknowledgements: the smaller of --max-in-flight and
+  /// --max-held-per-worker. The sink acknowledges before a sixteenth of it
+  /// is pending, so dealing never waits out an ack interval. 0: not said.
+  /// The ventilator's, not the job's: a sink journals it as 0.
+  std::uint64_t window = 0;
   bool operator==(const JobManifest&) const = default;
 };
 

@@ -102,12 +102,15 @@ class AckRanges {
   void add(TaskId first, TaskId last);
   [[nodiscard]] bool empty() const { return ranges_.empty(); }
   [[nodiscard]] std::size_t size() const { return ranges_.size(); }
+  /// Task ids added since the last take(), an id added twice counted twice.
+  [[nodiscard]] std::uint64_t tasks() const { return tasks_; }
   [[nodiscard]] const std::vector<std::pair<TaskId, TaskId>>& ranges() const { return ranges_; }
   /// Moves the ranges out.
   std::vector<std::pair<TaskId, TaskId>> take();
 
  private:
   std::vector<std::pair<TaskId, TaskId>> ranges_;
+  std::uint64_t tasks_ = 0;
 };
 
 }  // namespace zpipe

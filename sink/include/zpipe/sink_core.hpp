@@ -77,6 +77,12 @@ class SinkCore {
   static constexpr std::chrono::milliseconds ack_interval{20};
   static constexpr std::chrono::milliseconds sync_interval{20};
   static constexpr std::size_t ack_ranges_at_most = 4096;  // per frame: what a decoder takes
+  /// Acks go once they cover this share of the tasks the ventilator deals
+  /// before it waits for them (job.window), if ack_interval has not passed
+  /// first: at 12M tasks/s, 20 ms is 240k tasks, all of the default window.
+  static constexpr std::uint64_t acks_per_window = 16;
+  /// The window of a ventilator that does not say: its --max-in-flight default.
+  static constexpr std::uint64_t assumed_window = 262144;
   static constexpr std::size_t retry_ids_at_most = 4096;   // per retry frame
   static constexpr std::size_t output_flush_bytes = 256 * 1024;
   /// With a journal, a written chunk's output buffer is kept for reuse up
@@ -208,6 +214,7 @@ class SinkCore {
   std::uint64_t sync_requested_ = 0;
   AckRanges pending_acks_;
   TimePoint last_ack_{};
+  std::uint64_t ack_after_tasks_ = assumed_window / acks_per_window;
   // Failed attempts to run again, sent to the ventilator as acks are (they
   // need no journal: a task not acknowledged is dealt again anyway).
   Retry pending_retry_;
