@@ -8,14 +8,22 @@
 // than N past its lowest unacknowledged one (PROTOCOL.md §6.8). A result is
 // acknowledged as soon as it is recorded (and durable, with a journal), held
 // or not, so a worker holding the slow task is the only one kept waiting.
+//
+// With two workers, half the results arrive ahead of an earlier frame and
+// wait. They wait in a ring of slots indexed by id - next(), not in a tree
+// with a node and a copy of the worker's name per result: at millions of
+// results a second the tree's allocations and rebalancing were most of what
+// --keep-order cost the sink.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "zpipe/messages.hpp"
+#include "zpipe/ring_buffer.hpp"
 
 namespace zpipe {
 
@@ -32,42 +40,67 @@ class ReorderBuffer {
   /// dropping it would lose it, and the caller says so.
   template <class Release>
   bool take(const Result& result, std::string_view worker, Release&& release) {
-    if (result.id != next_) {
-      const bool within = result.id - next_ <= limit_;
-      bytes_ += held_bytes(result, worker);
-      held_.emplace(result.id, Held{result, std::string(worker)});
-      peak_ = std::max<std::uint64_t>(peak_, held_.size());
-      return within;
-    }
+    if (result.id != next_) return hold(result, worker);
     release(result, worker);
-    ++next_;
-    for (auto first = held_.begin(); first != held_.end() && first->first == next_; first = held_.erase(first)) {
-      bytes_ -= held_bytes(first->second.result, first->second.worker);
-      release(first->second.result, std::string_view(first->second.worker));
+    for (;;) {
       ++next_;
+      if (!slots_.empty()) slots_.pop_front();  // the slot of the id just released
+      if (!slots_.empty() && slots_.front().held) {
+        Slot& slot = slots_.front();
+        bytes_ -= held_bytes(slot.result);
+        --held_;
+        --names_[slot.worker].held;
+        release(slot.result, std::string_view(names_[slot.worker].text));
+        continue;
+      }
+      const auto beyond = beyond_.begin();
+      if (beyond == beyond_.end() || beyond->first != next_) return true;
+      bytes_ -= held_bytes(beyond->second.result) + beyond->second.worker.size();
+      release(beyond->second.result, std::string_view(beyond->second.worker));
+      beyond_.erase(beyond);
     }
-    return true;
   }
 
   /// The lowest id not yet released: every id below it has been.
   [[nodiscard]] TaskId next() const { return next_; }
   [[nodiscard]] std::uint64_t limit() const { return limit_; }
-  [[nodiscard]] std::uint64_t held() const { return held_.size(); }
+  [[nodiscard]] std::uint64_t held() const { return held_ + beyond_.size(); }
   /// The most results held at once so far.
   [[nodiscard]] std::uint64_t peak() const { return peak_; }
   /// About the bytes the held results take.
   [[nodiscard]] std::size_t bytes() const { return bytes_; }
 
  private:
-  struct Held {
+  // The slot of id next() + i is slots_[i]; those of ids without a result
+  // yet are empty.
+  struct Slot {
+    Result result;
+    std::uint32_t worker = 0;  // in names_
+    bool held = false;
+  };
+  // A worker's name, kept once for all the results of it held.
+  struct Name {
+    std::string text;
+    std::uint64_t held = 0;
+  };
+  struct Beyond {
     Result result;
     std::string worker;
   };
-  static std::size_t held_bytes(const Result& result, std::string_view worker);
+
+  bool hold(const Result& result, std::string_view worker);
+  std::uint32_t name_of(std::string_view worker);
+  static std::size_t held_bytes(const Result& result);
 
   std::uint64_t limit_;
   TaskId next_ = 1;
-  std::map<TaskId, Held> held_;
+  RingBuffer<Slot> slots_;
+  std::uint64_t held_ = 0;  // in slots_
+  std::vector<Name> names_;
+  std::uint32_t last_name_ = 0;
+  // Results beyond the limit, from a ventilator that does not honour it:
+  // held by id, so slots_ stays within the limit whatever it is sent.
+  std::map<TaskId, Beyond> beyond_;
   std::uint64_t peak_ = 0;
   std::size_t bytes_ = 0;
 };
