@@ -27,7 +27,7 @@ struct SinkConfig {
   std::string results_dir;                     // empty: none; else DIR/<task id>/{stdout,stderr,exitval}
   bool tag = false;                            // text: each line starts with the task's input and a tab
   bool keep_order = false;                     // results in task id order (--keep-order)
-  std::uint64_t reorder_buffer = 4096;         // with keep_order: the most results waiting for an earlier one
+  std::uint64_t reorder_buffer = 65536;        // with keep_order: the most results waiting for an earlier one
   std::string metrics_file;                    // empty: none (see metrics_file.hpp)
   CurveConfig curve;
 

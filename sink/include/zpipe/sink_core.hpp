@@ -66,7 +66,7 @@ struct SinkSettings {
   /// --keep-order: results are written in task id order, each waiting in a
   /// reorder buffer of at most `reorder_buffer` results (reorder_buffer.hpp).
   bool keep_order = false;
-  std::uint64_t reorder_buffer = 4096;
+  std::uint64_t reorder_buffer = 65536;
 };
 
 class SinkCore {
