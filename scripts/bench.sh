@@ -512,15 +512,15 @@ for spec in 1 1u 64 1024; do
 done
 worker_extra=()
 
-log "cost of the protocol and of security, batch 1024, 2 workers: plain, --journal and CURVE runs in turn"
+log "cost of the protocol and of security, batch 1024, 2 workers: plain, --journal, CURVE and --keep-order runs in turn"
 keys="$tmp/keys"
 mkdir -p "$keys/workers" "$keys/ventilators"
 for name in sink ventilator worker; do (cd "$keys" && "$build/shared/zpipe-keygen" "$name" >/dev/null); done
 cp "$keys/worker.pub" "$keys/workers/"
 cp "$keys/ventilator.pub" "$keys/ventilators/"
 # Each kind of run takes its turn within every round, so a slow spell of
-# this shared machine weighs on all three alike, not on one.
-plain_rates=() journal_rates=() curve_rates=()
+# this shared machine weighs on all of them alike, not on one.
+plain_rates=() journal_rates=() curve_rates=() ordered_rates=()
 for run in $(seq "$runs"); do
   zpipe_job "$tasks" 1024 2 "$job_limit"
   plain_rates+=("$rate")
@@ -532,11 +532,15 @@ for run in $(seq "$runs"); do
   worker_extra=(--curve-secret "$keys/worker.key" --ventilator-key "$keys/ventilator.pub" --sink-key "$keys/sink.pub")
   zpipe_job "$tasks" 1024 2 "$job_limit"
   curve_rates+=("$rate")
-  sink_extra=() ventilator_extra=() worker_extra=()
+  sink_extra=(--keep-order) ventilator_extra=() worker_extra=()
+  zpipe_job "$tasks" 1024 2 "$job_limit"
+  ordered_rates+=("$rate")
+  sink_extra=()
 done
 plain=$(median "${plain_rates[@]}")
 journal=$(median "${journal_rates[@]}")
 curve=$(median "${curve_rates[@]}")
+ordered=$(median "${ordered_rates[@]}")
 log "time from a worker's death to its tasks done elsewhere"
 death_rows=()
 for how in kill stop; do
@@ -570,17 +574,19 @@ printf '%-9s %11s %8s %8s %8s\n' "$tasks" "$(rate_text "$short_rate")" "$(mb "$s
 printf '%-9s %11s %8s %8s %8s  %s\n' "$long_tasks" "$(rate_text "$rate")" "$(mb "$vent_kib")" "$(mb "$sink_kib")" \
   "$(mb "$worker_kib")" "vent, sink < 50 MB: $( ((flat)) && echo ok || echo MISSED)"
 echo
-echo "cost of the protocol (batch 1024, 2 workers, median of $runs run(s), the three kinds of run in turn):"
+echo "cost of the protocol (batch 1024, 2 workers, median of $runs run(s), the four kinds of run in turn):"
 echo "acknowledgements and redelivery are always on, so every rate above includes them; the journal adds"
 echo "durability (fdatasync by group commit, acks only for what is synced)"
-printf '%-34s %11s %9s  %s\n' sink zpipe_t/s vs_plain target
-printf '%-34s %11s %9s\n' "acknowledging (plain)" "$(rate_text "$plain")" 1.00
-printf '%-34s %11s %9s  %s\n' "acknowledging after fsync (--journal)" "$(rate_text "$journal")" \
+printf '%-40s %11s %9s  %s\n' sink zpipe_t/s vs_plain target
+printf '%-40s %11s %9s\n' "acknowledging (plain)" "$(rate_text "$plain")" 1.00
+printf '%-40s %11s %9s  %s\n' "acknowledging after fsync (--journal)" "$(rate_text "$journal")" \
   "$(awk -v j="$journal" -v s="$plain" 'BEGIN { printf "%.2f", j / s }')" \
   ">= 0.95: $(awk -v j="$journal" -v s="$plain" 'BEGIN { print (j >= 0.95 * s ? "ok" : "MISSED") }')"
-printf '%-34s %11s %9s  %s\n' "CURVE everywhere, leases checked" "$(rate_text "$curve")" \
+printf '%-40s %11s %9s  %s\n' "CURVE everywhere, leases checked" "$(rate_text "$curve")" \
   "$(awk -v j="$curve" -v s="$plain" 'BEGIN { printf "%.2f", j / s }')" \
   ">= 0.8: $(awk -v j="$curve" -v s="$plain" 'BEGIN { print (j >= 0.8 * s ? "ok" : "MISSED") }')"
+printf '%-40s %11s %9s  %s\n' "printing in input order (--keep-order)" "$(rate_text "$ordered")" \
+  "$(awk -v j="$ordered" -v s="$plain" 'BEGIN { printf "%.2f", j / s }')" "no target (the default --reorder-buffer)"
 echo
 echo "a worker killed (kill -9: its connection closes) or stopped (SIGSTOP: it goes silent) mid-job: seconds until"
 echo "the ventilator deals its tasks again, and until the job is done"
