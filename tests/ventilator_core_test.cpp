@@ -871,6 +871,29 @@ TEST_CASE("a bundle of large payloads stays well under the frame limit: frames t
   CHECK(credits == 40);
 }
 
+TEST_CASE("a frame of large payloads stops short of --batch, well under the frame limit") {
+  // 40 tasks of 1 MiB less a byte (the longest line), --batch 32: 32 MiB in
+  // one frame, past the 16 MiB the worker's socket takes, which would drop
+  // the connection every time the frame was dealt. No bundles.
+  const auto [bytes, batch] =
+      GENERATE(table<std::size_t, std::uint32_t>({{1024 * 1024 - 1, 32}, {600 * 1024, 40}, {100, 1024}}));
+  CAPTURE(bytes, batch);
+  zpipe::VentilatorSettings settings = UpperJob::settings(1);
+  settings.batch = batch;
+  RecordingEffects effects;
+  auto now = std::chrono::steady_clock::time_point{} + 1h;
+  zpipe::VentilatorCore core(settings, std::make_unique<WideSource>(40, bytes), effects, now);
+  core.tick(now);
+  core.sink_connected(now);
+  core.sink_frame(zpipe::JobAccepted{7, 40, 0, secret}, now);
+  core.worker_frame("w1", zpipe::Hello{"one", 1024, Kinds{"upper"}}, now);
+  core.tick(now);
+  CHECK(effects.largest_to_workers <= zpipe::VentilatorCore::bundle_bytes_at_most + bytes + 1024);
+  CHECK(ids_dealt(effects, "w1").size() == 40);
+  // Small payloads still fill a frame to --batch.
+  if (bytes == 100) CHECK(effects.to<zpipe::TaskBatch>("w1").front().tasks.size() == 40);
+}
+
 TEST_CASE("a bundle sent early for its size that cannot be sent: the frame that did not fit goes to another worker") {
   check_all_go_past_a_lost_worker(UpperJob::settings(2), std::make_unique<WideSource>(40, 600 * 1024), 40);
 }

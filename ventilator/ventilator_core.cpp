@@ -463,8 +463,7 @@ void VentilatorCore::deal_suspects(TimePoint now) {
     const std::uint32_t slot = workers_.slot_of(*worker);
     suspects_.pop_front();
     in_flight_.set_queued(id, false);
-    batch_.tasks.clear();
-    batch_.attempts.clear();
+    start_batch();
     add_to_batch(id, in_flight_.payload(id), in_flight_.attempt(id));
     sign(*worker, batch_, now);
     encode(batch_, frame_);
@@ -496,10 +495,9 @@ void VentilatorCore::deal_retries(TimePoint now, std::uint64_t held_at_most) {
     WorkerState* worker = workers_.next_to_deal(remaining_tasks(), held_at_most, failed_on);
     if (worker == nullptr) return;
     const std::uint32_t slot = workers_.slot_of(*worker);
-    batch_.tasks.clear();
-    batch_.attempts.clear();
+    start_batch();
     // With this one go the retries behind it that this worker did not fail.
-    while (batch_.tasks.size() < settings_.batch && !to_retry_.empty()) {
+    while (batch_has_room() && !to_retry_.empty()) {
       const auto [next, avoid] = to_retry_.front();
       const bool waiting = in_flight_.state(next) == InFlightTable::State::waiting;
       if (waiting && next != id && avoid == slot) break;
@@ -512,24 +510,38 @@ void VentilatorCore::deal_retries(TimePoint now, std::uint64_t held_at_most) {
   }
 }
 
+void VentilatorCore::start_batch() {
+  batch_.tasks.clear();
+  batch_.attempts.clear();
+  batch_bytes_ = 0;
+}
+
 // Adds a task to batch_; attempts are listed once one is past the first.
 void VentilatorCore::add_to_batch(TaskId id, Value payload, std::uint32_t attempt) {
   if (attempt != 1 && batch_.attempts.empty()) batch_.attempts.assign(batch_.tasks.size(), 1);
   if (attempt != 1 || !batch_.attempts.empty()) batch_.attempts.push_back(attempt);
   batch_.tasks.push_back(Task{id, std::move(payload)});
+  batch_bytes_ += task_bytes(batch_.tasks.back());
+}
+
+// A frame takes up to --batch tasks, and stops short of that at about
+// bundle_bytes_at_most: 32 lines of 1 MiB in one frame would pass the 16 MiB
+// a worker's socket takes, and its connection would be dropped each time
+// the frame was dealt again.
+bool VentilatorCore::batch_has_room() const {
+  return batch_.tasks.size() < settings_.batch && batch_bytes_ < bundle_bytes_at_most;
 }
 
 // Fills batch_ with tasks to deal again first, then new ones. Returns false
 // when there is nothing to deal.
 bool VentilatorCore::fill_batch() {
-  batch_.tasks.clear();
-  batch_.attempts.clear();
+  start_batch();
   return top_up_batch();
 }
 
 // Adds to batch_ what fill_batch() would put in it, up to --batch.
 bool VentilatorCore::top_up_batch() {
-  while (batch_.tasks.size() < settings_.batch && !to_redeal_.empty()) {
+  while (batch_has_room() && !to_redeal_.empty()) {
     const TaskId id = to_redeal_.front();
     to_redeal_.pop_front();
     in_flight_.set_queued(id, false);
@@ -538,7 +550,7 @@ bool VentilatorCore::top_up_batch() {
   }
   const std::uint64_t window = reorder_buffer_ > 0 ? std::min(settings_.max_in_flight, reorder_buffer_ + 1)
                                                   : settings_.max_in_flight;
-  while (batch_.tasks.size() < settings_.batch && in_flight_.span() < window) {
+  while (batch_has_room() && in_flight_.span() < window) {
     auto task = source_->next();
     if (!task) {
       waiting_for_input_ = !source_->exhausted();
@@ -584,9 +596,7 @@ bool VentilatorCore::send_batch(WorkerState& worker, TimePoint now) {
   const std::uint32_t slot = workers_.slot_of(worker);
   const std::uint32_t run_frames = workers_.run_frames();
   const std::uint32_t most = std::min(worker.bundle, run_frames);
-  std::size_t bytes = 0;
-  if (most > 1)
-    for (const Task& task : batch_.tasks) bytes += task_bytes(task);
+  const std::size_t bytes = batch_bytes_;
   // Another worker's bundle goes first; so does this worker's when the
   // frame would take it past bundle_bytes_at_most.
   if (bundle_slot_ && (*bundle_slot_ != slot || bundle_bytes_ + bytes > bundle_bytes_at_most)) {

@@ -104,10 +104,12 @@ class VentilatorCore {
   /// Frames smaller than this many tasks go to one worker several in a row,
   /// this many tasks in all: their ids form one run, under one lease.
   static constexpr std::uint64_t run_tasks = 64;
-  /// A bundle (PROTOCOL.md §6.2.10) gathers frames up to about this many
-  /// bytes: 64 frames of large payloads would pass the 16 MiB a worker's
-  /// socket takes (its ZMQ_MAXMSGSIZE drops the connection). A frame that
-  /// would take it past this goes in the next message.
+  /// A frame, and a bundle of frames (PROTOCOL.md §6.2.10), gathers tasks
+  /// up to about this many bytes: --batch 32 of 1 MiB lines, or 64 frames of
+  /// large payloads, would pass the 16 MiB a worker's socket takes (its
+  /// ZMQ_MAXMSGSIZE drops the connection). A frame that would take a bundle
+  /// past this goes in the next message; a frame stops at the task that
+  /// takes it past this.
   static constexpr std::size_t bundle_bytes_at_most = 4 * 1024 * 1024;
   /// How often a waiting ventilator says what it waits for.
   static constexpr std::chrono::seconds waiting_line_interval{10};
@@ -204,7 +206,9 @@ class VentilatorCore {
   void deal_suspects(TimePoint now);
   void deal_retries(TimePoint now, std::uint64_t held_at_most);
   void deal(TimePoint now);
+  void start_batch();
   void add_to_batch(TaskId id, Value payload, std::uint32_t attempt);
+  [[nodiscard]] bool batch_has_room() const;
   bool fill_batch();
   bool top_up_batch();
   bool send_batch(WorkerState& worker, TimePoint now);
@@ -288,6 +292,7 @@ class VentilatorCore {
   };
   std::deque<ProgressSample> progress_samples_;
   TaskBatch batch_;
+  std::size_t batch_bytes_ = 0;  // task_bytes() of batch_'s tasks
   // Frames dealt one worker in a row in this pass, sent as one message (a
   // bundle, PROTOCOL.md §6.2.10) when the pass ends, another worker is
   // dealt, or it holds the most that worker takes.
