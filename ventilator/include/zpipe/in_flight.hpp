@@ -62,17 +62,28 @@ class InFlightTable {
     last = last >= next_id_ ? next_id_ - 1 : last;
     Holder run_holder = no_holder;
     std::uint64_t run = 0;
-    for (TaskId id = first; id <= last && first <= last; ++id) {
+    const auto count_released = [&](const Entry& task) {
+      if (task.state != State::held) return;
+      if (run > 0 && task.holder != run_holder) {
+        released(run_holder, run);
+        run = 0;
+      }
+      run_holder = task.holder;
+      ++run;
+    };
+    // Acks mostly start at the oldest task: those entries leave the table
+    // as they are read, each touched once (it is out of every cache by now).
+    for (; first == base_ && first <= last; ++first) {
+      Entry& task = entries_.front();
+      count_released(task);
+      if (task.state != State::done) --unacknowledged_;
+      entries_.pop_front();  // frees a line's text now
+      ++base_;
+    }
+    for (TaskId id = first; id <= last; ++id) {
       Entry& task = entries_[id - base_];
       if (task.state == State::done) continue;
-      if (task.state == State::held) {
-        if (run > 0 && task.holder != run_holder) {
-          released(run_holder, run);
-          run = 0;
-        }
-        run_holder = task.holder;
-        ++run;
-      }
+      count_released(task);
       task.text.reset();  // frees a line's text now
       task.holder = no_holder;
       task.state = State::done;
