@@ -6,23 +6,35 @@
 namespace zpipe {
 
 bool ReorderBuffer::hold(const Result& result, std::string_view worker) {
-  const std::uint64_t ahead = result.id - next_;  // above 0: ids below next_ were all released
+  const std::uint64_t ahead = result.id - next_;  // above 0: take() released the rest
   const bool within = ahead <= limit_;
-  bytes_ += held_bytes(result);
   if (within) {
     while (slots_.size() <= ahead) slots_.push_back(Slot{});
     Slot& slot = slots_[ahead];
+    if (slot.held) unhold(slot);
     slot.result = result;
     slot.worker = name_of(worker);
     slot.held = true;
     ++names_[slot.worker].held;
     ++held_;
+    bytes_ += value_bytes(result);
   } else {
-    bytes_ += worker.size();
-    beyond_.emplace(result.id, Beyond{result, std::string(worker)});
+    if (const auto held = beyond_.find(result.id); held != beyond_.end()) {
+      bytes_ -= beyond_bytes(held->second);
+      beyond_.erase(held);
+    }
+    const auto [added, _] = beyond_.emplace(result.id, Beyond{result, std::string(worker)});
+    bytes_ += beyond_bytes(added->second);
   }
   peak_ = std::max(peak_, held());
   return within;
+}
+
+void ReorderBuffer::unhold(Slot& slot) {
+  bytes_ -= value_bytes(slot.result);
+  --names_[slot.worker].held;
+  --held_;
+  slot.held = false;
 }
 
 // Results come a frame at a time, so the last name is nearly always the one.
@@ -40,13 +52,17 @@ std::uint32_t ReorderBuffer::name_of(std::string_view worker) {
   return last_name_ = static_cast<std::uint32_t>(unused);
 }
 
-std::size_t ReorderBuffer::held_bytes(const Result& result) {
-  std::size_t bytes = sizeof(Slot);
-  if (const auto* text = std::get_if<std::string>(&result.value)) bytes += text->size();
-  else if (const auto* exec = std::get_if<ExecValue>(&result.value))
-    bytes += sizeof(ExecRecord) + exec->record->out.size() + exec->record->err.size() + exec->record->host.size() +
-             exec->record->error.size() + exec->record->command.size();
-  return bytes;
+std::size_t ReorderBuffer::value_bytes(const Result& result) {
+  if (const auto* text = std::get_if<std::string>(&result.value)) return text->size();
+  if (const auto* exec = std::get_if<ExecValue>(&result.value))
+    return sizeof(ExecRecord) + exec->record->out.size() + exec->record->err.size() + exec->record->host.size() +
+           exec->record->error.size() + exec->record->command.size();
+  return 0;
+}
+
+// A map node is about four pointers and a colour beside the entry.
+std::size_t ReorderBuffer::beyond_bytes(const Beyond& held) {
+  return sizeof(Beyond) + 5 * sizeof(void*) + held.worker.size() + value_bytes(held.result);
 }
 
 }  // namespace zpipe

@@ -68,3 +68,39 @@ TEST_CASE("reorder buffer: results in any order leave in id order, each once, wi
   CHECK(buffer.bytes() == 0);
   if (seed % 4 == 0 && limit < total / 2) CHECK(beyond > 0);
 }
+
+TEST_CASE("reorder buffer: a rerun (--resume-failed) of a released result leaves at once, of a held one replaces it") {
+  const auto limit = GENERATE(as<std::uint64_t>{}, 1, 8);
+  CAPTURE(limit);
+  zpipe::ReorderBuffer buffer(limit);
+  std::vector<std::pair<zpipe::TaskId, bool>> released;
+  const auto take = [&](zpipe::TaskId id, bool ok) {
+    return buffer.take(zpipe::Result{id, ok, zpipe::Value{std::int64_t{0}}}, "w",
+                       [&](const zpipe::Result& result, std::string_view) { released.emplace_back(result.id, result.ok); });
+  };
+  using Released = std::vector<std::pair<zpipe::TaskId, bool>>;
+  take(1, true);
+  take(2, false);
+  take(2, true);  // task 2 was printed failed; its rerun is printed now, nothing before it missing
+  CHECK(released == Released{{1, true}, {2, false}, {2, true}});
+  CHECK(buffer.held() == 0);
+  // Task 4 failed and waits for 3; its rerun replaces it, counted once.
+  take(4, false);
+  take(4, true);
+  CHECK(buffer.held() == 1);
+  take(3, true);
+  CHECK(released == Released{{1, true}, {2, false}, {2, true}, {3, true}, {4, true}});
+  CHECK(buffer.held() == 0);
+  CHECK(buffer.bytes() == 0);
+  CHECK(buffer.next() == 5);
+  // The same two ids past the limit of 1 (held apart, by id), and within 8.
+  CHECK(take(7, false) == (limit >= 2));
+  take(7, true);
+  CHECK(buffer.held() == 1);
+  take(5, true);
+  take(6, true);
+  CHECK(released.back() == std::pair<zpipe::TaskId, bool>{7, true});
+  CHECK(released.size() == 8);
+  CHECK(buffer.held() == 0);
+  CHECK(buffer.bytes() == 0);
+}

@@ -528,6 +528,20 @@ TEST_CASE("keep-order: a duplicate of a held result is acknowledged again and pr
   CHECK(sink.printed() == Ids{1, 2, 3});
 }
 
+TEST_CASE("keep-order with --resume-failed: the rerun of a printed failure is printed, and nothing stays held") {
+  OrderedSink sink(3, 8, false);
+  sink.take("w", results_of({1}));
+  sink.take("w", failures(2, 2, 1));
+  sink.take("w", results_of({3}));
+  sink.take("vent", zpipe::JobEnd{7, true});
+  CHECK(sink.printed() == Ids{1, 2, 3});
+  sink.take("vent", zpipe::JobManifest{7, "square", 3, "", true, 0, 0, {}, 42, true});
+  sink.take("w", results_of({2}));
+  CHECK(sink.printed() == Ids{1, 2, 3, 2});
+  CHECK_THAT(sink.effects.output, Catch::Contains("task 2: 4"));
+  CHECK(sink.core.reorder_held() == 0);
+}
+
 TEST_CASE("keep-order: a retried task keeps its place; its failed attempt is not printed") {
   OrderedSink sink(3, 8, false, 1);
   sink.take("w", results_of({2, 3}));

@@ -32,14 +32,22 @@ class ReorderBuffer {
   /// `limit`: the most results meant to wait (--reorder-buffer).
   explicit ReorderBuffer(std::uint64_t limit) : limit_(limit) {}
 
-  /// Takes the first result recorded for its id (the caller's ledger drops
+  /// Takes a result recorded for its id (the caller's ledger drops
   /// duplicates). Calls release(result, worker) for it when it is the next
   /// id, then for every held result it frees, in id order; otherwise holds
   /// a copy. Returns false when the result lies beyond the limit (a
   /// ventilator that does not honour it): it is held all the same, since
   /// dropping it would lose it, and the caller says so.
+  ///
+  /// --resume-failed records a failed task's rerun again: one already
+  /// released is released at once (nothing before it is missing), as
+  /// without --keep-order; one still held replaces the failure it holds.
   template <class Release>
   bool take(const Result& result, std::string_view worker, Release&& release) {
+    if (result.id < next_) {
+      release(result, worker);
+      return true;
+    }
     if (result.id != next_) return hold(result, worker);
     release(result, worker);
     for (;;) {
@@ -47,15 +55,13 @@ class ReorderBuffer {
       if (!slots_.empty()) slots_.pop_front();  // the slot of the id just released
       if (!slots_.empty() && slots_.front().held) {
         Slot& slot = slots_.front();
-        bytes_ -= held_bytes(slot.result);
-        --held_;
-        --names_[slot.worker].held;
+        unhold(slot);
         release(slot.result, std::string_view(names_[slot.worker].text));
         continue;
       }
       const auto beyond = beyond_.begin();
       if (beyond == beyond_.end() || beyond->first != next_) return true;
-      bytes_ -= held_bytes(beyond->second.result) + beyond->second.worker.size();
+      bytes_ -= beyond_bytes(beyond->second);
       release(beyond->second.result, std::string_view(beyond->second.worker));
       beyond_.erase(beyond);
     }
@@ -67,8 +73,8 @@ class ReorderBuffer {
   [[nodiscard]] std::uint64_t held() const { return held_ + beyond_.size(); }
   /// The most results held at once so far.
   [[nodiscard]] std::uint64_t peak() const { return peak_; }
-  /// About the bytes the held results take.
-  [[nodiscard]] std::size_t bytes() const { return bytes_; }
+  /// About the bytes the held results take, with the slots between them.
+  [[nodiscard]] std::size_t bytes() const { return bytes_ + slots_.size() * sizeof(Slot); }
 
  private:
   // The slot of id next() + i is slots_[i]; those of ids without a result
@@ -89,20 +95,24 @@ class ReorderBuffer {
   };
 
   bool hold(const Result& result, std::string_view worker);
+  /// Counts a held slot's result out; it stays in the slot.
+  void unhold(Slot& slot);
   std::uint32_t name_of(std::string_view worker);
-  static std::size_t held_bytes(const Result& result);
+  /// The bytes a value takes beyond its Result.
+  static std::size_t value_bytes(const Result& result);
+  static std::size_t beyond_bytes(const Beyond& held);
 
   std::uint64_t limit_;
   TaskId next_ = 1;
   RingBuffer<Slot> slots_;
   std::uint64_t held_ = 0;  // in slots_
+  std::size_t bytes_ = 0;   // value_bytes() of slots_' results, beyond_bytes() of beyond_'s
   std::vector<Name> names_;
   std::uint32_t last_name_ = 0;
   // Results beyond the limit, from a ventilator that does not honour it:
   // held by id, so slots_ stays within the limit whatever it is sent.
   std::map<TaskId, Beyond> beyond_;
   std::uint64_t peak_ = 0;
-  std::size_t bytes_ = 0;
 };
 
 }  // namespace zpipe
