@@ -888,10 +888,27 @@ TEST_CASE("a frame of large payloads stops short of --batch, well under the fram
   core.sink_frame(zpipe::JobAccepted{7, 40, 0, secret}, now);
   core.worker_frame("w1", zpipe::Hello{"one", 1024, Kinds{"upper"}}, now);
   core.tick(now);
-  CHECK(effects.largest_to_workers <= zpipe::VentilatorCore::bundle_bytes_at_most + bytes + 1024);
+  CHECK(effects.largest_to_workers < zpipe::DecodeLimits{}.max_frame_bytes);
+  CHECK(effects.largest_to_workers <= zpipe::VentilatorCore::frame_bytes_at_most + bytes + 1024);
   CHECK(ids_dealt(effects, "w1").size() == 40);
   // Small payloads still fill a frame to --batch.
   if (bytes == 100) CHECK(effects.to<zpipe::TaskBatch>("w1").front().tasks.size() == 40);
+}
+
+TEST_CASE("a frame of the most numbers a frame may hold is not cut short by the byte cap") {
+  zpipe::VentilatorSettings settings = Job::settings();
+  settings.batch = zpipe::DecodeLimits{}.max_items;
+  RecordingEffects effects;
+  auto now = std::chrono::steady_clock::time_point{} + 1h;
+  zpipe::VentilatorCore core(settings, zpipe::count_source("square", settings.batch), effects, now);
+  core.tick(now);
+  core.sink_connected(now);
+  core.sink_frame(zpipe::JobAccepted{7, settings.batch, 0, secret}, now);
+  core.worker_frame("w1", zpipe::Hello{"one", 4}, now);
+  core.tick(now);
+  const auto frames = effects.to<zpipe::TaskBatch>("w1");
+  REQUIRE_FALSE(frames.empty());
+  CHECK(frames.front().tasks.size() == settings.batch);
 }
 
 TEST_CASE("a bundle sent early for its size that cannot be sent: the frame that did not fit goes to another worker") {

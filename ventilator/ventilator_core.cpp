@@ -524,12 +524,12 @@ void VentilatorCore::add_to_batch(TaskId id, Value payload, std::uint32_t attemp
   batch_bytes_ += task_bytes(batch_.tasks.back());
 }
 
-// A frame takes up to --batch tasks, and stops short of that at about
-// bundle_bytes_at_most: 32 lines of 1 MiB in one frame would pass the 16 MiB
+// A frame takes up to --batch tasks, and stops short of that at
+// frame_bytes_at_most: 32 lines of 1 MiB in one frame would pass the 16 MiB
 // a worker's socket takes, and its connection would be dropped each time
 // the frame was dealt again.
 bool VentilatorCore::batch_has_room() const {
-  return batch_.tasks.size() < settings_.batch && batch_bytes_ < bundle_bytes_at_most;
+  return batch_.tasks.size() < settings_.batch && batch_bytes_ < frame_bytes_at_most;
 }
 
 // Fills batch_ with tasks to deal again first, then new ones. Returns false

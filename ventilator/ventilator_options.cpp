@@ -17,7 +17,7 @@ VentilatorConfig parse_ventilator_options(int argc, const char* const* argv) {
       ("command", "With --input: run TEMPLATE for each line, as GNU parallel does ({} {.} {/} {//} {/.} {#}, "
        "each value shell-quoted; no replacement string appends {}); implies --kind exec",
        cxxopts::value<std::string>())
-      ("batch", "Tasks per frame (fewer where their payloads pass about 4 MiB)", cxxopts::value<std::string>()->default_value(std::to_string(config.batch)))
+      ("batch", "Tasks per frame (fewer where their payloads pass about 8 MiB)", cxxopts::value<std::string>()->default_value(std::to_string(config.batch)))
       ("min-workers", "Start dealing once this many workers have said hello",
        cxxopts::value<std::string>()->default_value(std::to_string(config.min_workers)))
       ("max-in-flight", "Tasks read but not yet acknowledged by the sink, at most",

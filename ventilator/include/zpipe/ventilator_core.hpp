@@ -104,13 +104,16 @@ class VentilatorCore {
   /// Frames smaller than this many tasks go to one worker several in a row,
   /// this many tasks in all: their ids form one run, under one lease.
   static constexpr std::uint64_t run_tasks = 64;
-  /// A frame, and a bundle of frames (PROTOCOL.md §6.2.10), gathers tasks
-  /// up to about this many bytes: --batch 32 of 1 MiB lines, or 64 frames of
-  /// large payloads, would pass the 16 MiB a worker's socket takes (its
-  /// ZMQ_MAXMSGSIZE drops the connection). A frame that would take a bundle
-  /// past this goes in the next message; a frame stops at the task that
-  /// takes it past this.
+  /// A bundle (PROTOCOL.md §6.2.10) gathers frames up to about this many
+  /// bytes: 64 frames of large payloads would pass the 16 MiB a worker's
+  /// socket takes (its ZMQ_MAXMSGSIZE drops the connection). A frame that
+  /// would take it past this goes in the next message.
   static constexpr std::size_t bundle_bytes_at_most = 4 * 1024 * 1024;
+  /// A frame stops short of --batch at the task that takes it past this
+  /// many bytes (as task_bytes() counts them, a lease each): 32 lines of
+  /// 1 MiB would pass the worker's 16 MiB. With one more line of 1 MiB, the
+  /// most a frame can reach stays under it; 65536 numbers (4.8 MB) fit.
+  static constexpr std::size_t frame_bytes_at_most = 8 * 1024 * 1024;
   /// How often a waiting ventilator says what it waits for.
   static constexpr std::chrono::seconds waiting_line_interval{10};
   /// status()'s rate is over about this long, from samples this far apart.
