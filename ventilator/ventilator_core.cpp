@@ -539,7 +539,7 @@ bool VentilatorCore::fill_batch() {
   return top_up_batch();
 }
 
-// Adds to batch_ what fill_batch() would put in it, up to --batch.
+// Adds to batch_ what fill_batch() would put in it, while it has room.
 bool VentilatorCore::top_up_batch() {
   while (batch_has_room() && !to_redeal_.empty()) {
     const TaskId id = to_redeal_.front();
