@@ -1,6 +1,7 @@
 // See journal.hpp.
 #include "journal.hpp"
 
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <stdexcept>
 #include <variant>
 
@@ -42,12 +44,47 @@ Journal::Journal(const std::string& path) : path_(path), file_(LockedFile::open(
   end_ = status.st_size;
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) throw std::runtime_error("cannot create an eventfd for --journal " + path + ": " + errno_text());
+  const bool direct = open_direct();
   try {
+    if (direct) {
+      const std::lock_guard lock(mutex_);
+      carry_partial_block();
+    }
     writer_ = std::thread([this] { write_loop(); });
   } catch (...) {
-    ::close(wake_fd_);  // no destructor runs for a constructor that throws
+    // No destructor runs for a constructor that throws.
+    ::close(wake_fd_);
+    if (direct_fd_ >= 0) ::close(direct_fd_);
     throw;
   }
+}
+
+// The file again, through /proc, so that replay and repairs keep reading
+// through the page cache with file_'s descriptor.
+bool Journal::open_direct() {
+  const std::string same_file = "/proc/self/fd/" + std::to_string(file_.fd());
+  direct_fd_ = ::open(same_file.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
+  direct_.store(direct_fd_ >= 0, std::memory_order_release);
+  return direct_fd_ >= 0;
+}
+
+void Journal::carry_partial_block() {
+  pending_.clear();
+  pending_carried_ = 0;
+  const auto carried = static_cast<std::size_t>(end_ % static_cast<off_t>(block_bytes));
+  if (!direct() || carried == 0) return;
+  char bytes[block_bytes];
+  for (std::size_t got = 0; got < carried;) {
+    const ssize_t read = ::pread(file_.fd(), bytes + got, carried - got, end_ - static_cast<off_t>(carried - got));
+    if (read < 0 && errno == EINTR) continue;
+    if (read <= 0) {  // the page cache's way needs no carried bytes
+      direct_.store(false, std::memory_order_release);
+      return;
+    }
+    got += static_cast<std::size_t>(read);
+  }
+  pending_.append(bytes, carried);
+  pending_carried_ = carried;
 }
 
 Journal::~Journal() {
@@ -58,7 +95,19 @@ Journal::~Journal() {
   wanted_.notify_one();
   writer_.join();
   if (failed_.load()) log_line(error_);
+  else cut_padding();
   ::close(wake_fd_);
+  if (direct_fd_ >= 0) ::close(direct_fd_);
+}
+
+// A closed journal ends at its last record, as if written through the page
+// cache: the zeros after it are only there for the next direct write.
+void Journal::cut_padding() {
+  struct stat status {};
+  if (!direct() || ::fstat(file_.fd(), &status) != 0 || status.st_size <= end_) return;
+  if (::ftruncate(file_.fd(), end_) != 0 || ::fdatasync(file_.fd()) != 0)
+    log_line("journal " + path_ + ": cannot cut the zeros after its last record (" + errno_text() +
+             "); the next sink to open it will");
 }
 
 std::uint64_t Journal::replay(const std::function<void(const Message&)>& visit) {
@@ -142,6 +191,7 @@ std::uint64_t Journal::replay(const std::function<void(const Message&)>& visit) 
   }
   const std::lock_guard lock(mutex_);
   end_ = at;
+  carry_partial_block();
   return records;
 }
 
@@ -178,9 +228,9 @@ std::uint64_t Journal::append(std::string_view frame) {
   {
     const std::lock_guard lock(mutex_);
     pending_.append(header, header_bytes);
-    pending_.append(frame);
+    pending_.append(frame.data(), frame.size());
     pending_last_ = ++appended_;
-    if (pending_.size() >= write_at_bytes && !sync_requested_) start_writing = sync_requested_ = true;
+    if (pending_.size() - pending_carried_ >= write_at_bytes && !sync_requested_) start_writing = sync_requested_ = true;
   }
   if (start_writing) wanted_.notify_one();
   return appended_;
@@ -194,7 +244,7 @@ std::uint64_t Journal::append(const Message& message) {
 void Journal::request_sync() {
   {
     const std::lock_guard lock(mutex_);
-    if (pending_.empty() || sync_requested_) return;
+    if (pending_.size() == pending_carried_ || sync_requested_) return;
     sync_requested_ = true;
   }
   wanted_.notify_one();
@@ -222,12 +272,21 @@ void Journal::write_loop() {
     sync_requested_ = false;
     // After a failure nothing more is written: what the disk holds beyond
     // the last sync is unknown, and writing on could put records after a gap.
-    if (!failed_.load() && !pending_.empty()) {
-      writing_.clear();
+    if (!failed_.load() && pending_.size() > pending_carried_) {
       writing_.swap(pending_);
+      const std::size_t carried = pending_carried_;
       const std::uint64_t last = pending_last_;
+      // The next write starts again at the block where this one ends, with
+      // this one's bytes of it.
+      const off_t written_end = end_ + static_cast<off_t>(writing_.size() - carried);
+      const auto next_carried = direct() ? static_cast<std::size_t>(written_end % static_cast<off_t>(block_bytes)) : 0;
+      pending_.clear();
+      pending_.append(writing_.data() + writing_.size() - next_carried, next_carried);
+      pending_carried_ = next_carried;
       lock.unlock();
-      if (write_all(writing_)) {
+      const bool written = direct() ? write_direct(carried)
+                                    : write_all({writing_.data() + carried, writing_.size() - carried});
+      if (written) {
         if (::fdatasync(file_.fd()) == 0) {
           synced_.store(last, std::memory_order_release);
           signal_wake();
@@ -258,6 +317,67 @@ bool Journal::write_all(std::string_view bytes) {
     end_ += written;
   }
   return true;
+}
+
+// Writes writing_ (its first `carried` bytes already in the file) in whole
+// blocks from the block that holds end_. Where the file system turns direct
+// writes down after all, the rest goes through the page cache from then on.
+bool Journal::write_direct(std::size_t carried) {
+  const off_t start = end_ - static_cast<off_t>(carried);
+  const std::size_t through = writing_.size();  // the records end here; zeros follow
+  const std::size_t padded = writing_.pad_to_block();
+  for (std::size_t done = 0; done < padded;) {
+    const ssize_t written = ::pwrite(direct_fd_, writing_.data() + done, padded - done, start + static_cast<off_t>(done));
+    if (written < 0 && errno == EINTR) continue;
+    if (written < 0 && errno == EINVAL) {
+      direct_.store(false, std::memory_order_release);
+      const std::size_t from = std::max(done, carried);
+      if (from >= through) break;
+      end_ = start + static_cast<off_t>(from);
+      return write_all({writing_.data() + from, through - from});
+    }
+    if (written <= 0) {
+      const std::string reason = written < 0 ? errno_text() : "nothing written";
+      fail("cannot write --journal " + path_ + ": " + reason +
+           "; free space or fix the disk and restart the sink (the journal keeps what was synced before)");
+      return false;
+    }
+    done += static_cast<std::size_t>(written);
+  }
+  end_ = start + static_cast<off_t>(through);
+  return true;
+}
+
+void Journal::Buffer::reserve(std::size_t wanted) {
+  if (wanted <= capacity_) return;
+  const std::size_t capacity = std::max((wanted + block_bytes - 1) / block_bytes * block_bytes, 2 * capacity_);
+  auto* grown = static_cast<char*>(std::aligned_alloc(block_bytes, capacity));
+  if (grown == nullptr) throw std::bad_alloc();
+  if (size_ > 0) std::memcpy(grown, data_, size_);
+  std::free(data_);
+  data_ = grown;
+  capacity_ = capacity;
+}
+
+void Journal::Buffer::append(const char* bytes, std::size_t count) {
+  if (count == 0) return;
+  reserve(size_ + count);
+  std::memcpy(data_ + size_, bytes, count);
+  size_ += count;
+}
+
+void Journal::Buffer::swap(Buffer& other) noexcept {
+  std::swap(data_, other.data_);
+  std::swap(size_, other.size_);
+  std::swap(capacity_, other.capacity_);
+}
+
+std::size_t Journal::Buffer::pad_to_block() {
+  const std::size_t padded = (size_ + block_bytes - 1) / block_bytes * block_bytes;
+  reserve(padded);
+  std::memset(data_ + size_, 0, padded - size_);
+  size_ = padded;
+  return padded;
 }
 
 void Journal::fail(std::string message) {
