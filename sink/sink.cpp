@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstring>
 #include <optional>
+#include <variant>
 
 #include "journal.hpp"
 #include "progress.hpp"
@@ -91,14 +92,19 @@ class SinkProgram final : private SinkEffects {
       const auto now = Clock::now();
       const int requests = config_.stop_requests ? config_.stop_requests() : stop_signals_received();
       for (; signals_seen < requests; ++signals_seen) core_->stop(now);
-      from_peers_.receive_routed(peers_, [&](const std::string& peer, std::string_view frame, const Message& message) {
-        peers_gone_.seen(peer, from_peers_.parts()[1]);
-        const PeerIdentity& identity = trust_.of(peer, from_peers_.parts()[1]);
-        if (!may_send(identity, message))
-          return refused_.reject(std::string(message_name(message)) + " from key '" + identity.name + "', whose role (" +
-                                 role_names(identity.roles) + ") may not send it");
-        core_->frame(peer, identity, frame, message, Clock::now());
-      });
+      std::size_t taken = 0;  // messages and results in this pass
+      const bool caught_up = from_peers_.receive_routed(
+          peers_,
+          [&](const std::string& peer, std::string_view frame, const Message& message) {
+            peers_gone_.seen(peer, from_peers_.parts()[1]);
+            const PeerIdentity& identity = trust_.of(peer, from_peers_.parts()[1]);
+            if (const auto* batch = std::get_if<ResultBatch>(&message)) taken += batch->results.size();
+            if (!may_send(identity, message))
+              return refused_.reject(std::string(message_name(message)) + " from key '" + identity.name +
+                                     "', whose role (" + role_names(identity.roles) + ") may not send it");
+            core_->frame(peer, identity, frame, message, Clock::now());
+          },
+          [&] { return taken++ < taken_per_pass; });
       for (const std::string& peer : peers_gone_.take_gone()) {
         trust_.forget(peer);
         core_->peer_gone(peer, Clock::now());
@@ -111,7 +117,7 @@ class SinkProgram final : private SinkEffects {
         journal_->drain_wake();
         core_->journal_synced(journal_->synced(), Clock::now());
       }
-      core_->tick(Clock::now());
+      core_->tick(Clock::now(), caught_up);
       if (core_->has_job())
         progress_.update(core_->completed(), core_->total(), core_->failed(), core_->retried(), seconds_since(started));
       if (journal_) time_sync();
@@ -137,6 +143,14 @@ class SinkProgram final : private SinkEffects {
     if (std::holds_alternative<ResultBatch>(message)) return identity.may(Role::worker) || identity.may(Role::ventilator);
     return identity.may(Role::ventilator);
   }
+
+  // A pass over the socket ends after about this many messages and results,
+  // so that tick() runs while frames keep coming: it sends the acks that
+  // free the ventilator's window, asks the journal to sync and writes the
+  // output. Taking every frame there was first held acks back for
+  // milliseconds at a time: a pass of about four frames of 1024 results ran
+  // the 30M-task job at 15.6M tasks/s, against 13.2M.
+  static constexpr std::size_t taken_per_pass = 4096;
 
   static double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();

@@ -535,7 +535,7 @@ void SinkCore::finish() {
 // Output and acks gathered since the last seal wait for the journal to hold
 // every record appended so far; one sync at a time is asked for, and what
 // arrives meanwhile waits for the next (group commit).
-void SinkCore::seal(TimePoint) {
+void SinkCore::seal(TimePoint now) {
   if (!settings_.journal) return;
   const bool unsealed = !writer_.buffer().empty() || !unsealed_acks_.empty();
   if (unsealed) {
@@ -549,6 +549,7 @@ void SinkCore::seal(TimePoint) {
   }
   if (appended_ > sync_requested_) {
     sync_requested_ = appended_;
+    last_sync_request_ = now;
     effects_.journal_sync();
   }
 }
@@ -575,7 +576,7 @@ void SinkCore::journal_synced(std::uint64_t sequence, TimePoint now) {
   finish_when_synced(now);
 }
 
-void SinkCore::tick(TimePoint now) {
+void SinkCore::tick(TimePoint now, bool caught_up) {
   if (phase_ == Phase::done) return;
   if (phase_ == Phase::answered) {
     if (now >= answered_until_) finish();
@@ -586,7 +587,9 @@ void SinkCore::tick(TimePoint now) {
     // its chunk when the sync in flight completes. The journal may sync more
     // than was asked (what was appended meanwhile), so "none in flight" is
     // synced_ at or past the request, not equal to it.
-    if (synced_ >= sync_requested_) seal(now);
+    const bool worth_a_sync = caught_up || unsealed_acks_.tasks() >= ack_after_tasks_ ||
+                              now - last_sync_request_ >= ack_interval;
+    if (synced_ >= sync_requested_ && worth_a_sync) seal(now);
     if (synced_ == appended_ && !unsynced_.empty()) journal_synced(synced_, now);
   } else {
     write_output_when_due(true);

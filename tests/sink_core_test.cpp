@@ -187,6 +187,39 @@ TEST_CASE("acks go once they cover a sixteenth of the ventilator's window, witho
   CHECK(acknowledged(sink.effects, 19));
 }
 
+TEST_CASE("with a journal, frames still waiting put off a sync until a sixteenth of the window or the ack interval") {
+  // A window of 160 tasks: a sync for 10 results, while frames wait.
+  zpipe::SinkCore::TimePoint now{};
+  RecordingEffects effects;
+  zpipe::SinkCore core(zpipe::SinkSettings{zpipe::OutputFormat::text, true, false, secret, false}, effects, now);
+  core.replay_done(now);
+  zpipe::JobManifest manifest{7, "square", 1000, "", false, 0};
+  manifest.window = 160;
+  const auto take = [&](const zpipe::Message& message, bool caught_up) {
+    core.frame(std::holds_alternative<zpipe::JobManifest>(message) ? "vent" : "w", zpipe::encode(message), message, now);
+    core.tick(now, caught_up);
+  };
+  take(manifest, true);
+  REQUIRE(effects.syncs_asked == 1);
+  core.journal_synced(effects.appended, now);
+  take(results(1, 9), false);
+  CHECK(effects.syncs_asked == 1);
+  take(results(10, 10), false);
+  CHECK(effects.syncs_asked == 2);
+  core.journal_synced(effects.appended, now);
+  CHECK(acknowledged(effects, 10));
+  // Fewer results wait no longer than the ack interval, and not at all once
+  // the sink has caught up with its socket.
+  take(results(11, 12), false);
+  CHECK(effects.syncs_asked == 2);
+  now += zpipe::SinkCore::ack_interval;
+  core.tick(now, false);
+  CHECK(effects.syncs_asked == 3);
+  core.journal_synced(effects.appended, now);
+  take(results(13, 13), true);
+  CHECK(effects.syncs_asked == 4);
+}
+
 TEST_CASE("keep-order: acks go once they cover a sixteenth of the reorder buffer, where it is the smaller window") {
   // Reorder buffer 159: the ventilator deals at most 160 ids ahead (§6.8.3), whatever its window.
   zpipe::SinkCore::TimePoint now{};

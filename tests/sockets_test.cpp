@@ -1,13 +1,17 @@
 // Sending without a copy (send_frame_taking, send_to_taking) over real
 // sockets: a large frame that went is the receiver's byte for byte and the
 // sender's string is empty; one that could not go is still the sender's,
-// whole, to send again.
+// whole, to send again. And FrameReceiver's pass that a caller bounds.
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <string>
+#include <vector>
 
 #include <zmq.hpp>
 
+#include "zpipe/codec.hpp"
+#include "zpipe/frame_receiver.hpp"
 #include "zpipe/sockets.hpp"
 
 namespace {
@@ -116,4 +120,40 @@ TEST_CASE("a socket thousands connect to holds no heartbeat timer per peer, and 
   CHECK(client.get(zmq::sockopt::heartbeat_ttl) == 0);  // and gives the server no timer for itself
   zmq::socket_t plain = zpipe::open_socket(context, zmq::socket_type::dealer);
   CHECK(plain.get(zmq::sockopt::heartbeat_ttl) > 0);  // the ventilator's one link to the sink keeps its TTL
+}
+
+TEST_CASE("a receive pass stops where the caller says, leaves the rest waiting, and says when it drained the socket") {
+  zmq::context_t context;
+  zmq::socket_t router(context, zmq::socket_type::router);
+  router.set(zmq::sockopt::linger, 0);
+  router.bind("tcp://127.0.0.1:*");
+  zmq::socket_t dealer(context, zmq::socket_type::dealer);
+  dealer.set(zmq::sockopt::linger, 0);
+  dealer.connect(router.get(zmq::sockopt::last_endpoint));
+  for (std::uint32_t credit = 1; credit <= 5; ++credit)
+    REQUIRE(dealer.send(zmq::buffer(zpipe::encode(zpipe::Credit{credit})), zmq::send_flags::none));
+
+  zpipe::FrameReceiver receiver("message from a test");
+  std::vector<std::uint32_t> seen;
+  const auto handle = [&](const std::string&, std::string_view, const zpipe::Message& message) {
+    seen.push_back(std::get<zpipe::Credit>(message).batches);
+  };
+  // Passes that stop at two messages, until two came: the last one was
+  // stopped, not drained.
+  zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  bool drained = true;
+  while (seen.size() < 2 && std::chrono::steady_clock::now() < deadline) {
+    zmq::poll(&item, 1, std::chrono::milliseconds(100));
+    drained = receiver.receive_routed(router, handle, [&] { return seen.size() < 2; });
+  }
+  REQUIRE(seen == std::vector<std::uint32_t>{1, 2});
+  CHECK_FALSE(drained);
+  // The rest waited for the next passes, in order.
+  while (seen.size() < 5 && std::chrono::steady_clock::now() < deadline) {
+    zmq::poll(&item, 1, std::chrono::milliseconds(100));
+    receiver.receive_routed(router, handle, [] { return true; });
+  }
+  CHECK(seen == std::vector<std::uint32_t>{1, 2, 3, 4, 5});
+  CHECK(receiver.receive_routed(router, handle, [] { return true; }));
 }

@@ -53,7 +53,17 @@ class FrameReceiver {
   /// From a ROUTER: [routing id, frame]. Calls handle(peer, frame, message).
   template <class Handle>
   void receive_routed(zmq::socket_t& socket, Handle handle) {
-    while (const std::size_t count = receive_parts(socket, parts_)) {
+    receive_routed(socket, handle, [] { return true; });
+  }
+
+  /// As above, while more() says so (it is asked before each message): a
+  /// caller that has other work due bounds how long one pass takes. Returns
+  /// true when it stopped because no message was waiting.
+  template <class Handle, class More>
+  bool receive_routed(zmq::socket_t& socket, Handle handle, More more) {
+    while (more()) {
+      const std::size_t count = receive_parts(socket, parts_);
+      if (count == 0) return true;
       Stage stage = Stage::framing;
       try {
         if (count != 2) throw codec_error("expected 1 frame, got " + std::to_string(count - 1));
@@ -67,6 +77,7 @@ class FrameReceiver {
         reject(stage, e.what());
       }
     }
+    return false;
   }
 
   /// Rejections by reason, for --metrics-file.

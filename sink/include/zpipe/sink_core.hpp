@@ -118,7 +118,11 @@ class SinkCore {
   /// Every journal record up to `sequence` is durable.
   void journal_synced(std::uint64_t sequence, TimePoint now);
   /// Sends acks and writes output that are due, syncs the journal when due.
-  void tick(TimePoint now);
+  /// `caught_up`: no frame was left waiting. While frames wait, the journal
+  /// syncs only once a sixteenth of the window, or ack_interval, has gathered
+  /// since its last sync: fewer, larger syncs under load, and no wait when
+  /// the sink keeps up.
+  void tick(TimePoint now, bool caught_up = true);
   /// SIGINT or SIGTERM.
   void stop(TimePoint now);
 
@@ -212,6 +216,7 @@ class SinkCore {
   std::uint64_t appended_ = 0;
   std::uint64_t synced_ = 0;
   std::uint64_t sync_requested_ = 0;
+  TimePoint last_sync_request_{};
   AckRanges pending_acks_;
   TimePoint last_ack_{};
   std::uint64_t ack_after_tasks_ = assumed_window / acks_per_window;
