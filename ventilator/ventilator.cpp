@@ -100,6 +100,8 @@ class VentilatorProgram final : private VentilatorEffects {
       if (sink_link_.handshake_failure())
         throw std::runtime_error("cannot reach the sink: " + *sink_link_.handshake_failure());
       for (auto handshakes = sink_link_.poll_handshakes(); handshakes > 0; --handshakes) core_.sink_connected(now);
+      // libzmq does not reconnect after a protocol error: the job would wait for ever.
+      reconnect_if_given_up(to_sink_, sink_link_, config_.sink, "sink", sink_reconnects_);
       receive_from_workers();
       take_back_from_disconnected_workers();
       receive_from_sink();
@@ -218,9 +220,8 @@ class VentilatorProgram final : private VentilatorEffects {
       // port (nothing listens on --sink's loopback port, and the kernel gave
       // our side the same one). Connect again to get another port.
       if (const auto* manifest = std::get_if<JobManifest>(&message); manifest && manifest->job == core_.job()) {
-        self_connections_.reject("nothing listens at " + config_.sink + " and the link looped back to itself; connecting again");
-        to_sink_.disconnect(config_.sink);
-        connect_endpoint(to_sink_, config_.sink, "sink");
+        sink_reconnects_.reject("nothing listens at " + config_.sink + " and the link looped back to itself; connecting again");
+        connect_again(to_sink_, sink_link_, config_.sink, "sink");
         return;
       }
       core_.sink_frame(message, Clock::now());
@@ -265,7 +266,7 @@ class VentilatorProgram final : private VentilatorEffects {
   Clock::time_point status_built_{};
   std::unordered_map<std::string, Clock::time_point> status_answered_;  // by peer, while connected
   RejectionLog too_often_{"status request", 3, "dropped a"};
-  RejectionLog self_connections_{"sink link", 3, "reconnected the"};
+  RejectionLog sink_reconnects_{"sink link", 3, "reconnected the"};
   MetricsFile metrics_{config_.metrics_file};
 };
 

@@ -101,6 +101,11 @@ class WorkerProgram final : private WorkerEffects {
       // A refused or mismatched handshake does not mend by waiting: say why and stop.
       for (const auto* link : {&ventilator_link_, &sink_link_})
         if (link->handshake_failure()) return farewell("cannot work: " + *link->handshake_failure(), exit_runtime);
+      // libzmq does not reconnect after a protocol error: without this a
+      // worker sent one bad frame would wait for ever, and a job with one
+      // worker hang.
+      reconnect_if_given_up(to_ventilator_, ventilator_link_, config_.ventilator, "ventilator", ventilator_reconnects_);
+      reconnect_if_given_up(to_sink_, sink_link_, config_.sink, "sink", sink_reconnects_);
 
       receive_from_ventilator();
       if (core_.exit_status()) break;
@@ -139,9 +144,8 @@ class WorkerProgram final : private WorkerEffects {
           if (const auto* hello = std::get_if<Hello>(&message); hello && hello->worker == name_) {
             // Our own hello: the DEALER connected to itself (nothing listens
             // on --ventilator's loopback port). Connect again.
-            self_connections_.reject("nothing listens at " + config_.ventilator + "; connecting again");
-            to_ventilator_.disconnect(config_.ventilator);
-            connect_endpoint(to_ventilator_, config_.ventilator, "ventilator");
+            ventilator_reconnects_.reject("nothing listens at " + config_.ventilator + "; connecting again");
+            connect_again(to_ventilator_, ventilator_link_, config_.ventilator, "ventilator");
             return;
           }
           core_.ventilator_frame(message, Clock::now());
@@ -171,8 +175,8 @@ class WorkerProgram final : private WorkerEffects {
   // worker started before them, or cut off from them, says what it waits for.
   void say_what_it_waits_for(Clock::time_point now) {
     std::string missing;
-    if (ventilator_link_.handshakes() <= ventilator_link_.disconnects()) missing = "the ventilator at " + config_.ventilator;
-    if (sink_link_.handshakes() <= sink_link_.disconnects())
+    if (!ventilator_link_.up()) missing = "the ventilator at " + config_.ventilator;
+    if (!sink_link_.up())
       missing += (missing.empty() ? "" : " and ") + ("the sink at " + config_.sink);
     if (missing.empty()) {
       next_waiting_line_ = now + waiting_line_interval;
@@ -229,7 +233,8 @@ class WorkerProgram final : private WorkerEffects {
   Executor executor_;
   WorkerCore core_;
   FrameReceiver from_ventilator_{"message from the ventilator"};
-  RejectionLog self_connections_{"ventilator link", 3, "reconnected the"};
+  RejectionLog ventilator_reconnects_{"ventilator link", 3, "reconnected the"};
+  RejectionLog sink_reconnects_{"sink link", 3, "reconnected the"};
   std::deque<FinishedWork> unsent_;  // results the sink's queue has no room for yet
   std::vector<zmq::message_t> incoming_;  // task frames of one burst
   std::vector<zmq::message_t> wake_parts_;

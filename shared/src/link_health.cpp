@@ -12,16 +12,30 @@ LinkHealth::LinkHealth(std::string label)
 
 std::uint32_t LinkHealth::take_new_handshakes() { return std::exchange(new_handshakes_, 0); }
 
-void LinkHealth::record(const zmq_event_t& event, const char* address) {
+bool LinkHealth::given_up(Clock::time_point now) const { return dropped_at_ && now - *dropped_at_ >= reconnect_grace; }
+
+void LinkHealth::connecting_again() {
+  up_ = false;
+  dropped_at_.reset();
+}
+
+void LinkHealth::record(const zmq_event_t& event, const char* address, Clock::time_point now) {
   const std::string from(address);
   switch (event.event) {
     case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
       ++handshakes_;
       ++new_handshakes_;
+      up_ = true;
+      dropped_at_.reset();
       drops_since_handshake_ = 0;
       silent_failures_ = 0;
       break;
-    case ZMQ_EVENT_DISCONNECTED: disconnected(address); break;
+    // libzmq is trying the endpoint again: the reconnect timer started, or a
+    // new connection is under way.
+    case ZMQ_EVENT_CONNECT_RETRIED:
+    case ZMQ_EVENT_CONNECT_DELAYED:
+    case ZMQ_EVENT_CONNECTED: dropped_at_.reset(); break;
+    case ZMQ_EVENT_DISCONNECTED: disconnected(address, now); break;
     case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: {
       std::string why = "handshake with " + from + " failed: ";
       switch (event.value) {
@@ -60,8 +74,10 @@ void LinkHealth::record(const zmq_event_t& event, const char* address) {
 // wrong server key) closes the connection without a word; a peer that is
 // merely not up refuses connections instead. So connections dropped again
 // and again before any handshake mean wrong keys.
-void LinkHealth::disconnected(const char* address) {
+void LinkHealth::disconnected(const char* address, Clock::time_point now) {
   ++disconnects_;
+  up_ = false;
+  dropped_at_ = now;
   disconnect_lines_.reject(address);
   if (++drops_since_handshake_ >= 3 && handshakes_ == 0)
     failed("the peer at " + std::string(address) +

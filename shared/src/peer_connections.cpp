@@ -111,7 +111,7 @@ void PeerConnections::read_events() {
       case ZMQ_EVENT_DISCONNECTED: closed(event.value); break;
       default: break;
     }
-    health_.record(event, address_.to_string().c_str());
+    health_.record(event, address_.to_string().c_str(), LinkHealth::Clock::now());
   }
 }
 
