@@ -21,8 +21,8 @@
 // and ends in zeros up to a block's end. A clean close cuts those zeros off;
 // after a crash, replay does (as it cuts any zeros a crash left). The page
 // cache's own writeback rewrites that partial block the same way. Where
-// O_DIRECT is refused (tmpfs, some network file systems), writes go through
-// the page cache as before.
+// O_DIRECT is refused (some network file systems, tmpfs before Linux 6.6),
+// writes go through the page cache as before.
 #pragma once
 
 #include <sys/types.h>
@@ -31,13 +31,13 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 
+#include "aligned_buffer.hpp"
 #include "zpipe/locked_file.hpp"
 #include "zpipe/messages.hpp"
 
@@ -100,33 +100,10 @@ class Journal {
   /// system refused it. Thread-safe.
   [[nodiscard]] bool direct() const { return direct_.load(std::memory_order_acquire); }
 
-  /// O_DIRECT needs offsets, lengths and memory aligned to the device's
-  /// logical block, 512 bytes or 4 KiB: 4 KiB serves both.
-  static constexpr std::size_t block_bytes = 4096;
+  /// Writes cover whole blocks of this many bytes.
+  static constexpr std::size_t block_bytes = AlignedBuffer::block_bytes;
 
  private:
-  // Bytes in memory aligned to a block, for O_DIRECT; grows, never shrinks.
-  class Buffer {
-   public:
-    Buffer() = default;
-    ~Buffer() { std::free(data_); }
-    Buffer(const Buffer&) = delete;
-    Buffer& operator=(const Buffer&) = delete;
-    void append(const char* bytes, std::size_t count);
-    void clear() { size_ = 0; }
-    void swap(Buffer& other) noexcept;
-    [[nodiscard]] const char* data() const { return data_; }
-    [[nodiscard]] std::size_t size() const { return size_; }
-    // Zeros from size() up to the next block boundary; returns that length.
-    std::size_t pad_to_block();
-
-   private:
-    void reserve(std::size_t wanted);
-    char* data_ = nullptr;
-    std::size_t size_ = 0;
-    std::size_t capacity_ = 0;
-  };
-
   void write_loop();
   // Opens the descriptor for direct writes; false where they are refused.
   bool open_direct();
@@ -155,7 +132,7 @@ class Journal {
   std::condition_variable wanted_;
   // Records appended, not yet taken to write, after pending_carried_ bytes
   // of the file's last partial block.
-  Buffer pending_;
+  AlignedBuffer pending_;
   std::size_t pending_carried_ = 0;
   std::uint64_t pending_last_ = 0;  // sequence number of the last one in pending_
   bool sync_requested_ = false;
@@ -164,9 +141,9 @@ class Journal {
 
   std::atomic<std::uint64_t> synced_{0};
   std::atomic<bool> failed_{false};
-  off_t end_ = 0;    // where the next record goes; the writer's once replay is done
-  Buffer writing_;   // the writer's buffer, swapped with pending_
-  int direct_fd_ = -1;  // the same file, opened for O_DIRECT writes
+  off_t end_ = 0;          // where the next record goes; the writer's once replay is done
+  AlignedBuffer writing_;  // the writer's buffer, swapped with pending_
+  int direct_fd_ = -1;     // the same file, opened for O_DIRECT writes
   std::atomic<bool> direct_{false};
   std::thread writer_;   // last: started once everything above exists
 };

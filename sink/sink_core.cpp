@@ -677,6 +677,10 @@ SinkCore::TimePoint SinkCore::next_deadline() const {
   if (phase_ == Phase::done || ventilator_.empty()) return TimePoint::max();
   TimePoint deadline = TimePoint::max();
   if (!pending_acks_.empty()) deadline = last_ack_ + ack_interval;
+  // A sync put off while frames waited (tick) is owed by ack_interval.
+  const bool sync_owed = settings_.journal && synced_ >= sync_requested_ &&
+                         (!unsealed_acks_.empty() || writer_.pending_bytes() > 0);
+  if (sync_owed) deadline = std::min(deadline, last_sync_request_ + ack_interval);
   if (!pending_retry_.ids.empty() && phase_ == Phase::collecting) deadline = std::min(deadline, last_retry_ + ack_interval);
   return deadline;
 }

@@ -670,3 +670,30 @@ TEST_CASE("keep-order: every format's output is that of the same results arrivin
   CHECK(output_of(true, {4, 2, 3, 1}) == in_order);
   CHECK(output_of(false, {4, 2, 3, 1}) != in_order);
 }
+
+TEST_CASE("with a journal, a sync put off while frames wait is due within the ack interval") {
+  // The program sleeps until next_deadline(): without one it would sleep
+  // its longest poll (100 ms) with a sync owed.
+  zpipe::SinkCore::TimePoint now{};
+  RecordingEffects effects;
+  zpipe::SinkCore core(zpipe::SinkSettings{zpipe::OutputFormat::text, true, false, secret, false}, effects, now);
+  core.replay_done(now);
+  zpipe::JobManifest manifest{7, "square", 100000, "", false, 0};
+  manifest.window = 262144;  // the ventilator's default: a sync per 16384 while frames wait
+  core.frame("vent", zpipe::encode(manifest), manifest, now);
+  core.tick(now, true);
+  REQUIRE(effects.syncs_asked == 1);
+  core.journal_synced(effects.appended, now);
+  now += 30ms;
+  const auto first = results(1, 4096);
+  core.frame("w", zpipe::encode(first), first, now);
+  core.tick(now, false);
+  REQUIRE(effects.syncs_asked == 2);  // 30 ms since the last request
+  core.journal_synced(effects.appended, now);
+  now += 5ms;
+  const auto second = results(4097, 8192);
+  core.frame("w", zpipe::encode(second), second, now);
+  core.tick(now, false);
+  CHECK(effects.syncs_asked == 2);  // put off
+  CHECK(core.next_deadline() <= now + zpipe::SinkCore::ack_interval);
+}

@@ -126,10 +126,12 @@ TEST_CASE("a receive pass stops where the caller says, leaves the rest waiting, 
   zmq::context_t context;
   zmq::socket_t router(context, zmq::socket_type::router);
   router.set(zmq::sockopt::linger, 0);
-  router.bind("tcp://127.0.0.1:*");
+  // In-process, each message is queued at the router when its send returns:
+  // what a pass leaves is known to wait.
+  router.bind("inproc://receive-pass");
   zmq::socket_t dealer(context, zmq::socket_type::dealer);
   dealer.set(zmq::sockopt::linger, 0);
-  dealer.connect(router.get(zmq::sockopt::last_endpoint));
+  dealer.connect("inproc://receive-pass");
   for (std::uint32_t credit = 1; credit <= 5; ++credit)
     REQUIRE(dealer.send(zmq::buffer(zpipe::encode(zpipe::Credit{credit})), zmq::send_flags::none));
 
@@ -156,4 +158,28 @@ TEST_CASE("a receive pass stops where the caller says, leaves the rest waiting, 
   }
   CHECK(seen == std::vector<std::uint32_t>{1, 2, 3, 4, 5});
   CHECK(receiver.receive_routed(router, handle, [] { return true; }));
+}
+
+TEST_CASE("a receive pass whose budget ends as the socket empties says it drained it") {
+  zmq::context_t context;
+  zmq::socket_t router(context, zmq::socket_type::router);
+  router.set(zmq::sockopt::linger, 0);
+  router.bind("tcp://127.0.0.1:*");
+  zmq::socket_t dealer(context, zmq::socket_type::dealer);
+  dealer.set(zmq::sockopt::linger, 0);
+  dealer.connect(router.get(zmq::sockopt::last_endpoint));
+  REQUIRE(dealer.send(zmq::buffer(zpipe::encode(zpipe::Credit{1})), zmq::send_flags::none));
+  zpipe::FrameReceiver receiver("message from a test");
+  int seen = 0;
+  const auto handle = [&](const std::string&, std::string_view, const zpipe::Message&) { ++seen; };
+  zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  bool drained = true;
+  while (seen < 1 && std::chrono::steady_clock::now() < deadline) {
+    zmq::poll(&item, 1, std::chrono::milliseconds(100));
+    drained = receiver.receive_routed(router, handle, [&] { return seen < 1; });
+  }
+  REQUIRE(seen == 1);
+  CHECK((router.get(zmq::sockopt::events) & ZMQ_POLLIN) == 0);  // nothing waits
+  CHECK(drained);
 }

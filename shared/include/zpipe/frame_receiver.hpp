@@ -58,7 +58,7 @@ class FrameReceiver {
 
   /// As above, while more() says so (it is asked before each message): a
   /// caller that has other work due bounds how long one pass takes. Returns
-  /// true when it stopped because no message was waiting.
+  /// true when no message is left waiting.
   template <class Handle, class More>
   bool receive_routed(zmq::socket_t& socket, Handle handle, More more) {
     while (more()) {
@@ -77,7 +77,7 @@ class FrameReceiver {
         reject(stage, e.what());
       }
     }
-    return false;
+    return (socket.get(zmq::sockopt::events) & ZMQ_POLLIN) == 0;
   }
 
   /// Rejections by reason, for --metrics-file.
