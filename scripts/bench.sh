@@ -495,6 +495,8 @@ for spec in 1 1u 64 1024; do
       target="zpipe/raw >= 0.9: $(awk -v x="$ratio" 'BEGIN { print (x >= 0.9 ? "ok" : "MISSED") }')"
     elif [[ $spec == 1u ]]; then
       target="one frame per message: the cost of a message"
+    elif [[ $batch -eq 1024 && $workers -eq 2 ]]; then
+      target=">= 12M tasks/s: $(awk -v z="$zpipe" 'BEGIN { print (z >= 12e6 ? "ok" : "MISSED") }')"
     else
       target=">= 5M tasks/s: $(awk -v z="$zpipe" 'BEGIN { print (z >= 5e6 ? "ok" : "MISSED") }')"
     fi
@@ -555,9 +557,16 @@ for how in kill stop; do
   done
 done
 
-log "long job: $long_tasks tasks, batch 1024, 2 workers"
-zpipe_job "$long_tasks" 1024 2 "$long_limit"
-cpu_rows+=("$(cpu_row 2 1024 "$long_tasks" "$(ns_per "$cpu_total" "$long_tasks")" "$(median "${raw_cpus[@]}")")")
+long_rates=() long_cpus=() long_vents=() long_sinks=() long_workers=()
+for run in $(seq "$runs"); do
+  log "long job: $long_tasks tasks, batch 1024, 2 workers, run $run/$runs"
+  zpipe_job "$long_tasks" 1024 2 "$long_limit"
+  long_rates+=("$rate") long_cpus+=("$(ns_per "$cpu_total" "$long_tasks")")
+  long_vents+=("$vent_kib") long_sinks+=("$sink_kib") long_workers+=("$worker_kib")
+done
+rate=$(median "${long_rates[@]}")
+vent_kib=$(max "${long_vents[@]}") sink_kib=$(max "${long_sinks[@]}") worker_kib=$(max "${long_workers[@]}")
+cpu_rows+=("$(cpu_row 2 1024 "$long_tasks" "$(median "${long_cpus[@]}")" "$(median "${raw_cpus[@]}")")")
 printf '%s %s %s %s\n' "$tasks" "$(mb "$short_vent")" "$(mb "$short_sink")" "$(mb "$short_worker")" >"$tmp/rss-jobs.dat"
 printf '%s %s %s %s\n' "$long_tasks" "$(mb "$vent_kib")" "$(mb "$sink_kib")" "$(mb "$worker_kib")" >>"$tmp/rss-jobs.dat"
 flat=$(( vent_kib * 1024 < 50000000 && sink_kib * 1024 < 50000000 ))
@@ -567,12 +576,13 @@ echo "zpipe vs raw ZeroMQ relay: $tasks square tasks per job, median of $runs ru
 row workers batch frame_B zpipe_t/s raw_msg/s raw_t/s zpipe/raw vent_MB sink_MB worker_MB target
 printf '%s\n' "${rows[@]}"
 echo
-echo "memory over a longer job (batch 1024, 2 workers; one run of $long_tasks tasks)"
+echo "memory over a longer job (batch 1024, 2 workers; median rate of $runs run(s) of $long_tasks tasks, the largest RSS)"
 printf '%-9s %11s %8s %8s %8s  %s\n' tasks zpipe_t/s vent_MB sink_MB worker_MB target
 printf '%-9s %11s %8s %8s %8s\n' "$tasks" "$(rate_text "$short_rate")" "$(mb "$short_vent")" "$(mb "$short_sink")" \
   "$(mb "$short_worker")"
 printf '%-9s %11s %8s %8s %8s  %s\n' "$long_tasks" "$(rate_text "$rate")" "$(mb "$vent_kib")" "$(mb "$sink_kib")" \
-  "$(mb "$worker_kib")" "vent, sink < 50 MB: $( ((flat)) && echo ok || echo MISSED)"
+  "$(mb "$worker_kib")" "vent, sink < 50 MB: $( ((flat)) && echo ok || echo MISSED); $(awk -v r="$rate" -v n="$long_tasks" \
+    'BEGIN { if (n == 30000000) printf ">= 15M tasks/s: %s", (r >= 15e6 ? "ok" : "MISSED"); else printf "15M tasks/s is the target at 30M tasks" }')"
 echo
 echo "cost of the protocol (batch 1024, 2 workers, median of $runs run(s), the four kinds of run in turn):"
 echo "acknowledgements and redelivery are always on, so every rate above includes them; the journal adds"
