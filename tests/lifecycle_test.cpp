@@ -148,7 +148,10 @@ TEST_CASE("a result for an id near the top of a huge job is rejected without the
   JobRun run;
   auto& sink = run.sink();
   const std::uint64_t huge = std::uint64_t{1} << 40;  // a ledger of total/8 bytes would be 128 GiB
-  auto& ventilator = run.ventilator({"--count", std::to_string(huge)});
+  // Task k spins k µs: past the first hundred, under 10,000 results a second.
+  // Squares ran at millions a second into results.jsonl, whose every read
+  // below then took longer than the last, and a run that hung filled the disk.
+  auto& ventilator = run.ventilator({"--count", std::to_string(huge), "--kind", "spin"});
   const std::uint64_t job = job_id_in(run.log("ventilator"));
   run.worker();
   REQUIRE(eventually([&] { return run.results().size() >= 100; }, 20s));
