@@ -122,64 +122,64 @@ TEST_CASE("a socket thousands connect to holds no heartbeat timer per peer, and 
   CHECK(plain.get(zmq::sockopt::heartbeat_ttl) > 0);  // the ventilator's one link to the sink keeps its TTL
 }
 
-TEST_CASE("a receive pass stops where the caller says, leaves the rest waiting, and says when it drained the socket") {
-  zmq::context_t context;
-  zmq::socket_t router(context, zmq::socket_type::router);
-  router.set(zmq::sockopt::linger, 0);
-  // In-process, each message is queued at the router when its send returns:
-  // what a pass leaves is known to wait.
-  router.bind("inproc://receive-pass");
-  zmq::socket_t dealer(context, zmq::socket_type::dealer);
-  dealer.set(zmq::sockopt::linger, 0);
-  dealer.connect("inproc://receive-pass");
-  for (std::uint32_t credit = 1; credit <= 5; ++credit)
-    REQUIRE(dealer.send(zmq::buffer(zpipe::encode(zpipe::Credit{credit})), zmq::send_flags::none));
+namespace {
 
-  zpipe::FrameReceiver receiver("message from a test");
+// A ROUTER and a DEALER connected in-process: each message is queued at the
+// router when its send returns, so what a pass leaves is known to wait.
+struct ReceivePass {
+  ReceivePass() {
+    router.set(zmq::sockopt::linger, 0);
+    router.bind("inproc://receive-pass");
+    dealer.set(zmq::sockopt::linger, 0);
+    dealer.connect("inproc://receive-pass");
+  }
+  void send_credit(std::uint32_t batches) {
+    REQUIRE(dealer.send(zmq::buffer(zpipe::encode(zpipe::Credit{batches})), zmq::send_flags::none));
+  }
+  // Passes, each stopped by `more`, until `done` (5 s at most); returns what
+  // the last pass said: whether it drained the socket.
+  template <class Handle, class More, class Done>
+  bool receive_until(Handle handle, More more, Done done) {
+    zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    bool drained = true;
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      zmq::poll(&item, 1, std::chrono::milliseconds(100));
+      drained = receiver.receive_routed(router, handle, more);
+    }
+    return drained;
+  }
+  zmq::context_t context;
+  zmq::socket_t router{context, zmq::socket_type::router};
+  zmq::socket_t dealer{context, zmq::socket_type::dealer};
+  zpipe::FrameReceiver receiver{"message from a test"};
+};
+
+}  // namespace
+
+TEST_CASE("a receive pass stops where the caller says, leaves the rest waiting, and says when it drained the socket") {
+  ReceivePass pass;
+  for (std::uint32_t credit = 1; credit <= 5; ++credit) pass.send_credit(credit);
   std::vector<std::uint32_t> seen;
   const auto handle = [&](const std::string&, std::string_view, const zpipe::Message& message) {
     seen.push_back(std::get<zpipe::Credit>(message).batches);
   };
-  // Passes that stop at two messages, until two came: the last one was
-  // stopped, not drained.
-  zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  bool drained = true;
-  while (seen.size() < 2 && std::chrono::steady_clock::now() < deadline) {
-    zmq::poll(&item, 1, std::chrono::milliseconds(100));
-    drained = receiver.receive_routed(router, handle, [&] { return seen.size() < 2; });
-  }
+  // Passes that stop at two messages: the last one was stopped, not drained.
+  const bool drained = pass.receive_until(handle, [&] { return seen.size() < 2; }, [&] { return seen.size() >= 2; });
   REQUIRE(seen == std::vector<std::uint32_t>{1, 2});
   CHECK_FALSE(drained);
   // The rest waited for the next passes, in order.
-  while (seen.size() < 5 && std::chrono::steady_clock::now() < deadline) {
-    zmq::poll(&item, 1, std::chrono::milliseconds(100));
-    receiver.receive_routed(router, handle, [] { return true; });
-  }
+  CHECK(pass.receive_until(handle, [] { return true; }, [&] { return seen.size() >= 5; }));
   CHECK(seen == std::vector<std::uint32_t>{1, 2, 3, 4, 5});
-  CHECK(receiver.receive_routed(router, handle, [] { return true; }));
 }
 
 TEST_CASE("a receive pass whose budget ends as the socket empties says it drained it") {
-  zmq::context_t context;
-  zmq::socket_t router(context, zmq::socket_type::router);
-  router.set(zmq::sockopt::linger, 0);
-  router.bind("tcp://127.0.0.1:*");
-  zmq::socket_t dealer(context, zmq::socket_type::dealer);
-  dealer.set(zmq::sockopt::linger, 0);
-  dealer.connect(router.get(zmq::sockopt::last_endpoint));
-  REQUIRE(dealer.send(zmq::buffer(zpipe::encode(zpipe::Credit{1})), zmq::send_flags::none));
-  zpipe::FrameReceiver receiver("message from a test");
+  ReceivePass pass;
+  pass.send_credit(1);
   int seen = 0;
   const auto handle = [&](const std::string&, std::string_view, const zpipe::Message&) { ++seen; };
-  zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  bool drained = true;
-  while (seen < 1 && std::chrono::steady_clock::now() < deadline) {
-    zmq::poll(&item, 1, std::chrono::milliseconds(100));
-    drained = receiver.receive_routed(router, handle, [&] { return seen < 1; });
-  }
+  const bool drained = pass.receive_until(handle, [&] { return seen < 1; }, [&] { return seen >= 1; });
   REQUIRE(seen == 1);
-  CHECK((router.get(zmq::sockopt::events) & ZMQ_POLLIN) == 0);  // nothing waits
+  CHECK((pass.router.get(zmq::sockopt::events) & ZMQ_POLLIN) == 0);  // nothing waits
   CHECK(drained);
 }
