@@ -21,7 +21,7 @@
 // and ends in zeros up to a block's end. A clean close cuts those zeros off;
 // after a crash, replay does (as it cuts any zeros a crash left). The page
 // cache's own writeback rewrites that partial block the same way. Where
-// O_DIRECT is refused (some network file systems, tmpfs before Linux 6.6),
+// O_DIRECT is refused (some network file systems, older kernels' tmpfs),
 // writes go through the page cache as before.
 #pragma once
 
